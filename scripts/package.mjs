@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 const check = process.argv.includes('--check')
-const actions = readdirSync('actions').filter(name => existsSync(join('actions', name, 'action.yml')))
+const actions = readdirSync('actions').filter(name =>
+  existsSync(join('actions', name, 'action.yml'))
+)
 const out = check ? mkdtempSync(join(tmpdir(), 'dist-')) : 'dist'
 const stale = []
 for (const name of actions) {
@@ -14,13 +16,27 @@ for (const name of actions) {
   rmSync(target, { recursive: true, force: true })
   execFileSync(
     'npx',
-    ['ncc', 'build', join('actions', name, 'index.ts'), '-o', target, '-m', '--no-source-map-register', '--license', 'licenses.txt', '-q'],
+    [
+      'ncc',
+      'build',
+      join('actions', name, 'index.ts'),
+      '-o',
+      target,
+      '-m',
+      '--no-source-map-register',
+      '--license',
+      'licenses.txt',
+      '-q'
+    ],
     { stdio: 'inherit' }
   )
   if (check) {
     for (const file of readdirSync(target)) {
       const committed = join('dist', name, file)
-      if (!existsSync(committed) || !readFileSync(committed).equals(readFileSync(join(target, file)))) {
+      if (
+        !existsSync(committed) ||
+        !readFileSync(committed).equals(readFileSync(join(target, file)))
+      ) {
         stale.push(committed)
       }
     }
@@ -29,7 +45,9 @@ for (const name of actions) {
 if (check) {
   rmSync(out, { recursive: true, force: true })
   if (stale.length > 0) {
-    console.error(`dist/ is not what the source builds; run \`npm run package\` and commit:\n  ${stale.join('\n  ')}`)
+    console.error(
+      `dist/ is not what the source builds; run \`npm run package\` and commit:\n  ${stale.join('\n  ')}`
+    )
     process.exit(1)
   }
   console.log(`dist/ is current for ${actions.join(', ')}`)

@@ -14,7 +14,10 @@ export interface ClientSettings {
 
 export const USER_AGENT = 'noblepay-deploy/1'
 
-export function clientSettings(regionInput: string, env: NodeJS.ProcessEnv = process.env): ClientSettings {
+export function clientSettings(
+  regionInput: string,
+  env: NodeJS.ProcessEnv = process.env
+): ClientSettings {
   const region = regionInput || env.AWS_REGION || env.AWS_DEFAULT_REGION || ''
   if (region === '') {
     throw new ActionError(

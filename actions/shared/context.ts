@@ -15,7 +15,8 @@ export interface RunContext {
 export function runContext(env: NodeJS.ProcessEnv = process.env): RunContext {
   // @actions/github reads GITHUB_* once at import; fall back to the environment so a
   // local rehearsal (no GitHub event) still gets sensible values.
-  const repository = env.GITHUB_REPOSITORY ?? (context.repo?.owner ? `${context.repo.owner}/${context.repo.repo}` : '')
+  // context.repo throws without GITHUB_REPOSITORY, so read that variable directly.
+  const repository = env.GITHUB_REPOSITORY ?? ''
   const serverUrl = context.serverUrl || env.GITHUB_SERVER_URL || 'https://github.com'
   const runId = String(context.runId || env.GITHUB_RUN_ID || '')
   return {

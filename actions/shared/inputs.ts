@@ -35,13 +35,21 @@ export class Inputs {
   }
 
   /** A non-negative number (durations, counts); `min` guards zero where zero makes no sense. */
-  number(name: string, fallback: number, options: { min?: number; integer?: boolean } = {}): number {
+  number(
+    name: string,
+    fallback: number,
+    options: { min?: number; integer?: boolean } = {}
+  ): number {
     const value = this.string(name)
     if (value === '') return fallback
     const parsed = Number(value)
     const min = options.min ?? 0
     if (!/^\d+(\.\d+)?$/.test(value) || !Number.isFinite(parsed) || parsed < min) {
-      throw new InputError(name, value, `use a number${min > 0 ? ` of at least ${min}` : ''}, e.g. ${fallback}`)
+      throw new InputError(
+        name,
+        value,
+        `use a number${min > 0 ? ` of at least ${min}` : ''}, e.g. ${fallback}`
+      )
     }
     if (options.integer && !Number.isInteger(parsed)) {
       throw new InputError(name, value, `use a whole number, e.g. ${fallback}`)
@@ -49,7 +57,10 @@ export class Inputs {
     return parsed
   }
 
-  optionalNumber(name: string, options: { min?: number; integer?: boolean } = {}): number | undefined {
+  optionalNumber(
+    name: string,
+    options: { min?: number; integer?: boolean } = {}
+  ): number | undefined {
     return this.string(name) === '' ? undefined : this.number(name, 0, options)
   }
 
@@ -69,7 +80,11 @@ export class Inputs {
       if (key === '' || /\s/.test(key)) {
         const shape = separator === '=' ? 'KEY=VALUE' : 'Name: value'
         // Only the key is echoed: the value may be a secret.
-        throw new InputError(name, at > 0 ? `${key}${separator}…` : trimmed.split(/\s/)[0] ?? '', `write one ${shape} per line`)
+        throw new InputError(
+          name,
+          at > 0 ? `${key}${separator}…` : (trimmed.split(/\s/)[0] ?? ''),
+          `write one ${shape} per line`
+        )
       }
       const value = trimmed.slice(at + 1).trim()
       const existing = pairs.findIndex(([k]) => k === key)

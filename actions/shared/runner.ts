@@ -10,6 +10,8 @@ export interface Runner {
   warning(message: string): void
   /** An `::error::` annotation that does not end the step (the first sign of a failure). */
   error(message: string): void
+  /** An `::error file=…,line=…::` annotation shown at a place in the code (e.g. a failing test). */
+  annotate?(message: string, place: AnnotationPlace): void
   group<T>(title: string, body: () => Promise<T>): Promise<T>
   setOutput(name: string, value: string): void
   setSecret(value: string): void
@@ -19,12 +21,21 @@ export interface Runner {
   getState(name: string): string
 }
 
+/** Where an annotation points: a path relative to the repository root, and a line. */
+export interface AnnotationPlace {
+  file: string
+  line?: number
+  title?: string
+}
+
 /** The runner as GitHub provides it: workflow commands, $GITHUB_OUTPUT, $GITHUB_STEP_SUMMARY. */
 export function githubRunner(): Runner {
   return {
     info: line => core.info(line),
     warning: message => core.warning(message),
     error: message => core.error(message),
+    annotate: (message, place) =>
+      core.error(message, { file: place.file, startLine: place.line, title: place.title }),
     group: (title, body) => core.group(title, body),
     setOutput: (name, value) => core.setOutput(name, value),
     setSecret: value => core.setSecret(value),
@@ -53,7 +64,10 @@ export const realClock: Clock = {
  * The one way every action ends: a thrown error becomes a single `core.setFailed`
  * (one `::error::` line, exit code 1).
  */
-export async function runAction(main: (runner: Runner) => Promise<void>, runner = githubRunner()): Promise<void> {
+export async function runAction(
+  main: (runner: Runner) => Promise<void>,
+  runner = githubRunner()
+): Promise<void> {
   try {
     await main(runner)
   } catch (error) {

@@ -6,7 +6,9 @@ export function escapeCell(value: string): string {
 
 export function table(headers: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.map(escapeCell).join(' | ')} |`
-  return [line(headers), `| ${headers.map(() => '---').join(' | ')} |`, ...rows.map(line)].join('\n')
+  return [line(headers), `| ${headers.map(() => '---').join(' | ')} |`, ...rows.map(line)].join(
+    '\n'
+  )
 }
 
 /** A two-column table of named facts, skipping those without a value. */

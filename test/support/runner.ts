@@ -1,10 +1,11 @@
-import type { Clock, Runner } from '../../actions/shared/runner.js'
+import type { AnnotationPlace, Clock, Runner } from '../../actions/shared/runner.js'
 
 /** A Runner that records what a user would see in the log, outputs and summary. */
 export class RecordingRunner implements Runner {
   readonly lines: string[] = []
   readonly warnings: string[] = []
   readonly errors: string[] = []
+  readonly annotations: Array<AnnotationPlace & { message: string }> = []
   readonly outputs: Record<string, string> = {}
   readonly secrets: string[] = []
   readonly state: Record<string, string> = {}
@@ -23,6 +24,10 @@ export class RecordingRunner implements Runner {
     this.errors.push(message)
     this.errorAt.push(this.lines.length)
     this.lines.push(`::error::${message}`)
+  }
+  annotate(message: string, place: AnnotationPlace): void {
+    this.annotations.push({ message, ...place })
+    this.lines.push(`::error file=${place.file},line=${place.line ?? ''}::${message}`)
   }
   async group<T>(title: string, body: () => Promise<T>): Promise<T> {
     this.lines.push(`::group::${title}`)

@@ -5,10 +5,14 @@ const inputs = (values: Record<string, string>) => new Inputs(name => values[nam
 
 describe('Inputs', () => {
   it('accepts the YAML 1.2 boolean spellings and rejects anything else by name', () => {
-    for (const t of ['true', 'True', 'TRUE']) expect(inputs({ b: t }).boolean('b', false)).toBe(true)
-    for (const f of ['false', 'False', 'FALSE']) expect(inputs({ b: f }).boolean('b', true)).toBe(false)
+    for (const t of ['true', 'True', 'TRUE'])
+      expect(inputs({ b: t }).boolean('b', false)).toBe(true)
+    for (const f of ['false', 'False', 'FALSE'])
+      expect(inputs({ b: f }).boolean('b', true)).toBe(false)
     expect(inputs({}).boolean('b', true)).toBe(true)
-    expect(() => inputs({ b: 'yes' }).boolean('b', true)).toThrow("Input 'b' is 'yes': use true or false")
+    expect(() => inputs({ b: 'yes' }).boolean('b', true)).toThrow(
+      "Input 'b' is 'yes': use true or false"
+    )
   })
 
   it('rejects non-numeric durations naming the input and the value', () => {
@@ -24,7 +28,9 @@ describe('Inputs', () => {
       ['A', '2'],
       ['B', 'x=y']
     ])
-    expect(inputs({ h: 'Authorization: Bearer s3cret' }).pairs('h', ':')).toEqual([['Authorization', 'Bearer s3cret']])
+    expect(inputs({ h: 'Authorization: Bearer s3cret' }).pairs('h', ':')).toEqual([
+      ['Authorization', 'Bearer s3cret']
+    ])
     let message = ''
     try {
       inputs({ p: 'NOEQUALS s3cret' }).pairs('p')
@@ -37,5 +43,17 @@ describe('Inputs', () => {
 
   it('splits lists on lines and commas', () => {
     expect(inputs({ l: 'a\n b, c\n\n#x' }).list('l')).toEqual(['a', 'b', 'c'])
+  })
+})
+
+describe('clientSettings', () => {
+  it('takes the region from the input, then the environment, with adaptive retries', async () => {
+    const { clientSettings } = await import('../../actions/shared/aws.js')
+    expect(clientSettings('eu-central-1', { AWS_REGION: 'eu-west-1' })).toMatchObject({
+      region: 'eu-central-1',
+      retryMode: 'adaptive'
+    })
+    expect(clientSettings('', { AWS_REGION: 'eu-west-1' }).region).toBe('eu-west-1')
+    expect(() => clientSettings('', {})).toThrow(/No AWS region: set the 'aws-region' input/)
   })
 })

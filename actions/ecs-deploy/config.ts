@@ -1,0 +1,93 @@
+import { InputError } from '../shared/errors.js'
+import { Inputs } from '../shared/inputs.js'
+
+/** The ecs-deploy inputs, parsed and checked once, before any AWS call. */
+export interface DeployConfig {
+  cluster: string
+  service: string
+  /** Empty only when rolling back. */
+  image: string
+  containerName: string
+  taskDefinitionPath: string
+  environment: Array<[string, string]>
+  desiredCount?: number
+  forceNewDeployment: boolean
+  waitForStability: boolean
+  waitMs: number
+  pollMs: number
+  rollbackOnFailure: boolean
+  rollbackTo: string
+  region: string
+}
+
+export function readDeployConfig(inputs: Inputs): DeployConfig {
+  const cluster = inputs.required(
+    'cluster',
+    'give the ECS cluster name or ARN, e.g. payments-staging'
+  )
+  const service = inputs.required('service', 'give the ECS service name or ARN, e.g. noblepay-api')
+  const rollbackTo = inputs.string('rollback-to')
+  const image = inputs.string('image')
+  if (rollbackTo === '' && image === '') {
+    throw new InputError(
+      'image',
+      '',
+      "give the image to deploy (e.g. the build's image-digest output), or set rollback-to"
+    )
+  }
+  if (rollbackTo !== '' && image !== '') {
+    throw new InputError(
+      'rollback-to',
+      rollbackTo,
+      'a rollback deploys an existing revision; leave image empty when rollback-to is set'
+    )
+  }
+  if (rollbackTo !== '' && !isRevisionReference(rollbackTo)) {
+    throw new InputError(
+      'rollback-to',
+      rollbackTo,
+      'use previous, family:revision (e.g. noblepay-api:41) or a task definition ARN'
+    )
+  }
+  if (image !== '' && /\s/.test(image)) {
+    throw new InputError(
+      'image',
+      image,
+      'an image reference has no spaces, e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/noblepay-api@sha256:…'
+    )
+  }
+  const environment = inputs.pairs('environment-variables')
+  for (const [name] of environment) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      throw new InputError(
+        'environment-variables',
+        `${name}=…`,
+        'variable names are letters, digits and underscores, not starting with a digit'
+      )
+    }
+  }
+  return {
+    cluster,
+    service,
+    image,
+    containerName: inputs.string('container-name'),
+    taskDefinitionPath: inputs.string('task-definition'),
+    environment,
+    desiredCount: inputs.optionalNumber('desired-count', { integer: true }),
+    forceNewDeployment: inputs.boolean('force-new-deployment', true),
+    waitForStability: inputs.boolean('wait-for-service-stability', true),
+    waitMs: inputs.number('wait-for-minutes', 15, { min: 0.01 }) * 60_000,
+    pollMs: inputs.number('poll-interval-seconds', 10, { min: 0.05 }) * 1000,
+    rollbackOnFailure: inputs.boolean('rollback-on-failure', true),
+    rollbackTo,
+    region: inputs.string('aws-region')
+  }
+}
+
+function isRevisionReference(value: string): boolean {
+  return (
+    value === 'previous' ||
+    /^[A-Za-z0-9_-]{1,255}:\d+$/.test(value) ||
+    /^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task-definition\/[A-Za-z0-9_-]+:\d+$/.test(value)
+  )
+}

@@ -1,0 +1,82 @@
+import type { Deployment, Service, TaskDefinition } from '@aws-sdk/client-ecs'
+
+export const ACCOUNT = '123456789012'
+export const arn = (family: string, revision: number) =>
+  `arn:aws:ecs:eu-west-1:${ACCOUNT}:task-definition/${family}:${revision}`
+
+export function taskDefinition(
+  revision: number,
+  overrides: Partial<TaskDefinition> = {}
+): TaskDefinition {
+  return {
+    taskDefinitionArn: arn('api', revision),
+    family: 'api',
+    revision,
+    status: 'ACTIVE',
+    requiresAttributes: [{ name: 'com.amazonaws.ecs.capability.docker-remote-api.1.18' }],
+    compatibilities: ['EC2', 'FARGATE'],
+    registeredAt: new Date('2026-11-01T00:00:00Z'),
+    registeredBy: `arn:aws:iam::${ACCOUNT}:role/deployer`,
+    requiresCompatibilities: ['FARGATE'],
+    networkMode: 'awsvpc',
+    cpu: '256',
+    memory: '512',
+    executionRoleArn: `arn:aws:iam::${ACCOUNT}:role/exec`,
+    containerDefinitions: [
+      {
+        name: 'api',
+        image: `registry/api:v${revision}`,
+        essential: true,
+        portMappings: [{ containerPort: 3000 }],
+        environment: [
+          { name: 'NODE_ENV', value: 'production' },
+          { name: 'LOG_LEVEL', value: 'info' }
+        ]
+      }
+    ],
+    ...overrides
+  }
+}
+
+export function deployment(
+  id: string,
+  revision: number,
+  overrides: Partial<Deployment> = {}
+): Deployment {
+  return {
+    id,
+    status: 'PRIMARY',
+    taskDefinition: arn('api', revision),
+    desiredCount: 2,
+    pendingCount: 0,
+    runningCount: 2,
+    failedTasks: 0,
+    rolloutState: 'COMPLETED',
+    rolloutStateReason: 'ECS deployment ecs-svc/1 completed.',
+    createdAt: new Date('2026-11-28T11:00:00Z'),
+    ...overrides
+  }
+}
+
+export function service(deployments: Deployment[], overrides: Partial<Service> = {}): Service {
+  const primary = deployments.find(d => d.status === 'PRIMARY')
+  return {
+    serviceName: 'api',
+    serviceArn: `arn:aws:ecs:eu-west-1:${ACCOUNT}:service/payments/api`,
+    clusterArn: `arn:aws:ecs:eu-west-1:${ACCOUNT}:cluster/payments`,
+    status: 'ACTIVE',
+    taskDefinition: primary?.taskDefinition,
+    desiredCount: 2,
+    deployments,
+    events: [],
+    deploymentConfiguration: {
+      minimumHealthyPercent: 100,
+      maximumPercent: 200,
+      deploymentCircuitBreaker: { enable: true, rollback: true }
+    },
+    ...overrides
+  }
+}
+
+/** A steady service on revision 41, as found before a deploy. */
+export const steady = () => service([deployment('ecs-svc/41', 41)])
