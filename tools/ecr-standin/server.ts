@@ -1,0 +1,284 @@
+/**
+ * A stand-in for Amazon ECR's control plane that speaks its real wire protocol (JSON 1.1,
+ * `X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.<Operation>`) and is backed by a real
+ * Docker registry for the data plane: GetAuthorizationToken hands out that registry's own
+ * login, and DescribeImages asks that registry which manifest a tag points at. Point the AWS
+ * SDK at it with AWS_ENDPOINT_URL_ECR.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+export interface EcrStandinOptions {
+  /** The real registry's URL, e.g. http://127.0.0.1:5000; also the proxy endpoint handed out. */
+  registry: string
+  username: string
+  password: string
+  port?: number
+  /** Repositories that exist from the start (others exist once created). */
+  repositories?: string[]
+  accountId?: string
+  region?: string
+  /** How long a token lasts; ECR's are 12 hours. */
+  tokenLifetimeSeconds?: number
+}
+
+export interface EcrCall {
+  operation: string
+  input: Record<string, unknown>
+}
+
+export interface RepositoryRecord {
+  repositoryName: string
+  scanOnPush: boolean
+  createdAt: number
+}
+
+export interface EcrStandin {
+  endpoint: string
+  calls: EcrCall[]
+  repositories: Map<string, RepositoryRecord>
+  close(): Promise<void>
+}
+
+const TARGET_PREFIX = 'AmazonEC2ContainerRegistry_V20150921.'
+
+const MANIFEST_TYPES = [
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.oci.image.index.v1+json'
+]
+
+class EcrError extends Error {
+  constructor(
+    readonly type: string,
+    message: string
+  ) {
+    super(message)
+  }
+}
+
+export async function startEcrStandin(options: EcrStandinOptions): Promise<EcrStandin> {
+  const accountId = options.accountId ?? '123456789012'
+  const region = options.region ?? 'us-east-1'
+  const registryUrl = options.registry.replace(/\/+$/, '')
+  const registryHost = registryUrl.replace(/^[a-z]+:\/\//i, '')
+  const calls: EcrCall[] = []
+  const repositories = new Map<string, RepositoryRecord>()
+  for (const name of options.repositories ?? []) {
+    repositories.set(name, {
+      repositoryName: name,
+      scanOnPush: false,
+      createdAt: Date.now() / 1000
+    })
+  }
+  const basicAuth = `Basic ${Buffer.from(`${options.username}:${options.password}`).toString('base64')}`
+
+  const describeRepository = (record: RepositoryRecord) => ({
+    repositoryArn: `arn:aws:ecr:${region}:${accountId}:repository/${record.repositoryName}`,
+    registryId: accountId,
+    repositoryName: record.repositoryName,
+    repositoryUri: `${registryHost}/${record.repositoryName}`,
+    createdAt: record.createdAt,
+    imageTagMutability: 'MUTABLE',
+    imageScanningConfiguration: { scanOnPush: record.scanOnPush },
+    encryptionConfiguration: { encryptionType: 'AES256' }
+  })
+
+  const requireRepository = (name: unknown): RepositoryRecord => {
+    const record = typeof name === 'string' ? repositories.get(name) : undefined
+    if (!record) {
+      throw new EcrError(
+        'RepositoryNotFoundException',
+        `The repository with name '${String(name)}' does not exist in the registry with id '${accountId}'`
+      )
+    }
+    return record
+  }
+
+  /** The manifest digest a tag points at, asked of the real registry. */
+  const manifestDigest = async (repository: string, tag: string): Promise<string | undefined> => {
+    const response = await fetch(
+      `${registryUrl}/v2/${repository}/manifests/${encodeURIComponent(tag)}`,
+      {
+        method: 'HEAD',
+        headers: { Authorization: basicAuth, Accept: MANIFEST_TYPES.join(', ') }
+      }
+    )
+    if (response.status === 404) return undefined
+    if (!response.ok)
+      throw new EcrError(
+        'ServerException',
+        `The registry answered HTTP ${response.status} for ${repository}:${tag}`
+      )
+    return response.headers.get('docker-content-digest') ?? undefined
+  }
+
+  const operations: Record<string, (input: Record<string, unknown>) => Promise<unknown>> = {
+    GetAuthorizationToken: async () => ({
+      authorizationData: [
+        {
+          authorizationToken: Buffer.from(`${options.username}:${options.password}`).toString(
+            'base64'
+          ),
+          expiresAt: Date.now() / 1000 + (options.tokenLifetimeSeconds ?? 12 * 3600),
+          proxyEndpoint: registryUrl
+        }
+      ]
+    }),
+
+    DescribeRepositories: async input => {
+      const names = Array.isArray(input.repositoryNames)
+        ? (input.repositoryNames as unknown[])
+        : undefined
+      const records = names ? names.map(requireRepository) : [...repositories.values()]
+      return { repositories: records.map(describeRepository) }
+    },
+
+    CreateRepository: async input => {
+      const name = input.repositoryName
+      if (
+        typeof name !== 'string' ||
+        !/^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/.test(name)
+      ) {
+        throw new EcrError(
+          'InvalidParameterException',
+          `Invalid parameter at 'repositoryName' failed to satisfy constraint: '${String(name)}'`
+        )
+      }
+      if (repositories.has(name)) {
+        throw new EcrError(
+          'RepositoryAlreadyExistsException',
+          `The repository with name '${name}' already exists in the registry with id '${accountId}'`
+        )
+      }
+      const scanning = input.imageScanningConfiguration as { scanOnPush?: boolean } | undefined
+      const record = {
+        repositoryName: name,
+        scanOnPush: scanning?.scanOnPush === true,
+        createdAt: Date.now() / 1000
+      }
+      repositories.set(name, record)
+      return { repository: describeRepository(record) }
+    },
+
+    DescribeImages: async input => {
+      const record = requireRepository(input.repositoryName)
+      const imageIds = (Array.isArray(input.imageIds) ? input.imageIds : []) as Array<{
+        imageTag?: string
+        imageDigest?: string
+      }>
+      const imageDetails = []
+      for (const id of imageIds) {
+        const digest = id.imageTag
+          ? await manifestDigest(record.repositoryName, id.imageTag)
+          : id.imageDigest
+        if (!digest || (id.imageDigest && digest !== id.imageDigest)) {
+          throw new EcrError(
+            'ImageNotFoundException',
+            `The image with imageId {imageDigest:'${id.imageDigest ?? 'null'}', imageTag:'${id.imageTag ?? 'null'}'} does not exist within the repository with name '${record.repositoryName}' in the registry with id '${accountId}'`
+          )
+        }
+        imageDetails.push({
+          registryId: accountId,
+          repositoryName: record.repositoryName,
+          imageDigest: digest,
+          imageTags: id.imageTag ? [id.imageTag] : [],
+          imagePushedAt: Date.now() / 1000,
+          imageManifestMediaType: MANIFEST_TYPES[0]
+        })
+      }
+      return { imageDetails }
+    }
+  }
+
+  const handle = async (request: IncomingMessage, response: ServerResponse) => {
+    const send = (status: number, body: unknown) => {
+      response.writeHead(status, { 'Content-Type': 'application/x-amz-json-1.1' })
+      response.end(JSON.stringify(body))
+    }
+    const chunks: Buffer[] = []
+    for await (const chunk of request) chunks.push(chunk as Buffer)
+    const target = String(request.headers['x-amz-target'] ?? '')
+    const operation = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : ''
+    let input: Record<string, unknown>
+    try {
+      input =
+        chunks.length > 0
+          ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>)
+          : {}
+    } catch {
+      return send(400, {
+        __type: 'SerializationException',
+        message: 'The request body is not JSON'
+      })
+    }
+    calls.push({ operation, input })
+    const implementation = operations[operation]
+    if (request.method !== 'POST' || !implementation) {
+      return send(400, {
+        __type: 'UnknownOperationException',
+        message: `Unknown operation ${target}`
+      })
+    }
+    try {
+      send(200, await implementation(input))
+    } catch (error) {
+      if (error instanceof EcrError) send(400, { __type: error.type, message: error.message })
+      else
+        send(500, {
+          __type: 'ServerException',
+          message: error instanceof Error ? error.message : String(error)
+        })
+    }
+  }
+
+  const server = createServer((request, response) => {
+    handle(request, response).catch(error => {
+      response.writeHead(500)
+      response.end(String(error))
+    })
+  })
+  await new Promise<void>(resolve => server.listen(options.port ?? 0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    calls,
+    repositories,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections()
+        server.close(error => (error ? reject(error) : resolve()))
+      })
+  }
+}
+
+/**
+ * Run on its own for a local rehearsal, in front of the registry tools/docker-up.sh started:
+ *   npx tsx tools/ecr-standin/server.ts [--port 4599] [--repository noblepay-api ...]
+ * then export AWS_ENDPOINT_URL_ECR=http://127.0.0.1:4599 for the actions.
+ */
+async function main(args: string[]): Promise<void> {
+  const { readFileSync } = await import('node:fs')
+  const dir = process.env.NOBLEPAY_REGISTRY_DIR ?? '/tmp/noblepay-registry'
+  const read = (name: string) => readFileSync(`${dir}/${name}`, 'utf8').trim()
+  const valueOf = (flag: string) =>
+    args.flatMap((arg, i) => (arg === flag && args[i + 1] ? [args[i + 1] as string] : []))
+  const standin = await startEcrStandin({
+    registry: read('url'),
+    username: read('username'),
+    password: read('password'),
+    port: Number(valueOf('--port')[0] ?? 4599),
+    repositories: valueOf('--repository')
+  })
+  console.log(
+    `ECR stand-in on ${standin.endpoint} for ${read('url')}; set AWS_ENDPOINT_URL_ECR=${standin.endpoint}`
+  )
+}
+
+if (
+  process.argv[1] &&
+  import.meta.url === (await import('node:url')).pathToFileURL(process.argv[1]).href
+) {
+  await main(process.argv.slice(2))
+}

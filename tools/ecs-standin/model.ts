@@ -1,0 +1,832 @@
+/**
+ * State and time of the ECS stand-in: clusters, task definitions, services with their
+ * deployments, tasks, events, service deployments and revisions, and the rolling-update
+ * (ECS deployment controller) scheduler that moves them on every tick.
+ */
+import { randomBytes, randomInt, randomUUID } from 'node:crypto'
+import type { TaskReport, TaskRuntime } from './runtime.js'
+
+/** An error ECS answers with: `__type` and message, HTTP 400 unless a server fault. */
+export class EcsError extends Error {
+  constructor(
+    readonly type: string,
+    message: string,
+    readonly httpStatus = 400
+  ) {
+    super(message)
+  }
+}
+
+export interface Tag {
+  key: string
+  value: string
+}
+
+export interface CircuitBreaker {
+  enable: boolean
+  rollback: boolean
+}
+
+/**
+ * The deployment circuit breaker's failure threshold: half the desired count, rounded up,
+ * at least 3 and at most 200 (ECS developer guide, "How the deployment circuit breaker
+ * detects failures").
+ */
+export function circuitBreakerThreshold(desiredCount: number): number {
+  return Math.min(200, Math.max(3, Math.ceil(0.5 * desiredCount)))
+}
+
+export interface TaskDefinitionRecord {
+  arn: string
+  family: string
+  revision: number
+  status: 'ACTIVE' | 'INACTIVE'
+  registeredAt: number
+  /** The registered body, without tags. */
+  body: Record<string, unknown>
+  tags: Tag[]
+}
+
+export interface ContainerRecord {
+  containerArn: string
+  name: string
+  image: string
+  essential: boolean
+  lastStatus: string
+  exitCode?: number
+  reason?: string
+}
+
+export interface TaskRecord {
+  arn: string
+  id: string
+  clusterArn: string
+  serviceName: string
+  deploymentId: string
+  taskDefinitionArn: string
+  cpu?: string
+  memory?: string
+  lastStatus: 'PENDING' | 'RUNNING' | 'STOPPED'
+  desiredStatus: 'RUNNING' | 'STOPPED'
+  createdAt: number
+  startedAt?: number
+  stoppingAt?: number
+  stoppedAt?: number
+  stopCode?: string
+  stoppedReason?: string
+  /** The scheduler asked for the stop (draining, scale-in), rather than the task failing. */
+  stopRequested: boolean
+  containers: ContainerRecord[]
+  version: number
+}
+
+export type RolloutState = 'IN_PROGRESS' | 'COMPLETED' | 'FAILED'
+
+export type ServiceDeploymentStatus =
+  | 'PENDING'
+  | 'IN_PROGRESS'
+  | 'SUCCESSFUL'
+  | 'STOPPED'
+  | 'STOP_REQUESTED'
+  | 'ROLLBACK_REQUESTED'
+  | 'ROLLBACK_IN_PROGRESS'
+  | 'ROLLBACK_SUCCESSFUL'
+  | 'ROLLBACK_FAILED'
+
+export interface ServiceRevisionRecord {
+  arn: string
+  serviceArn: string
+  clusterArn: string
+  taskDefinitionArn: string
+  createdAt: number
+  containerImages: { containerName: string; image: string }[]
+}
+
+export interface ServiceDeploymentRecord {
+  arn: string
+  serviceArn: string
+  clusterArn: string
+  createdAt: number
+  startedAt: number
+  updatedAt: number
+  finishedAt?: number
+  status: ServiceDeploymentStatus
+  statusReason?: string
+  sourceRevisionArns: string[]
+  targetRevisionArn: string
+  rollbackRevisionArn?: string
+}
+
+export interface DeploymentRecord {
+  id: string
+  status: 'PRIMARY' | 'ACTIVE' | 'INACTIVE'
+  taskDefinitionArn: string
+  desiredCount: number
+  createdAt: number
+  updatedAt: number
+  rolloutState: RolloutState
+  rolloutStateReason: string
+  failedTasks: number
+  /** Wall-clock time (ms) the circuit breaker marked this deployment FAILED. */
+  failedAt?: number
+  /** Started by the circuit breaker to go back to the last completed deployment. */
+  rollbackOf?: string
+  revision: ServiceRevisionRecord
+  serviceDeployment: ServiceDeploymentRecord
+}
+
+export interface ServiceEventRecord {
+  id: string
+  createdAt: number
+  message: string
+}
+
+export interface ServiceRecord {
+  name: string
+  arn: string
+  clusterArn: string
+  clusterName: string
+  createdAt: number
+  desiredCount: number
+  minimumHealthyPercent: number
+  maximumPercent: number
+  circuitBreaker: CircuitBreaker
+  /** Older services report no rolloutState at all; the circuit breaker does not apply. */
+  rolloutStateEnabled: boolean
+  failureThreshold?: number
+  serviceDeploymentsApi: boolean
+  /** PRIMARY first, then ACTIVE ones, newest first. */
+  deployments: DeploymentRecord[]
+  /** Newest first. */
+  events: ServiceEventRecord[]
+  /** The deployment a circuit-breaker rollback goes back to; none while one is rolling back. */
+  lastCompleted?: DeploymentRecord
+  /** Oldest first. */
+  serviceDeployments: ServiceDeploymentRecord[]
+  revisions: ServiceRevisionRecord[]
+}
+
+export interface ClusterRecord {
+  name: string
+  arn: string
+  services: Map<string, ServiceRecord>
+  tasks: Map<string, TaskRecord>
+}
+
+export interface AddServiceSpec {
+  cluster: string
+  name: string
+  /** ARN, family:revision, or family (latest ACTIVE revision). */
+  taskDefinition: string
+  desiredCount: number
+  /** Default: disabled, as CreateService without a deploymentConfiguration. */
+  circuitBreaker?: CircuitBreaker
+  /** false: an older-style service whose deployments carry no rolloutState. Default true. */
+  rolloutState?: boolean
+  /** Overrides the circuit breaker's threshold derived from the desired count. */
+  failureThreshold?: number
+  /** Default 100. */
+  minimumHealthyPercent?: number
+  /** Default 200. */
+  maximumPercent?: number
+  /** false: ListServiceDeployments and DescribeServiceRevisions answer AccessDeniedException. */
+  serviceDeploymentsApi?: boolean
+}
+
+export interface UpdateServiceInput {
+  taskDefinition?: string
+  desiredCount?: number
+  forceNewDeployment?: boolean
+  minimumHealthyPercent?: number
+  maximumPercent?: number
+  circuitBreaker?: CircuitBreaker
+}
+
+const MAX_EVENTS = 100
+const MAX_STOPPED_TASKS_PER_CLUSTER = 1000
+const FAMILY_PATTERN = /^[a-zA-Z0-9_-]{1,255}$/
+
+function digits(count: number): string {
+  let out = String(randomInt(1, 10))
+  while (out.length < count) out += String(randomInt(0, 10))
+  return out
+}
+
+function lastSegment(identifier: string): string {
+  return identifier.slice(identifier.lastIndexOf('/') + 1)
+}
+
+export class EcsModel {
+  readonly clusters = new Map<string, ClusterRecord>()
+  readonly taskDefinitions = new Map<string, TaskDefinitionRecord[]>()
+  private readonly failedDeployments = new Map<string, number>()
+
+  constructor(
+    readonly region: string,
+    readonly accountId: string,
+    private readonly runtime: TaskRuntime,
+    private readonly now: () => number = Date.now
+  ) {}
+
+  private arn(resource: string): string {
+    return `arn:aws:ecs:${this.region}:${this.accountId}:${resource}`
+  }
+
+  // ---- clusters, services, task definitions -------------------------------------------
+
+  addCluster(name: string): ClusterRecord {
+    const existing = this.clusters.get(name)
+    if (existing) return existing
+    const cluster: ClusterRecord = {
+      name,
+      arn: this.arn(`cluster/${name}`),
+      services: new Map(),
+      tasks: new Map()
+    }
+    this.clusters.set(name, cluster)
+    return cluster
+  }
+
+  /** A cluster by name or ARN; ECS's `default` when none is given. */
+  cluster(identifier: string | undefined): ClusterRecord {
+    const name = identifier === undefined || identifier === '' ? 'default' : lastSegment(identifier)
+    const cluster = this.clusters.get(name)
+    if (!cluster) throw new EcsError('ClusterNotFoundException', 'Cluster not found.')
+    return cluster
+  }
+
+  findService(cluster: ClusterRecord, identifier: string): ServiceRecord | undefined {
+    return cluster.services.get(lastSegment(identifier))
+  }
+
+  service(cluster: ClusterRecord, identifier: string): ServiceRecord {
+    const service = this.findService(cluster, identifier)
+    if (!service) throw new EcsError('ServiceNotFoundException', 'Service not found.')
+    return service
+  }
+
+  serviceArnFor(cluster: ClusterRecord, identifier: string): string {
+    return identifier.startsWith('arn:')
+      ? identifier
+      : this.arn(`service/${cluster.name}/${identifier}`)
+  }
+
+  registerTaskDefinition(input: Record<string, unknown>): TaskDefinitionRecord {
+    const { tags, ...body } = input
+    const family = body.family
+    if (typeof family !== 'string' || family === '') {
+      throw new EcsError('ClientException', 'Family must not be null or empty.')
+    }
+    if (!FAMILY_PATTERN.test(family)) {
+      throw new EcsError(
+        'ClientException',
+        'Family contains invalid characters: up to 255 letters, numbers, hyphens and underscores are allowed.'
+      )
+    }
+    const containers = body.containerDefinitions
+    if (!Array.isArray(containers) || containers.length === 0) {
+      throw new EcsError('ClientException', 'Container list cannot be empty.')
+    }
+    const names = new Set<string>()
+    const normalised = containers.map((raw: unknown) => {
+      const c = (raw ?? {}) as Record<string, unknown>
+      if (typeof c.name !== 'string' || c.name === '') {
+        throw new EcsError('ClientException', 'Container.name should not be null or empty.')
+      }
+      if (typeof c.image !== 'string' || c.image === '') {
+        throw new EcsError('ClientException', 'Container.image should not be null or empty.')
+      }
+      if (names.has(c.name)) {
+        throw new EcsError('ClientException', `Duplicate container name: ${c.name}.`)
+      }
+      names.add(c.name)
+      // ECS fills these in on registration; clients that re-register a described task
+      // definition get them back.
+      return {
+        cpu: 0,
+        portMappings: [],
+        essential: true,
+        environment: [],
+        mountPoints: [],
+        volumesFrom: [],
+        systemControls: [],
+        ...c
+      }
+    })
+    if (!containers.some((c: unknown) => (c as Record<string, unknown>).essential !== false)) {
+      throw new EcsError(
+        'ClientException',
+        'Task definition must have at least one essential container.'
+      )
+    }
+    if (tags !== undefined && !Array.isArray(tags)) {
+      throw new EcsError('ClientException', 'tags must be a list of {key, value}.')
+    }
+    const revisions = this.taskDefinitions.get(family) ?? []
+    const revision = (revisions.at(-1)?.revision ?? 0) + 1
+    const record: TaskDefinitionRecord = {
+      arn: this.arn(`task-definition/${family}:${revision}`),
+      family,
+      revision,
+      status: 'ACTIVE',
+      registeredAt: this.now(),
+      body: {
+        ...body,
+        containerDefinitions: normalised,
+        volumes: body.volumes ?? [],
+        placementConstraints: []
+      },
+      tags: ((tags as Tag[] | undefined) ?? []).map(t => ({ key: t.key, value: t.value }))
+    }
+    revisions.push(record)
+    this.taskDefinitions.set(family, revisions)
+    return record
+  }
+
+  /** A task definition by ARN, family:revision, or family (its latest ACTIVE revision). */
+  findTaskDefinition(identifier: string): TaskDefinitionRecord | undefined {
+    const ref = identifier.startsWith('arn:')
+      ? identifier.slice(identifier.indexOf('task-definition/') + 16)
+      : identifier
+    const colon = ref.lastIndexOf(':')
+    if (colon === -1) {
+      return (this.taskDefinitions.get(ref) ?? []).filter(td => td.status === 'ACTIVE').at(-1)
+    }
+    const revision = Number(ref.slice(colon + 1))
+    return (this.taskDefinitions.get(ref.slice(0, colon)) ?? []).find(
+      td => td.revision === revision
+    )
+  }
+
+  addService(spec: AddServiceSpec): ServiceRecord {
+    const cluster = this.clusters.get(spec.cluster)
+    if (!cluster)
+      throw new Error(
+        `Cluster ${spec.cluster} does not exist: add it first with addCluster('${spec.cluster}').`
+      )
+    if (cluster.services.has(spec.name))
+      throw new Error(`Service ${spec.name} already exists in ${spec.cluster}.`)
+    const taskDefinition = this.findTaskDefinition(spec.taskDefinition)
+    if (!taskDefinition) {
+      throw new Error(
+        `Task definition ${spec.taskDefinition} is not registered: register it first.`
+      )
+    }
+    const minimumHealthyPercent = spec.minimumHealthyPercent ?? 100
+    const maximumPercent = spec.maximumPercent ?? 200
+    if (minimumHealthyPercent < 0 || minimumHealthyPercent > 100 || maximumPercent < 100) {
+      throw new Error('minimumHealthyPercent must be 0-100 and maximumPercent at least 100.')
+    }
+    const now = this.now()
+    const service: ServiceRecord = {
+      name: spec.name,
+      arn: this.arn(`service/${cluster.name}/${spec.name}`),
+      clusterArn: cluster.arn,
+      clusterName: cluster.name,
+      createdAt: now,
+      desiredCount: spec.desiredCount,
+      minimumHealthyPercent,
+      maximumPercent,
+      circuitBreaker: spec.circuitBreaker ?? { enable: false, rollback: false },
+      rolloutStateEnabled: spec.rolloutState ?? true,
+      failureThreshold: spec.failureThreshold,
+      serviceDeploymentsApi: spec.serviceDeploymentsApi ?? true,
+      deployments: [],
+      events: [],
+      serviceDeployments: [],
+      revisions: []
+    }
+    cluster.services.set(spec.name, service)
+    const deployment = this.newDeployment(service, taskDefinition, undefined)
+    deployment.rolloutState = 'COMPLETED'
+    deployment.rolloutStateReason = `ECS deployment ${deployment.id} completed.`
+    deployment.serviceDeployment.status = 'SUCCESSFUL'
+    deployment.serviceDeployment.finishedAt = now
+    service.deployments = [deployment]
+    service.lastCompleted = deployment
+    const started: TaskRecord[] = []
+    for (let i = 0; i < spec.desiredCount; i++) {
+      const task = this.launchTask(cluster, service, deployment, true)
+      task.lastStatus = 'RUNNING'
+      task.startedAt = now
+      for (const c of task.containers) c.lastStatus = 'RUNNING'
+      started.push(task)
+    }
+    if (started.length > 0)
+      this.event(service, `has started ${started.length} tasks: ${taskList(started)}.`)
+    this.event(service, `(deployment ${deployment.id}) deployment completed.`)
+    this.event(service, 'has reached a steady state.')
+    return service
+  }
+
+  updateService(service: ServiceRecord, input: UpdateServiceInput): void {
+    if (input.desiredCount !== undefined) {
+      if (!Number.isInteger(input.desiredCount) || input.desiredCount < 0) {
+        throw new EcsError(
+          'InvalidParameterException',
+          'Desired count must be a non-negative integer.'
+        )
+      }
+    }
+    if (input.minimumHealthyPercent !== undefined)
+      service.minimumHealthyPercent = input.minimumHealthyPercent
+    if (input.maximumPercent !== undefined) service.maximumPercent = input.maximumPercent
+    if (input.circuitBreaker !== undefined) service.circuitBreaker = input.circuitBreaker
+    let taskDefinition: TaskDefinitionRecord | undefined
+    if (input.taskDefinition !== undefined) {
+      taskDefinition = this.findTaskDefinition(input.taskDefinition)
+      if (!taskDefinition) throw new EcsError('ClientException', 'TaskDefinition not found.')
+      if (taskDefinition.status !== 'ACTIVE') {
+        throw new EcsError('ClientException', `TaskDefinition is inactive: ${taskDefinition.arn}.`)
+      }
+    }
+    if (input.desiredCount !== undefined) service.desiredCount = input.desiredCount
+    const primary = service.deployments[0]
+    const changesTaskDefinition =
+      taskDefinition !== undefined && taskDefinition.arn !== primary?.taskDefinitionArn
+    if (!changesTaskDefinition && !input.forceNewDeployment && primary) {
+      primary.desiredCount = service.desiredCount
+      primary.updatedAt = this.now()
+      return
+    }
+    const target = taskDefinition ?? this.findTaskDefinition(primary?.taskDefinitionArn ?? '')
+    if (!target) throw new EcsError('ClientException', 'TaskDefinition not found.')
+    this.startDeployment(service, target)
+  }
+
+  private newDeployment(
+    service: ServiceRecord,
+    taskDefinition: TaskDefinitionRecord,
+    rollbackTo: DeploymentRecord | undefined
+  ): DeploymentRecord {
+    const now = this.now()
+    const revision = rollbackTo?.revision ?? this.newRevision(service, taskDefinition)
+    let serviceDeployment: ServiceDeploymentRecord
+    const current = service.deployments[0]
+    if (rollbackTo && current) {
+      // The rollback belongs to the service deployment that failed.
+      serviceDeployment = current.serviceDeployment
+      serviceDeployment.status = 'ROLLBACK_IN_PROGRESS'
+      serviceDeployment.rollbackRevisionArn = revision.arn
+      serviceDeployment.updatedAt = now
+    } else {
+      for (const sd of service.serviceDeployments) {
+        if (
+          sd.status === 'IN_PROGRESS' ||
+          sd.status === 'ROLLBACK_IN_PROGRESS' ||
+          sd.status === 'PENDING'
+        ) {
+          sd.status = 'STOPPED'
+          sd.statusReason = 'Stopped by a newer service deployment.'
+          sd.finishedAt = now
+          sd.updatedAt = now
+        }
+      }
+      serviceDeployment = {
+        arn: this.arn(
+          `service-deployment/${service.clusterName}/${service.name}/${randomBytes(15).toString('base64url')}`
+        ),
+        serviceArn: service.arn,
+        clusterArn: service.clusterArn,
+        createdAt: now,
+        startedAt: now,
+        updatedAt: now,
+        status: 'IN_PROGRESS',
+        sourceRevisionArns: [...new Set(service.deployments.map(d => d.revision.arn))],
+        targetRevisionArn: revision.arn
+      }
+      service.serviceDeployments.push(serviceDeployment)
+    }
+    const id = `ecs-svc/${digits(19)}`
+    return {
+      id,
+      status: 'PRIMARY',
+      taskDefinitionArn: taskDefinition.arn,
+      desiredCount: service.desiredCount,
+      createdAt: now,
+      updatedAt: now,
+      rolloutState: 'IN_PROGRESS',
+      rolloutStateReason: rollbackTo
+        ? `ECS deployment circuit breaker: rolling back to deploymentId ${rollbackTo.id}.`
+        : `ECS deployment ${id} in progress.`,
+      failedTasks: 0,
+      rollbackOf: rollbackTo?.id,
+      revision,
+      serviceDeployment
+    }
+  }
+
+  private newRevision(
+    service: ServiceRecord,
+    taskDefinition: TaskDefinitionRecord
+  ): ServiceRevisionRecord {
+    const containers = (taskDefinition.body.containerDefinitions ?? []) as {
+      name: string
+      image: string
+    }[]
+    const revision: ServiceRevisionRecord = {
+      arn: this.arn(`service-revision/${service.clusterName}/${service.name}/${digits(19)}`),
+      serviceArn: service.arn,
+      clusterArn: service.clusterArn,
+      taskDefinitionArn: taskDefinition.arn,
+      createdAt: this.now(),
+      containerImages: containers.map(c => ({ containerName: c.name, image: c.image }))
+    }
+    service.revisions.push(revision)
+    return revision
+  }
+
+  private startDeployment(
+    service: ServiceRecord,
+    taskDefinition: TaskDefinitionRecord,
+    rollbackTo?: DeploymentRecord
+  ): DeploymentRecord {
+    const deployment = this.newDeployment(service, taskDefinition, rollbackTo)
+    for (const d of service.deployments) {
+      d.status = 'ACTIVE'
+      d.updatedAt = this.now()
+    }
+    service.deployments.unshift(deployment)
+    return deployment
+  }
+
+  // ---- tasks -----------------------------------------------------------------------------
+
+  private launchTask(
+    cluster: ClusterRecord,
+    service: ServiceRecord,
+    deployment: DeploymentRecord,
+    alreadyRunning = false
+  ): TaskRecord {
+    const taskDefinition = this.findTaskDefinition(deployment.taskDefinitionArn)
+    const id = randomBytes(16).toString('hex')
+    const arn = this.arn(`task/${cluster.name}/${id}`)
+    const definitions = (taskDefinition?.body.containerDefinitions ?? []) as {
+      name: string
+      image: string
+      essential?: boolean
+    }[]
+    const task: TaskRecord = {
+      arn,
+      id,
+      clusterArn: cluster.arn,
+      serviceName: service.name,
+      deploymentId: deployment.id,
+      taskDefinitionArn: deployment.taskDefinitionArn,
+      cpu: taskDefinition?.body.cpu as string | undefined,
+      memory: taskDefinition?.body.memory as string | undefined,
+      lastStatus: 'PENDING',
+      desiredStatus: 'RUNNING',
+      createdAt: this.now(),
+      stopRequested: false,
+      containers: definitions.map(c => ({
+        containerArn: this.arn(`container/${cluster.name}/${id}/${randomUUID()}`),
+        name: c.name,
+        image: c.image,
+        essential: c.essential !== false,
+        lastStatus: 'PENDING'
+      })),
+      version: 1
+    }
+    cluster.tasks.set(arn, task)
+    this.runtime.start({
+      taskArn: arn,
+      containers: task.containers.map(c => ({
+        name: c.name,
+        image: c.image,
+        essential: c.essential
+      })),
+      alreadyRunning
+    })
+    return task
+  }
+
+  private requestStop(task: TaskRecord, reason: string): void {
+    if (task.desiredStatus === 'STOPPED') return
+    task.desiredStatus = 'STOPPED'
+    task.stopRequested = true
+    task.stoppingAt = this.now()
+    task.stopCode = 'ServiceSchedulerInitiated'
+    task.stoppedReason = reason
+    task.version++
+    this.runtime.stop(task.arn)
+  }
+
+  private taskByArn(arn: string): { cluster: ClusterRecord; task: TaskRecord } | undefined {
+    for (const cluster of this.clusters.values()) {
+      const task = cluster.tasks.get(arn)
+      if (task) return { cluster, task }
+    }
+    return undefined
+  }
+
+  private applyReport(report: TaskReport): void {
+    const found = this.taskByArn(report.taskArn)
+    if (!found || found.task.lastStatus === 'STOPPED') return
+    const { cluster, task } = found
+    const now = this.now()
+    task.version++
+    if (report.lastStatus === 'RUNNING') {
+      task.lastStatus = 'RUNNING'
+      task.startedAt = now
+      for (const c of task.containers) c.lastStatus = 'RUNNING'
+      return
+    }
+    task.lastStatus = 'STOPPED'
+    task.stoppedAt = now
+    for (const c of task.containers) {
+      const exit = report.containers.find(e => e.name === c.name)
+      c.lastStatus = 'STOPPED'
+      if (exit?.exitCode !== undefined) c.exitCode = exit.exitCode
+      if (exit?.reason !== undefined) c.reason = exit.reason
+    }
+    if (!task.stopRequested) {
+      task.desiredStatus = 'STOPPED'
+      task.stoppingAt = now
+      task.stopCode = report.stopCode ?? 'EssentialContainerExited'
+      task.stoppedReason = report.stoppedReason ?? 'Essential container in task exited'
+      const service = cluster.services.get(task.serviceName)
+      const deployment = service?.deployments.find(d => d.id === task.deploymentId)
+      if (deployment) {
+        deployment.failedTasks++
+        deployment.updatedAt = now
+      }
+    }
+    this.pruneStoppedTasks(cluster)
+  }
+
+  private pruneStoppedTasks(cluster: ClusterRecord): void {
+    const stopped = [...cluster.tasks.values()].filter(t => t.lastStatus === 'STOPPED')
+    for (const task of stopped.slice(
+      0,
+      Math.max(0, stopped.length - MAX_STOPPED_TASKS_PER_CLUSTER)
+    )) {
+      cluster.tasks.delete(task.arn)
+    }
+  }
+
+  serviceTasks(cluster: ClusterRecord, service: ServiceRecord): TaskRecord[] {
+    return [...cluster.tasks.values()].filter(t => t.serviceName === service.name)
+  }
+
+  /** Running and pending counts of one deployment (tasks the scheduler still wants). */
+  counts(
+    cluster: ClusterRecord,
+    deployment: DeploymentRecord
+  ): { running: number; pending: number } {
+    let running = 0
+    let pending = 0
+    for (const task of cluster.tasks.values()) {
+      if (task.deploymentId !== deployment.id || task.desiredStatus !== 'RUNNING') continue
+      if (task.lastStatus === 'RUNNING') running++
+      else if (task.lastStatus === 'PENDING') pending++
+    }
+    return { running, pending }
+  }
+
+  // ---- time ------------------------------------------------------------------------------
+
+  /** One step of the simulation: apply what the runtime reports, then schedule every service. */
+  tick(): void {
+    for (const report of this.runtime.collect(this.now())) this.applyReport(report)
+    for (const cluster of this.clusters.values()) {
+      for (const service of cluster.services.values()) this.schedule(cluster, service)
+    }
+  }
+
+  private threshold(service: ServiceRecord, deployment: DeploymentRecord): number {
+    return service.failureThreshold ?? circuitBreakerThreshold(deployment.desiredCount)
+  }
+
+  /** The rolling-update deployment controller for one service. */
+  private schedule(cluster: ClusterRecord, service: ServiceRecord): void {
+    const primary = service.deployments[0]
+    if (!primary) return
+    primary.desiredCount = service.desiredCount
+
+    if (
+      service.rolloutStateEnabled &&
+      service.circuitBreaker.enable &&
+      primary.rolloutState === 'IN_PROGRESS' &&
+      primary.failedTasks >= this.threshold(service, primary)
+    ) {
+      this.failDeployment(service, primary)
+    }
+
+    const current = service.deployments[0]
+    if (!current) return
+    // A FAILED deployment launches no new tasks, and nothing is drained in its favour.
+    if (current.rolloutState !== 'FAILED') this.roll(cluster, service, current)
+    this.checkCompletion(cluster, service, current)
+  }
+
+  private roll(cluster: ClusterRecord, service: ServiceRecord, primary: DeploymentRecord): void {
+    const desired = service.desiredCount
+    const maxTotal = Math.floor((desired * service.maximumPercent) / 100)
+    const minHealthy = Math.ceil((desired * service.minimumHealthyPercent) / 100)
+    const live = this.serviceTasks(cluster, service).filter(t => t.desiredStatus === 'RUNNING')
+    const reason = `Scaling activity initiated by (deployment ${primary.id})`
+    const stopping: TaskRecord[] = []
+
+    // Older deployments: pending tasks go at once; running ones while enough stay healthy.
+    const old = live.filter(t => t.deploymentId !== primary.id)
+    let healthy = live.filter(t => t.lastStatus === 'RUNNING').length
+    for (const task of old.filter(t => t.lastStatus !== 'RUNNING')) stopping.push(task)
+    for (const task of old.filter(t => t.lastStatus === 'RUNNING')) {
+      if (healthy - 1 < minHealthy) break
+      stopping.push(task)
+      healthy--
+    }
+    // Scale-in of the primary itself: pending tasks first.
+    const mine = live.filter(t => t.deploymentId === primary.id)
+    if (mine.length > desired) {
+      const surplus = [...mine].sort(
+        (a, b) => Number(a.lastStatus === 'RUNNING') - Number(b.lastStatus === 'RUNNING')
+      )
+      stopping.push(...surplus.slice(0, mine.length - desired))
+    }
+    for (const task of stopping) this.requestStop(task, reason)
+    if (stopping.length > 0) {
+      this.event(service, `has stopped ${stopping.length} running tasks: ${taskList(stopping)}.`)
+    }
+
+    const remaining = live.length - stopping.length
+    const mineLeft = Math.min(mine.length, desired)
+    const toStart = Math.min(desired - mineLeft, maxTotal - remaining)
+    const started: TaskRecord[] = []
+    for (let i = 0; i < toStart; i++) started.push(this.launchTask(cluster, service, primary))
+    if (started.length > 0)
+      this.event(service, `has started ${started.length} tasks: ${taskList(started)}.`)
+  }
+
+  private checkCompletion(
+    cluster: ClusterRecord,
+    service: ServiceRecord,
+    primary: DeploymentRecord
+  ): void {
+    if (primary.rolloutState !== 'IN_PROGRESS') return
+    const { running, pending } = this.counts(cluster, primary)
+    if (running !== service.desiredCount || pending > 0) return
+    const othersDrained = this.serviceTasks(cluster, service).every(
+      t => t.deploymentId === primary.id || t.lastStatus === 'STOPPED'
+    )
+    if (!othersDrained) return
+    const now = this.now()
+    primary.rolloutState = 'COMPLETED'
+    primary.rolloutStateReason = `ECS deployment ${primary.id} completed.`
+    primary.updatedAt = now
+    for (const d of service.deployments.slice(1)) d.status = 'INACTIVE'
+    service.deployments = [primary]
+    service.lastCompleted = primary
+    const sd = primary.serviceDeployment
+    sd.status = primary.rollbackOf ? 'ROLLBACK_SUCCESSFUL' : 'SUCCESSFUL'
+    sd.finishedAt = now
+    sd.updatedAt = now
+    this.event(service, `(deployment ${primary.id}) deployment completed.`)
+    this.event(service, 'has reached a steady state.')
+  }
+
+  private failDeployment(service: ServiceRecord, deployment: DeploymentRecord): void {
+    const now = this.now()
+    deployment.rolloutState = 'FAILED'
+    deployment.rolloutStateReason = 'ECS deployment circuit breaker: tasks failed to start.'
+    deployment.failedAt = Date.now()
+    this.failedDeployments.set(deployment.id, deployment.failedAt)
+    deployment.updatedAt = now
+    this.event(service, `(deployment ${deployment.id}) deployment failed: tasks failed to start.`)
+    const target = service.lastCompleted
+    if (service.circuitBreaker.rollback && target && target.id !== deployment.id) {
+      const taskDefinition = this.findTaskDefinition(target.taskDefinitionArn)
+      if (taskDefinition) {
+        // Not eligible for another rollback until the rollback itself completes.
+        service.lastCompleted = undefined
+        this.startDeployment(service, taskDefinition, target)
+        this.event(service, `rolling back to deployment ${target.id}.`)
+        return
+      }
+    }
+    const sd = deployment.serviceDeployment
+    sd.status = 'STOPPED'
+    sd.statusReason = deployment.rolloutStateReason
+    sd.finishedAt = now
+    sd.updatedAt = now
+  }
+
+  private event(service: ServiceRecord, text: string): void {
+    service.events.unshift({
+      id: randomUUID(),
+      createdAt: this.now(),
+      message: `(service ${service.name}) ${text}`
+    })
+    service.events.length = Math.min(service.events.length, MAX_EVENTS)
+  }
+
+  /** Wall-clock time (ms) the circuit breaker marked a deployment FAILED, by deployment id. */
+  failedAt(deploymentId: string): number | undefined {
+    return this.failedDeployments.get(deploymentId)
+  }
+}
+
+function taskList(tasks: TaskRecord[]): string {
+  return tasks.map(t => `(task ${t.id})`).join(' ')
+}

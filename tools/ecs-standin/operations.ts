@@ -1,0 +1,464 @@
+/**
+ * The ECS operations the stand-in answers, in the JSON 1.1 shapes of the ECS API
+ * reference: field names as AWS spells them, timestamps as epoch seconds.
+ */
+import {
+  EcsError,
+  type ClusterRecord,
+  type DeploymentRecord,
+  type EcsModel,
+  type ServiceDeploymentRecord,
+  type ServiceRecord,
+  type ServiceRevisionRecord,
+  type TaskDefinitionRecord,
+  type TaskRecord
+} from './model.js'
+
+type Body = Record<string, unknown>
+export type Operation = (model: EcsModel, body: Body) => unknown
+
+/** Fields DescribeTaskDefinition returns that RegisterTaskDefinition does not accept. */
+export const READ_ONLY_TASK_DEFINITION_FIELDS = [
+  'taskDefinitionArn',
+  'revision',
+  'status',
+  'requiresAttributes',
+  'compatibilities',
+  'registeredAt',
+  'registeredBy',
+  'deregisteredAt',
+  'deleteRequestedAt'
+] as const
+
+const PLATFORM_VERSION = '1.4.0'
+
+function seconds(ms: number): number {
+  return ms / 1000
+}
+
+function optionalString(body: Body, name: string): string | undefined {
+  const value = body[name]
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'string')
+    throw new EcsError('InvalidParameterException', `${name} must be a string.`)
+  return value
+}
+
+function requiredString(body: Body, name: string): string {
+  const value = optionalString(body, name)
+  if (value === undefined || value === '') {
+    throw new EcsError('InvalidParameterException', `${name} can not be blank.`)
+  }
+  return value
+}
+
+function stringList(body: Body, name: string, max?: number): string[] {
+  const value = body[name]
+  if (!Array.isArray(value) || value.length === 0 || value.some(v => typeof v !== 'string')) {
+    throw new EcsError('InvalidParameterException', `${name} can not be empty.`)
+  }
+  if (max !== undefined && value.length > max) {
+    throw new EcsError('InvalidParameterException', `${name} can have at most ${max} elements.`)
+  }
+  return value as string[]
+}
+
+function optionalNumber(body: Body, name: string): number | undefined {
+  const value = body[name]
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'number')
+    throw new EcsError('InvalidParameterException', `${name} must be a number.`)
+  return value
+}
+
+/** nextToken is an opaque offset; maxResults bounded like ECS's. */
+function paginate<T>(
+  items: T[],
+  body: Body,
+  defaultMax: number,
+  limit: number
+): { page: T[]; nextToken?: string } {
+  const max = optionalNumber(body, 'maxResults') ?? defaultMax
+  if (max < 1 || max > limit) {
+    throw new EcsError('InvalidParameterException', `maxResults must be between 1 and ${limit}.`)
+  }
+  const token = optionalString(body, 'nextToken')
+  const offset = token ? Number(Buffer.from(token, 'base64url').toString('utf8')) : 0
+  if (!Number.isInteger(offset) || offset < 0)
+    throw new EcsError('InvalidParameterException', 'Invalid nextToken.')
+  const page = items.slice(offset, offset + max)
+  const next =
+    offset + max < items.length
+      ? Buffer.from(String(offset + max)).toString('base64url')
+      : undefined
+  return next ? { page, nextToken: next } : { page }
+}
+
+// ---- shapes ------------------------------------------------------------------------------
+
+function networkConfiguration() {
+  return {
+    awsvpcConfiguration: {
+      subnets: ['subnet-0a1b2c3d4e5f60718'],
+      securityGroups: ['sg-0a1b2c3d4e5f60718'],
+      assignPublicIp: 'DISABLED'
+    }
+  }
+}
+
+export function wireDeployment(
+  model: EcsModel,
+  cluster: ClusterRecord,
+  service: ServiceRecord,
+  d: DeploymentRecord
+) {
+  const { running, pending } = model.counts(cluster, d)
+  return {
+    id: d.id,
+    status: d.status,
+    taskDefinition: d.taskDefinitionArn,
+    // Older deployments are scaled down as they drain.
+    desiredCount: d.status === 'PRIMARY' ? service.desiredCount : running + pending,
+    pendingCount: pending,
+    runningCount: running,
+    failedTasks: d.failedTasks,
+    createdAt: seconds(d.createdAt),
+    updatedAt: seconds(d.updatedAt),
+    launchType: 'FARGATE',
+    platformVersion: PLATFORM_VERSION,
+    platformFamily: 'Linux',
+    networkConfiguration: networkConfiguration(),
+    ...(service.rolloutStateEnabled
+      ? { rolloutState: d.rolloutState, rolloutStateReason: d.rolloutStateReason }
+      : {})
+  }
+}
+
+export function wireService(model: EcsModel, cluster: ClusterRecord, service: ServiceRecord) {
+  const deployments = service.deployments.map(d => wireDeployment(model, cluster, service, d))
+  const primary = service.deployments[0]
+  return {
+    serviceArn: service.arn,
+    serviceName: service.name,
+    clusterArn: service.clusterArn,
+    loadBalancers: [],
+    serviceRegistries: [],
+    status: 'ACTIVE',
+    desiredCount: service.desiredCount,
+    runningCount: deployments.reduce((sum, d) => sum + d.runningCount, 0),
+    pendingCount: deployments.reduce((sum, d) => sum + d.pendingCount, 0),
+    launchType: 'FARGATE',
+    platformVersion: 'LATEST',
+    platformFamily: 'Linux',
+    taskDefinition: primary?.taskDefinitionArn,
+    deploymentConfiguration: {
+      deploymentCircuitBreaker: service.rolloutStateEnabled
+        ? { ...service.circuitBreaker }
+        : { enable: false, rollback: false },
+      maximumPercent: service.maximumPercent,
+      minimumHealthyPercent: service.minimumHealthyPercent
+    },
+    deployments,
+    roleArn: `arn:aws:iam::${model.accountId}:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS`,
+    events: service.events.map(e => ({
+      id: e.id,
+      createdAt: seconds(e.createdAt),
+      message: e.message
+    })),
+    createdAt: seconds(service.createdAt),
+    ...(primary && service.serviceDeploymentsApi
+      ? { currentServiceDeployment: primary.serviceDeployment.arn }
+      : {}),
+    placementConstraints: [],
+    placementStrategy: [],
+    networkConfiguration: networkConfiguration(),
+    healthCheckGracePeriodSeconds: 0,
+    schedulingStrategy: 'REPLICA',
+    deploymentController: { type: 'ECS' },
+    createdBy: `arn:aws:iam::${model.accountId}:role/deploy`,
+    enableECSManagedTags: false,
+    propagateTags: 'NONE',
+    enableExecuteCommand: false
+  }
+}
+
+export function wireTask(model: EcsModel, task: TaskRecord) {
+  return {
+    attachments: [],
+    attributes: [{ name: 'ecs.cpu-architecture', value: 'x86_64' }],
+    availabilityZone: `${model.region}a`,
+    clusterArn: task.clusterArn,
+    connectivity: 'CONNECTED',
+    connectivityAt: seconds(task.createdAt),
+    containers: task.containers.map(c => ({
+      containerArn: c.containerArn,
+      taskArn: task.arn,
+      name: c.name,
+      image: c.image,
+      lastStatus: c.lastStatus,
+      ...(c.exitCode !== undefined ? { exitCode: c.exitCode } : {}),
+      ...(c.reason !== undefined ? { reason: c.reason } : {}),
+      networkInterfaces: [],
+      healthStatus: 'UNKNOWN'
+    })),
+    ...(task.cpu ? { cpu: task.cpu } : {}),
+    createdAt: seconds(task.createdAt),
+    desiredStatus: task.desiredStatus,
+    enableExecuteCommand: false,
+    group: `service:${task.serviceName}`,
+    healthStatus: 'UNKNOWN',
+    lastStatus: task.lastStatus,
+    launchType: 'FARGATE',
+    ...(task.memory ? { memory: task.memory } : {}),
+    overrides: {
+      containerOverrides: task.containers.map(c => ({ name: c.name })),
+      inferenceAcceleratorOverrides: []
+    },
+    platformVersion: PLATFORM_VERSION,
+    platformFamily: 'Linux',
+    ...(task.startedAt !== undefined
+      ? { startedAt: seconds(task.startedAt), pullStartedAt: seconds(task.createdAt) }
+      : {}),
+    startedBy: task.deploymentId,
+    ...(task.stopCode !== undefined ? { stopCode: task.stopCode } : {}),
+    ...(task.stoppedAt !== undefined
+      ? { stoppedAt: seconds(task.stoppedAt), executionStoppedAt: seconds(task.stoppedAt) }
+      : {}),
+    ...(task.stoppedReason !== undefined ? { stoppedReason: task.stoppedReason } : {}),
+    ...(task.stoppingAt !== undefined ? { stoppingAt: seconds(task.stoppingAt) } : {}),
+    tags: [],
+    taskArn: task.arn,
+    taskDefinitionArn: task.taskDefinitionArn,
+    version: task.version
+  }
+}
+
+export function wireTaskDefinition(model: EcsModel, td: TaskDefinitionRecord) {
+  const body = td.body
+  return {
+    ...body,
+    taskDefinitionArn: td.arn,
+    family: td.family,
+    revision: td.revision,
+    status: td.status,
+    requiresAttributes: [
+      { name: 'com.amazonaws.ecs.capability.docker-remote-api.1.18' },
+      ...(body.networkMode === 'awsvpc' ? [{ name: 'ecs.capability.task-eni' }] : [])
+    ],
+    compatibilities: ['EC2', 'FARGATE'],
+    registeredAt: seconds(td.registeredAt),
+    registeredBy: `arn:aws:sts::${model.accountId}:assumed-role/deploy/session`
+  }
+}
+
+function wireServiceDeploymentBrief(sd: ServiceDeploymentRecord) {
+  return {
+    serviceDeploymentArn: sd.arn,
+    serviceArn: sd.serviceArn,
+    clusterArn: sd.clusterArn,
+    startedAt: seconds(sd.startedAt),
+    createdAt: seconds(sd.createdAt),
+    ...(sd.finishedAt !== undefined ? { finishedAt: seconds(sd.finishedAt) } : {}),
+    targetServiceRevisionArn: sd.targetRevisionArn,
+    status: sd.status,
+    ...(sd.statusReason !== undefined ? { statusReason: sd.statusReason } : {})
+  }
+}
+
+function wireServiceRevision(revision: ServiceRevisionRecord) {
+  return {
+    serviceRevisionArn: revision.arn,
+    serviceArn: revision.serviceArn,
+    clusterArn: revision.clusterArn,
+    taskDefinition: revision.taskDefinitionArn,
+    launchType: 'FARGATE',
+    platformVersion: PLATFORM_VERSION,
+    platformFamily: 'Linux',
+    loadBalancers: [],
+    serviceRegistries: [],
+    networkConfiguration: networkConfiguration(),
+    containerImages: revision.containerImages.map(c => ({
+      containerName: c.containerName,
+      image: c.image
+    })),
+    guardDutyEnabled: false,
+    createdAt: seconds(revision.createdAt)
+  }
+}
+
+function accessDenied(model: EcsModel, action: string, resource: string): EcsError {
+  return new EcsError(
+    'AccessDeniedException',
+    `User: arn:aws:sts::${model.accountId}:assumed-role/deploy/session is not authorized to perform: ` +
+      `ecs:${action} on resource: ${resource} because no identity-based policy allows the ecs:${action} action`
+  )
+}
+
+// ---- operations ----------------------------------------------------------------------------
+
+const describeServices: Operation = (model, body) => {
+  const cluster = model.cluster(optionalString(body, 'cluster'))
+  const services = []
+  const failures = []
+  for (const identifier of stringList(body, 'services', 10)) {
+    const service = model.findService(cluster, identifier)
+    if (service) services.push(wireService(model, cluster, service))
+    else failures.push({ arn: model.serviceArnFor(cluster, identifier), reason: 'MISSING' })
+  }
+  return { services, failures }
+}
+
+const updateService: Operation = (model, body) => {
+  const cluster = model.cluster(optionalString(body, 'cluster'))
+  const service = model.service(cluster, requiredString(body, 'service'))
+  const config = (body.deploymentConfiguration ?? {}) as Body
+  const breaker = config.deploymentCircuitBreaker as
+    { enable?: unknown; rollback?: unknown } | undefined
+  const force = body.forceNewDeployment
+  model.updateService(service, {
+    taskDefinition: optionalString(body, 'taskDefinition'),
+    desiredCount: optionalNumber(body, 'desiredCount'),
+    forceNewDeployment: force === true,
+    minimumHealthyPercent: optionalNumber(config, 'minimumHealthyPercent'),
+    maximumPercent: optionalNumber(config, 'maximumPercent'),
+    circuitBreaker: breaker
+      ? { enable: breaker.enable === true, rollback: breaker.rollback === true }
+      : undefined
+  })
+  return { service: wireService(model, cluster, service) }
+}
+
+const listServices: Operation = (model, body) => {
+  const cluster = model.cluster(optionalString(body, 'cluster'))
+  const arns = [...cluster.services.values()].map(s => s.arn)
+  const { page, nextToken } = paginate(arns, body, 10, 100)
+  return { serviceArns: page, ...(nextToken ? { nextToken } : {}) }
+}
+
+const registerTaskDefinition: Operation = (model, body) => {
+  const readOnly = READ_ONLY_TASK_DEFINITION_FIELDS.filter(field => field in body)
+  if (readOnly.length > 0) {
+    throw new EcsError(
+      'ClientException',
+      `RegisterTaskDefinition does not accept the read-only field(s) ${readOnly.join(', ')}: ` +
+        'remove what DescribeTaskDefinition adds before registering.'
+    )
+  }
+  const td = model.registerTaskDefinition(body)
+  return { taskDefinition: wireTaskDefinition(model, td), tags: td.tags }
+}
+
+const describeTaskDefinition: Operation = (model, body) => {
+  const td = model.findTaskDefinition(requiredString(body, 'taskDefinition'))
+  if (!td) throw new EcsError('ClientException', 'Unable to describe task definition.')
+  const include = Array.isArray(body.include) ? (body.include as unknown[]) : []
+  return {
+    taskDefinition: wireTaskDefinition(model, td),
+    ...(include.includes('TAGS') ? { tags: td.tags } : {})
+  }
+}
+
+const listTaskDefinitions: Operation = (model, body) => {
+  const family = optionalString(body, 'familyPrefix')
+  const status = optionalString(body, 'status') ?? 'ACTIVE'
+  const sort = optionalString(body, 'sort') ?? 'ASC'
+  if (sort !== 'ASC' && sort !== 'DESC')
+    throw new EcsError('InvalidParameterException', 'sort must be ASC or DESC.')
+  const all = [...model.taskDefinitions.entries()]
+    .filter(([name]) => family === undefined || name === family)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .flatMap(([, revisions]) => revisions)
+    .filter(td => td.status === status)
+    .map(td => td.arn)
+  if (sort === 'DESC') all.reverse()
+  const { page, nextToken } = paginate(all, body, 100, 100)
+  return { taskDefinitionArns: page, ...(nextToken ? { nextToken } : {}) }
+}
+
+const listTasks: Operation = (model, body) => {
+  const cluster = model.cluster(optionalString(body, 'cluster'))
+  const serviceName = optionalString(body, 'serviceName')
+  if (serviceName !== undefined) model.service(cluster, serviceName)
+  const startedBy = optionalString(body, 'startedBy')
+  const family = optionalString(body, 'family')
+  const desiredStatus = optionalString(body, 'desiredStatus') ?? 'RUNNING'
+  const name =
+    serviceName === undefined ? undefined : serviceName.slice(serviceName.lastIndexOf('/') + 1)
+  const arns = [...cluster.tasks.values()]
+    .filter(
+      t =>
+        t.desiredStatus === desiredStatus &&
+        (name === undefined || t.serviceName === name) &&
+        (startedBy === undefined || t.deploymentId === startedBy) &&
+        (family === undefined || model.findTaskDefinition(t.taskDefinitionArn)?.family === family)
+    )
+    .map(t => t.arn)
+  const { page, nextToken } = paginate(arns, body, 100, 100)
+  return { taskArns: page, ...(nextToken ? { nextToken } : {}) }
+}
+
+const describeTasks: Operation = (model, body) => {
+  const cluster = model.cluster(optionalString(body, 'cluster'))
+  const tasks = []
+  const failures = []
+  for (const identifier of stringList(body, 'tasks', 100)) {
+    const id = identifier.slice(identifier.lastIndexOf('/') + 1)
+    const task = [...cluster.tasks.values()].find(t => t.id === id)
+    if (task) tasks.push(wireTask(model, task))
+    else failures.push({ arn: identifier, reason: 'MISSING' })
+  }
+  return { tasks, failures }
+}
+
+const listServiceDeployments: Operation = (model, body) => {
+  const cluster = model.cluster(optionalString(body, 'cluster'))
+  const service = model.service(cluster, requiredString(body, 'service'))
+  if (!service.serviceDeploymentsApi)
+    throw accessDenied(model, 'ListServiceDeployments', service.arn)
+  const statuses = Array.isArray(body.status) ? (body.status as string[]) : undefined
+  const createdAt = (body.createdAt ?? {}) as { before?: number; after?: number }
+  const items = [...service.serviceDeployments]
+    .reverse()
+    .filter(
+      sd =>
+        (statuses === undefined || statuses.length === 0 || statuses.includes(sd.status)) &&
+        (createdAt.before === undefined || seconds(sd.createdAt) <= createdAt.before) &&
+        (createdAt.after === undefined || seconds(sd.createdAt) >= createdAt.after)
+    )
+    .map(wireServiceDeploymentBrief)
+  const { page, nextToken } = paginate(items, body, 20, 100)
+  return { serviceDeployments: page, ...(nextToken ? { nextToken } : {}) }
+}
+
+const describeServiceRevisions: Operation = (model, body) => {
+  const serviceRevisions = []
+  const failures = []
+  for (const arn of stringList(body, 'serviceRevisionArns', 20)) {
+    let found: ServiceRevisionRecord | undefined
+    for (const cluster of model.clusters.values()) {
+      for (const service of cluster.services.values()) {
+        const revision = service.revisions.find(r => r.arn === arn)
+        if (!revision) continue
+        if (!service.serviceDeploymentsApi)
+          throw accessDenied(model, 'DescribeServiceRevisions', arn)
+        found = revision
+      }
+    }
+    if (found) serviceRevisions.push(wireServiceRevision(found))
+    else failures.push({ arn, reason: 'MISSING' })
+  }
+  return { serviceRevisions, failures }
+}
+
+export const OPERATIONS: Record<string, Operation> = {
+  DescribeServices: describeServices,
+  UpdateService: updateService,
+  ListServices: listServices,
+  RegisterTaskDefinition: registerTaskDefinition,
+  DescribeTaskDefinition: describeTaskDefinition,
+  ListTaskDefinitions: listTaskDefinitions,
+  ListTasks: listTasks,
+  DescribeTasks: describeTasks,
+  ListServiceDeployments: listServiceDeployments,
+  DescribeServiceRevisions: describeServiceRevisions
+}
