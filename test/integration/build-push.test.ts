@@ -1,0 +1,317 @@
+/**
+ * build-push as the runner runs it: the bundle as a process, a real Docker daemon building
+ * with BuildKit, a real registry that demands a login, and the ECR stand-in in front of it.
+ * Needs `bash tools/docker-up.sh` (CI runs it first).
+ */
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { type EcrStandin, startEcrStandin } from '../../tools/ecr-standin/server.js'
+import {
+  BASE_IMAGES,
+  type BundleRun,
+  docker,
+  type LocalRegistry,
+  manifestDigest,
+  node24,
+  REPOSITORY_ROOT,
+  registryTags,
+  requireDockerSetup,
+  runBundle
+} from '../support/docker.js'
+
+const RUN = randomBytes(3).toString('hex')
+const REPOSITORY = `it-api-${RUN}`
+const sha = () => randomBytes(20).toString('hex')
+const SHA = sha()
+const CONTEXT = 'test/fixtures/service'
+
+let registry: LocalRegistry
+let ecr: EcrStandin
+let dockerConfig: string
+const timings: Record<string, number> = {}
+
+/** The inputs a service's build job gives, pointing the Dockerfile at the local base image. */
+const serviceInputs = (overrides: Record<string, string> = {}) => ({
+  repository: REPOSITORY,
+  context: CONTEXT,
+  target: 'runtime',
+  'build-args': `BASE=${BASE_IMAGES.node}\nVERSION=${SHA}`,
+  labels: 'com.noblepay.team=payments',
+  tags: `${SHA}\nmain-${RUN}`,
+  ...overrides
+})
+
+function env(commit = SHA): Record<string, string> {
+  return {
+    AWS_ENDPOINT_URL_ECR: ecr.endpoint,
+    AWS_REGION: 'eu-west-1',
+    AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE',
+    AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+    DOCKER_CONFIG: dockerConfig,
+    GITHUB_SHA: commit,
+    GITHUB_REPOSITORY: 'noblepay/api',
+    GITHUB_SERVER_URL: 'https://github.com',
+    GITHUB_RUN_ID: '4242',
+    GITHUB_WORKSPACE: REPOSITORY_ROOT
+  }
+}
+
+const buildPush = (
+  inputs: Record<string, string>,
+  options: { commit?: string; state?: Record<string, string>; node?: string } = {}
+) =>
+  runBundle('build-push', {
+    inputs,
+    env: env(options.commit),
+    state: options.state,
+    node: options.node
+  })
+
+/** The password the registry demands must not appear anywhere the user can read. */
+function expectNoPassword(run: BundleRun) {
+  // The runner consumes ::add-mask:: commands (it never shows them) and masks the value after.
+  expect(run.stdout).toContain(`::add-mask::${registry.password}`)
+  const shown = run.stdout
+    .split('\n')
+    .filter(line => !line.startsWith('::add-mask::'))
+    .join('\n')
+  for (const text of [shown, run.stderr, run.summary, JSON.stringify(run.outputs)])
+    expect(text).not.toContain(registry.password)
+}
+
+const dockerAuths = (): Record<string, unknown> => {
+  const file = join(dockerConfig, 'config.json')
+  return existsSync(file)
+    ? ((JSON.parse(readFileSync(file, 'utf8')) as { auths?: Record<string, unknown> }).auths ?? {})
+    : {}
+}
+
+beforeAll(async () => {
+  registry = await requireDockerSetup()
+  if (!existsSync(join(REPOSITORY_ROOT, 'dist', 'build-push', 'index.js')))
+    throw new Error('dist/build-push is missing: run `npm run package` first')
+  ecr = await startEcrStandin({
+    registry: registry.url,
+    username: registry.username,
+    password: registry.password,
+    repositories: [REPOSITORY]
+  })
+  dockerConfig = mkdtempSync(join(tmpdir(), 'docker-config-'))
+})
+
+afterAll(async () => {
+  await ecr?.close()
+  // The images this run tagged; their layers stay in the build cache for the next run.
+  const images = docker(['images', '--format', '{{.Repository}}:{{.Tag}}']).split('\n')
+  const ours = images.filter(image => image.includes(`-${RUN}:`))
+  if (ours.length > 0) docker(['rmi', '--force', ...ours])
+  if (dockerConfig) rmSync(dockerConfig, { recursive: true, force: true })
+  if (Object.keys(timings).length > 0)
+    console.log(`build-push timings (ms): ${JSON.stringify(timings)}`)
+})
+
+describe('build-push against Docker, a registry and the ECR stand-in', () => {
+  let first: BundleRun
+
+  it('builds the multi-stage service, pushes every tag, and outputs the digest the registry holds', async () => {
+    // Cold: nothing in BuildKit's cache (the base image itself is local).
+    docker(['builder', 'prune', '--all', '--force'])
+    first = await buildPush(serviceInputs())
+    timings.cold = first.durationMs
+    expect(first.stderr).not.toMatch(/::error::/)
+    expect(first.exitCode).toBe(0)
+    expect(first.outputs.built).toBe('true')
+    expect(first.outputs.registry).toBe(registry.host)
+    expect(first.outputs.image).toBe(`${registry.host}/${REPOSITORY}:${SHA}`)
+
+    const pushed = await manifestDigest(registry, REPOSITORY, SHA)
+    expect(pushed).toMatch(/^sha256:[a-f0-9]{64}$/)
+    expect(first.outputs.digest).toBe(pushed)
+    expect(first.outputs['image-digest']).toBe(`${registry.host}/${REPOSITORY}@${pushed}`)
+    expect(await manifestDigest(registry, REPOSITORY, `main-${RUN}`)).toBe(pushed)
+    expect(first.outputs.tags.split('\n')).toEqual([
+      `${registry.host}/${REPOSITORY}:${SHA}`,
+      `${registry.host}/${REPOSITORY}:main-${RUN}`
+    ])
+    expect(first.summary).toContain(pushed)
+    expectNoPassword(first)
+    // The login is in Docker's config until the post step.
+    expect(Object.keys(dockerAuths())).toContain(registry.host)
+  }, 180_000)
+
+  it('labels the image with the commit, the repository and the build time, and runs it as a non-root user', async () => {
+    const labels = JSON.parse(
+      docker(['image', 'inspect', '--format', '{{json .Config.Labels}}', first.outputs.image])
+    ) as Record<string, string>
+    expect(labels['org.opencontainers.image.revision']).toBe(SHA)
+    expect(labels['org.opencontainers.image.source']).toBe('https://github.com/noblepay/api')
+    expect(Date.now() - Date.parse(labels['org.opencontainers.image.created'] ?? '')).toBeLessThan(
+      10 * 60_000
+    )
+    expect(labels['com.noblepay.team']).toBe('payments')
+    expect(docker(['image', 'inspect', '--format', '{{.Config.User}}', first.outputs.image])).toBe(
+      'app'
+    )
+
+    // The image works: its /health answers with the version it was built with.
+    const port = 20000 + Math.floor(Math.random() * 10000)
+    const container = docker([
+      'run',
+      '-d',
+      '--rm',
+      '-p',
+      `127.0.0.1:${port}:8080`,
+      first.outputs['image-digest']
+    ])
+    try {
+      let body: { status?: string; version?: string } = {}
+      for (let attempt = 0; attempt < 50 && body.status === undefined; attempt++) {
+        body = await fetch(`http://127.0.0.1:${port}/health`).then(
+          r => r.json() as Promise<typeof body>,
+          () => new Promise(resolve => setTimeout(() => resolve({}), 100))
+        )
+      }
+      expect(body).toMatchObject({ status: 'healthy', version: SHA })
+      expect(docker(['exec', container, 'id', '-u'])).toBe('10001')
+    } finally {
+      docker(['rm', '-f', container])
+    }
+  }, 60_000)
+
+  it('post step: logs out, so Docker no longer holds the registry login', async () => {
+    expect(first.state).toMatchObject({ isPost: 'true', registry: registry.host })
+    const post = await buildPush(serviceInputs(), { state: first.state })
+    expect(post.exitCode).toBe(0)
+    expect(post.stdout).toContain(`Logged out of ${registry.host}`)
+    expect(Object.keys(dockerAuths())).not.toContain(registry.host)
+  }, 60_000)
+
+  it('a re-run of the same commit builds nothing and outputs the same digest', async () => {
+    const calls = ecr.calls.length
+    const again = await buildPush(serviceInputs())
+    timings.skipIfExists = again.durationMs
+    expect(again.exitCode).toBe(0)
+    expect(again.outputs.built).toBe('false')
+    expect(again.outputs.digest).toBe(first.outputs.digest)
+    expect(again.stdout).not.toContain('docker build')
+    expect(again.stdout).not.toContain('docker login')
+    expect(ecr.calls.slice(calls).map(c => c.operation)).toEqual([
+      'GetAuthorizationToken',
+      'DescribeRepositories',
+      'DescribeImages'
+    ])
+    expectNoPassword(again)
+  }, 60_000)
+
+  it('a new commit builds warm from the local cache and pushes a new digest', async () => {
+    const commit = sha()
+    const warm = await buildPush(
+      serviceInputs({ tags: commit, 'build-args': `BASE=${BASE_IMAGES.node}` }),
+      { commit }
+    )
+    timings.warmLocalCache = warm.durationMs
+    expect(warm.exitCode).toBe(0)
+    expect(warm.outputs.built).toBe('true')
+    expect(warm.stdout).toMatch(/CACHED/)
+    expect(warm.outputs.digest).toBe(await manifestDigest(registry, REPOSITORY, commit))
+    expect(warm.outputs.digest).not.toBe(first.outputs.digest)
+  }, 180_000)
+
+  it('with an empty build cache, builds from the inline cache of a pushed image (cache-from)', async () => {
+    docker(['builder', 'prune', '--all', '--force'])
+    const commit = sha()
+    const cached = await buildPush(
+      serviceInputs({ tags: commit, 'cache-from': `${registry.host}/${REPOSITORY}:${SHA}` }),
+      { commit }
+    )
+    timings.warmCacheFrom = cached.durationMs
+    expect(cached.exitCode).toBe(0)
+    expect(cached.stdout).toContain(
+      `importing cache manifest from ${registry.host}/${REPOSITORY}:${SHA}`
+    )
+    // Inline cache holds the final stage's layers: the runtime stage's own steps come from it.
+    expect(cached.stdout).toMatch(
+      /\[runtime 3\/6\] RUN echo 'app:x:10001[^\n]*\n#\d+ (sha256:\S+\n#\d+ )?CACHED/
+    )
+    expect(cached.outputs.digest).toBe(await manifestDigest(registry, REPOSITORY, commit))
+  }, 180_000)
+
+  it.each([
+    ['tags', { tags: 'feature/login' }],
+    ['build-args', { 'build-args': 'BASE local/node:20' }],
+    ['labels', { labels: 'team' }],
+    ['dockerfile', { dockerfile: `${CONTEXT}/Dockerfile.missing` }],
+    ['context', { context: 'test/fixtures/no-such-service' }],
+    ['push', { push: 'yes' }],
+    ['skip-if-exists', { 'skip-if-exists': 'maybe' }],
+    ['target', { target: 'production' }]
+  ])(
+    'bad input %s fails naming it, before asking AWS or pushing anything',
+    async (input, overrides) => {
+      const commit = sha()
+      const tagsBefore = await registryTags(registry, REPOSITORY)
+      const calls = ecr.calls.length
+      const bad = await buildPush(serviceInputs({ tags: commit, ...overrides }), { commit })
+      expect(bad.exitCode).toBe(1)
+      expect(bad.stdout).toMatch(new RegExp(`::error::Input '${input}' `))
+      expect(ecr.calls.length).toBe(calls)
+      expect(bad.stdout).not.toContain('docker build')
+      expect(await registryTags(registry, REPOSITORY)).toEqual(tagsBefore)
+    },
+    30_000
+  )
+
+  it('a missing repository fails naming it, before building', async () => {
+    const missing = `it-missing-${RUN}`
+    const run = await buildPush(serviceInputs({ repository: missing }))
+    expect(run.exitCode).toBe(1)
+    expect(run.stdout).toContain(
+      `::error::ECR repository '${missing}' does not exist in ${registry.host}`
+    )
+    expect(run.stdout).not.toContain('docker build')
+    expect(await registryTags(registry, missing)).toEqual([])
+  }, 30_000)
+
+  it('create-repository creates the repository with scan on push, then pushes to it', async () => {
+    const created = `it-created-${RUN}`
+    const run = await buildPush(serviceInputs({ repository: created, 'create-repository': 'true' }))
+    expect(run.exitCode).toBe(0)
+    expect(ecr.repositories.get(created)).toMatchObject({ scanOnPush: true })
+    expect(run.outputs.digest).toBe(await manifestDigest(registry, created, SHA))
+  }, 180_000)
+
+  it('a failed build shows its output in a log group and its last lines in the summary, and pushes nothing', async () => {
+    const commit = sha()
+    const tagsBefore = await registryTags(registry, REPOSITORY)
+    const run = await buildPush(
+      serviceInputs({
+        tags: commit,
+        dockerfile: `${CONTEXT}/Dockerfile.broken`,
+        'build-args': `BASE=${BASE_IMAGES.busybox}`
+      }),
+      { commit }
+    )
+    expect(run.exitCode).toBe(1)
+    expect(run.stdout).toMatch(
+      /::group::Build [^\n]*\n[\s\S]*error: the compiler found 1 problem[\s\S]*::endgroup::/
+    )
+    expect(run.stdout).toMatch(
+      /::error::docker build of test\/fixtures\/service\/Dockerfile.broken \(target runtime\) failed with exit code 1/
+    )
+    expect(run.summary).toContain('Image build failed')
+    expect(run.summary).toContain('error: the compiler found 1 problem')
+    expect(await registryTags(registry, REPOSITORY)).toEqual(tagsBefore)
+  }, 120_000)
+
+  it('runs on Node 24, the runtime GitHub uses: the skip path and the post step', async () => {
+    const node = node24()
+    const run = await buildPush(serviceInputs(), { node })
+    expect(run.exitCode).toBe(0)
+    expect(run.outputs).toMatchObject({ built: 'false', digest: first.outputs.digest })
+    const post = await buildPush(serviceInputs(), { node, state: run.state })
+    expect(post.exitCode).toBe(0)
+    expect(post.stderr).not.toContain('NodeVersionSupportWarning')
+  }, 120_000)
+})
