@@ -15,7 +15,7 @@ import {
   renderTaskDefinition,
   shortRevision
 } from './task-definition.js'
-import { describeStoppedTask, watchDeployment, type WatchResult } from './watch.js'
+import { stopCause, watchDeployment, type WatchResult } from './watch.js'
 
 export interface Dependencies {
   inputs: InputSource
@@ -70,13 +70,15 @@ export async function run(runner: Runner, overrides: Partial<Dependencies> = {})
     return finish(runner, report, 'succeeded')
   }
 
+  const seenEvents = new Set<string>()
   const rollout = await runner.group(`Rollout of ${shortRevision(target)} (${deploymentId})`, () =>
     watchDeployment(ecs, runner, deps.clock, {
       cluster: config.cluster,
       service: config.service,
       deployment: { id: deploymentId },
       timeoutMs: config.waitMs,
-      pollMs: config.pollMs
+      pollMs: config.pollMs,
+      seenEvents
     })
   )
   report.rollout = rollout
@@ -89,7 +91,16 @@ export async function run(runner: Runner, overrides: Partial<Dependencies> = {})
 
   // The first error, as soon as the failure is seen and before any rollback settles.
   runner.error(failureMessage(config, rollout))
-  report.recovery = await recover(ecs, runner, deps.clock, config, rollout, previousArn, target)
+  report.recovery = await recover(
+    ecs,
+    runner,
+    deps.clock,
+    config,
+    rollout,
+    previousArn,
+    target,
+    seenEvents
+  )
   const status: DeployStatus =
     report.recovery.result?.kind === 'succeeded' ? 'rolled-back' : 'failed'
   await finish(runner, report, status)
@@ -148,7 +159,8 @@ async function recover(
   config: DeployConfig,
   failure: Extract<WatchResult, { kind: 'failed' }>,
   previousArn: string,
-  target: string
+  target: string,
+  seenEvents: Set<string>
 ): Promise<Recovery> {
   const watch = (deployment: { id: string } | { replacing: string }, title: string) =>
     runner.group(title, () =>
@@ -157,7 +169,8 @@ async function recover(
         service: config.service,
         deployment,
         timeoutMs: config.waitMs,
-        pollMs: config.pollMs
+        pollMs: config.pollMs,
+        seenEvents
       })
     )
   if (failure.ecsRollingBack) {
@@ -204,11 +217,17 @@ function failureMessage(
     'tasks-failing': 'is failing',
     'timed-out': 'timed out'
   }[failure.cause]
-  const tasks = failure.stoppedTasks.slice(0, 3).map(describeStoppedTask)
+  // Tasks of one bad revision usually stop for the same reason: say each reason once, with a count.
+  const causes = new Map<string, number>()
+  for (const task of failure.stoppedTasks)
+    causes.set(stopCause(task), (causes.get(stopCause(task)) ?? 0) + 1)
+  const stopped = [...causes]
+    .slice(0, 3)
+    .map(([cause, count]) => `${count} task${count > 1 ? 's' : ''}: ${cause}`)
   return (
-    `Deployment ${failure.deploymentId || '(none)'} of service '${config.service}' in cluster '${config.cluster}' ${what}: ${failure.reason}.` +
-    (tasks.length > 0
-      ? ` Stopped tasks: ${tasks.join(' | ')}`
+    `Deployment ${failure.deploymentId || '(none)'} of service '${config.service}' in cluster '${config.cluster}' ${what}: ${failure.reason.replace(/\.$/, '')}.` +
+    (stopped.length > 0
+      ? ` Stopped ${stopped.join(' | ')}`
       : ' No stopped tasks were recorded for it.')
   )
 }
@@ -219,7 +238,7 @@ function outcomeMessage(
   recovery: Recovery,
   status: DeployStatus
 ): string {
-  const head = `Deploying ${config.rollbackTo ? `rollback-to ${config.rollbackTo}` : config.image} to '${config.service}' failed (${failure.reason})`
+  const head = `Deploying ${config.rollbackTo ? `rollback-to ${config.rollbackTo}` : config.image} to '${config.service}' failed (${failure.reason.replace(/\.$/, '')})`
   if (status === 'rolled-back')
     return `${head}; ${recovery.note}, and the service is steady on it. Fix the cause shown above and deploy again.`
   if (recovery.result?.kind === 'failed') {

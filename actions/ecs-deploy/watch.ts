@@ -18,6 +18,8 @@ export interface WatchRequest {
   deployment: { id: string } | { replacing: string }
   timeoutMs: number
   pollMs: number
+  /** Service events already printed, shared across the rollout and its rollback. */
+  seenEvents?: Set<string>
 }
 
 export type WatchResult =
@@ -48,7 +50,7 @@ export async function watchDeployment(
 ): Promise<WatchResult> {
   const started = clock.now()
   const deadline = started + request.timeoutMs
-  const seenEvents = new Set<string>()
+  const seenEvents = request.seenEvents ?? new Set<string>()
   const reportedTasks = new Set<string>()
   let deploymentId = 'id' in request.deployment ? request.deployment.id : ''
   let failedPolls = 0
@@ -125,6 +127,11 @@ export async function watchDeployment(
 
 export function describeStoppedTask(task: StoppedTask): string {
   const id = task.taskArn.split('/').pop() ?? task.taskArn
+  return `task ${id}: ${stopCause(task)}`
+}
+
+/** Why a task stopped, without which task: tasks of one bad revision usually share it. */
+export function stopCause(task: StoppedTask): string {
   const containers = task.containers
     .filter(c => c.exitCode !== undefined || c.reason)
     .map(
@@ -134,5 +141,5 @@ export function describeStoppedTask(task: StoppedTask): string {
   const stop = [task.stoppedReason || 'no reason given', task.stopCode ? `[${task.stopCode}]` : '']
     .filter(Boolean)
     .join(' ')
-  return `task ${id}: ${stop}${containers.length ? `; ${containers.join('; ')}` : ''}`
+  return `${stop}${containers.length ? `; ${containers.join('; ')}` : ''}`
 }

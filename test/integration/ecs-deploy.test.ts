@@ -131,6 +131,12 @@ describe('ecs-deploy bundle against the ECS stand-in', () => {
     expect(first).toContain('Essential container in task exited')
     expect(first).toContain('container api exit code 3 (Error: DATABASE_URL is not set)')
     expect(last).toContain('rolled back by the ECS deployment circuit breaker')
+    // The tasks shared one cause: said once, with a count.
+    expect(first).toMatch(/Stopped [3-9] tasks: Essential container in task exited/)
+    // Events appear once across the rollout and the rollback that follows it.
+    const events = run.stdout.split('\n').filter(l => l.startsWith('  event'))
+    expect(events.some(e => e.includes('deployment failed: tasks failed to start'))).toBe(true)
+    expect(new Set(events).size).toBe(events.length)
     // The time between ECS marking it and our line, measured on the same clock.
     const failedAt = standin.failedAt(run.outputs['deployment-id'])!
     expect(failedAt).toBeDefined()

@@ -1,0 +1,52 @@
+/**
+ * Keeps the README's input and output tables equal to the action.yml files, between
+ * `<!-- action:NAME -->` and `<!-- /action:NAME -->` markers. `npm run docs` rewrites them;
+ * a unit test fails when they differ.
+ */
+import { readFileSync, writeFileSync } from 'node:fs'
+import { parse } from 'yaml'
+
+interface ActionFile {
+  inputs: Record<string, { description: string; required?: boolean; default?: string }>
+  outputs: Record<string, { description: string }>
+}
+
+const cell = (text: string) => text.replace(/\s+/g, ' ').trim().replace(/\|/g, '\\|')
+
+export function renderAction(name: string): string {
+  const action = parse(readFileSync(`actions/${name}/action.yml`, 'utf8')) as ActionFile
+  const inputs = Object.entries(action.inputs).map(([input, spec]) => {
+    const fallback = spec.required ? 'required' : spec.default ? `\`${spec.default}\`` : ''
+    return `| \`${input}\` | ${fallback} | ${cell(spec.description)} |`
+  })
+  const outputs = Object.entries(action.outputs).map(
+    ([output, spec]) => `| \`${output}\` | ${cell(spec.description)} |`
+  )
+  return [
+    '| input | default | meaning |',
+    '| --- | --- | --- |',
+    ...inputs,
+    '',
+    '| output | meaning |',
+    '| --- | --- |',
+    ...outputs
+  ].join('\n')
+}
+
+export function updateReadme(readme: string): string {
+  return readme.replace(
+    /(<!-- action:([a-z-]+) -->\n)[\s\S]*?(<!-- \/action:\2 -->)/g,
+    (_match, open: string, name: string, close: string) =>
+      `${open}\n${renderAction(name)}\n\n${close}`
+  )
+}
+
+/** Prettier pads table columns; compare tables without the padding. */
+export function withoutPadding(markdown: string): string {
+  return markdown.replace(/ {2,}/g, ' ').replace(/-{3,}/g, '---')
+}
+
+if (process.argv[1]?.endsWith('docs.ts')) {
+  const readme = readFileSync('README.md', 'utf8')
+  writeFileSync('README.md', updateReadme(readme))
+}
