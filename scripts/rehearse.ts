@@ -99,7 +99,7 @@ async function step(
   inputs: Record<string, string>
 ): Promise<BundleRun> {
   console.log(`\n● ${title}  (${action})`)
-  return runBundle(action, inputs, env, { onLine: show, timeoutMs: 120_000 })
+  return runBundle(action, { inputs, env, onLine: show })
 }
 
 const deployInputs = {
@@ -123,18 +123,18 @@ try {
     ...deployInputs,
     image: 'local/api:v2'
   })
-  expect('deploy v2', 'succeeded', good.outputs.status ?? `exit ${good.code}`)
+  expect('deploy v2', 'succeeded', good.outputs.status ?? `exit ${good.exitCode}`)
   const gate = await step('Smoke gate expecting v2', 'smoke-health', {
     ...gateInputs,
     'expected-version': 'v2'
   })
-  expect('smoke gate v2', 'healthy', gate.outputs.status ?? `exit ${gate.code}`)
+  expect('smoke gate v2', 'healthy', gate.outputs.status ?? `exit ${gate.exitCode}`)
 
   const bad = await step('Deploy local/api:broken (crashes on start)', 'ecs-deploy', {
     ...deployInputs,
     image: 'local/api:broken'
   })
-  expect('deploy broken', 'rolled-back', bad.outputs.status ?? `exit ${bad.code}`)
+  expect('deploy broken', 'rolled-back', bad.outputs.status ?? `exit ${bad.exitCode}`)
   const explained = bad.stdout.includes('exit code 1 (Error: connect ECONNREFUSED')
   expect(
     'failure explained',
@@ -145,7 +145,7 @@ try {
     ...gateInputs,
     'expected-version': 'v2'
   })
-  expect('smoke gate after rollback', 'healthy', after.outputs.status ?? `exit ${after.code}`)
+  expect('smoke gate after rollback', 'healthy', after.outputs.status ?? `exit ${after.exitCode}`)
 } finally {
   health.close()
   await standin.close()

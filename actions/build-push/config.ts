@@ -1,3 +1,4 @@
+import type { PathKind } from '../shared/paths.js'
 import { join } from 'node:path'
 import { InputError } from '../shared/errors.js'
 import type { Inputs } from '../shared/inputs.js'
@@ -20,8 +21,6 @@ export interface BuildPushConfig {
   cacheFrom: string[]
   awsRegion: string
 }
-
-export type PathKind = 'file' | 'directory' | 'missing'
 
 // ECR's own rules for repository names and Docker's for tags.
 const REPOSITORY_NAME = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/

@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { ECRClient } from '@aws-sdk/client-ecr'
 import { clientSettings } from '../shared/aws.js'
 import { runContext } from '../shared/context.js'
@@ -15,7 +15,8 @@ import {
   logoutArgs,
   pushedDigest
 } from './command.js'
-import { checkTarget, type PathKind, readConfig, registryHost } from './config.js'
+import { pathKindOnDisk, type PathKind } from '../shared/paths.js'
+import { checkTarget, readConfig, registryHost } from './config.js'
 import { ensureRepository, imageDigest, registryLogin } from './ecr.js'
 import { builtSummary, failedBuildSummary, skippedSummary } from './report.js'
 
@@ -128,34 +129,14 @@ export async function run(runner: Runner, deps: BuildPushDeps = {}): Promise<voi
   }
   const sizeBytes = Number((await inspect(exec, primary, '{{.Size}}')) || 0)
 
-  if (!config.push) {
+  let digest = ''
+  if (config.push) {
+    digest = await pushAll(runner, exec, references)
+    await verifyDigest(exec, primary, registry, config.repository, digest)
+    runner.info(`Pushed ${references.join(', ')} as ${registry}/${config.repository}@${digest}`)
+  } else {
     runner.info(`Built ${primary}; push is false, so nothing was pushed.`)
-    setOutputs(runner, {
-      registry,
-      repository: config.repository,
-      primary,
-      digest: '',
-      pushed: references,
-      built: true
-    })
-    await runner.summary(
-      builtSummary({
-        config,
-        references,
-        digest: '',
-        sizeBytes,
-        buildSeconds,
-        builder,
-        pushed: false,
-        repositoryState
-      })
-    )
-    return
   }
-
-  const digest = await pushAll(runner, exec, references)
-  await verifyDigest(exec, primary, registry, config.repository, digest)
-  runner.info(`Pushed ${references.join(', ')} as ${registry}/${config.repository}@${digest}`)
   setOutputs(runner, {
     registry,
     repository: config.repository,
@@ -172,7 +153,7 @@ export async function run(runner: Runner, deps: BuildPushDeps = {}): Promise<voi
       sizeBytes,
       buildSeconds,
       builder,
-      pushed: true,
+      pushed: config.push,
       repositoryState
     })
   )
@@ -299,13 +280,4 @@ function setOutputs(
   runner.setOutput('tags', result.pushed.join('\n'))
   runner.setOutput('registry', result.registry)
   runner.setOutput('built', String(result.built))
-}
-
-function pathKindOnDisk(path: string): PathKind {
-  try {
-    const stats = statSync(path)
-    return stats.isDirectory() ? 'directory' : stats.isFile() ? 'file' : 'missing'
-  } catch {
-    return 'missing'
-  }
 }

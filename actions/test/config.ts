@@ -1,3 +1,4 @@
+import type { PathKind } from '../shared/paths.js'
 import { join } from 'node:path'
 import { InputError } from '../shared/errors.js'
 import type { Inputs } from '../shared/inputs.js'
@@ -24,8 +25,6 @@ export const LOCKFILE_INSTALLS: Array<{ lockfile: string; command: string }> = [
   { lockfile: 'yarn.lock', command: 'yarn install --frozen-lockfile' },
   { lockfile: 'pnpm-lock.yaml', command: 'pnpm install --frozen-lockfile' }
 ]
-
-export type PathKind = 'file' | 'directory' | 'missing'
 
 /** The install a working directory's lockfile implies, or undefined when it has none. */
 export function lockfileInstall(

@@ -8,7 +8,8 @@ import { environmentInputs, type InputSource, Inputs } from '../shared/inputs.js
 import { type Clock, realClock, type Runner } from '../shared/runner.js'
 import { type CommandLine, formatCommandLine } from './command-line.js'
 import { type ComposeProject, composeDown, composeUp, findCompose, projectName } from './compose.js'
-import { type PathKind, readConfig } from './config.js'
+import { pathKindOnDisk, type PathKind } from '../shared/paths.js'
+import { readConfig } from './config.js'
 import {
   countCases,
   type LocatedFailure,
@@ -213,13 +214,4 @@ async function findReportsOnDisk(
   // mtime granularity and clock differences: allow a second.
   const isFresh = (file: string) => statSync(file).mtimeMs >= since - 1000
   return { fresh: files.filter(isFresh), stale: files.filter(file => !isFresh(file)) }
-}
-
-function pathKindOnDisk(path: string): PathKind {
-  try {
-    const stats = statSync(path)
-    return stats.isDirectory() ? 'directory' : stats.isFile() ? 'file' : 'missing'
-  } catch {
-    return 'missing'
-  }
 }

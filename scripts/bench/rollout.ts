@@ -35,18 +35,19 @@ async function withService<T>(
   }
 }
 
+const awsEnv = (standin: EcsStandin) => ({
+  AWS_ENDPOINT_URL_ECS: standin.endpoint,
+  AWS_REGION: 'eu-west-1',
+  AWS_ACCESS_KEY_ID: 'bench',
+  AWS_SECRET_ACCESS_KEY: 'bench'
+})
+
 const deploy = (standin: EcsStandin, inputs: Record<string, string>) =>
-  runBundle(
-    'ecs-deploy',
-    { cluster: 'bench', service: 'api', 'wait-for-minutes': '2', ...inputs },
-    {
-      AWS_ENDPOINT_URL_ECS: standin.endpoint,
-      AWS_REGION: 'eu-west-1',
-      AWS_ACCESS_KEY_ID: 'bench',
-      AWS_SECRET_ACCESS_KEY: 'bench'
-    },
-    { timeoutMs: 300_000 }
-  )
+  runBundle('ecs-deploy', {
+    inputs: { cluster: 'bench', service: 'api', 'wait-for-minutes': '2', ...inputs },
+    env: awsEnv(standin),
+    timeoutMs: 300_000
+  })
 
 /** From the circuit breaker marking the rollout FAILED to our first ::error:: line. */
 async function detection(pollSeconds: number): Promise<number> {
@@ -58,22 +59,16 @@ async function detection(pollSeconds: number): Promise<number> {
       reason: 'boom'
     })
     let errorAt = 0
-    const run = await runBundle(
-      'ecs-deploy',
-      {
+    const run = await runBundle('ecs-deploy', {
+      inputs: {
         cluster: 'bench',
         service: 'api',
         image: 'local/api:bad',
         'poll-interval-seconds': String(pollSeconds)
       },
-      {
-        AWS_ENDPOINT_URL_ECS: standin.endpoint,
-        AWS_REGION: 'eu-west-1',
-        AWS_ACCESS_KEY_ID: 'b',
-        AWS_SECRET_ACCESS_KEY: 'b'
-      },
-      { onLine: line => (errorAt ||= line.startsWith('::error::') ? Date.now() : 0) }
-    )
+      env: awsEnv(standin),
+      onLine: line => (errorAt ||= line.startsWith('::error::') ? Date.now() : 0)
+    })
     const failedAt = standin.failedAt(run.outputs['deployment-id'])
     if (!failedAt || !errorAt) throw new Error(`no failure seen:\n${run.stdout}`)
     return errorAt - failedAt

@@ -12,6 +12,7 @@ import {
   BASE_IMAGES,
   type BundleRun,
   docker,
+  dockerPath,
   type LocalRegistry,
   manifestDigest,
   node24,
@@ -54,7 +55,8 @@ function env(commit = SHA): Record<string, string> {
     GITHUB_REPOSITORY: 'noblepay/api',
     GITHUB_SERVER_URL: 'https://github.com',
     GITHUB_RUN_ID: '4242',
-    GITHUB_WORKSPACE: REPOSITORY_ROOT
+    GITHUB_WORKSPACE: REPOSITORY_ROOT,
+    PATH: dockerPath()
   }
 }
 

@@ -45,17 +45,16 @@ function addService(options: Partial<Parameters<EcsStandin['addService']>[0]> = 
 }
 
 const deploy = (inputs: Record<string, string>) =>
-  runBundle(
-    'ecs-deploy',
-    {
+  runBundle('ecs-deploy', {
+    inputs: {
       cluster: 'payments',
       service: 'api',
       'poll-interval-seconds': String(POLL_SECONDS),
       'wait-for-minutes': '1',
       ...inputs
     },
-    awsEnv()
-  )
+    env: awsEnv()
+  })
 
 const callsOf = (operation: string) =>
   standin.calls.filter(c => c.operation === operation && c.status === 200)
@@ -75,7 +74,7 @@ describe('ecs-deploy bundle against the ECS stand-in', () => {
     addService()
     const run = await deploy({ image: 'local/api:v2', 'environment-variables': 'RELEASE=v2' })
     expect(run.stderr).not.toMatch(/Error/)
-    expect(run.code).toBe(0)
+    expect(run.exitCode).toBe(0)
     expect(run.outputs.status).toBe('succeeded')
     expect(run.outputs['task-definition-arn']).toMatch(/task-definition\/api:2$/)
     expect(run.outputs['previous-task-definition-arn']).toMatch(/task-definition\/api:1$/)
@@ -123,7 +122,7 @@ describe('ecs-deploy bundle against the ECS stand-in', () => {
       reason: 'Error: DATABASE_URL is not set'
     })
     const run = await deploy({ image: 'local/api:bad' })
-    expect(run.code).toBe(1)
+    expect(run.exitCode).toBe(1)
     expect(run.outputs.status).toBe('rolled-back')
     const [first, last] = errorLines(run.stdout)
     expect(first).toContain(`Deployment ${run.outputs['deployment-id']}`)
@@ -159,7 +158,7 @@ describe('ecs-deploy bundle against the ECS stand-in', () => {
       reason: 'OutOfMemoryError: Container killed due to memory usage'
     })
     const run = await deploy({ image: 'local/api:bad' })
-    expect(run.code).toBe(1)
+    expect(run.exitCode).toBe(1)
     expect(run.outputs.status).toBe('rolled-back')
     expect(errorLines(run.stdout)[0]).toContain('exit code 137 (OutOfMemoryError')
     expect(callsOf('UpdateService')).toHaveLength(2)
@@ -173,7 +172,7 @@ describe('ecs-deploy bundle against the ECS stand-in', () => {
   it('succeeds on a service without rollout state once only our deployment runs', async () => {
     addService({ rolloutState: false })
     const run = await deploy({ image: 'local/api:v2' })
-    expect(run.code).toBe(0)
+    expect(run.exitCode).toBe(0)
     expect(run.outputs.status).toBe('succeeded')
     const service = standin.service('payments', 'api')
     expect(service.deployments).toHaveLength(1)
@@ -185,7 +184,7 @@ describe('ecs-deploy bundle against the ECS stand-in', () => {
     standin.throttle(3, 'DescribeServices')
     standin.failNext(1, 'UpdateService')
     const run = await deploy({ image: 'local/api:v2' })
-    expect(run.code).toBe(0)
+    expect(run.exitCode).toBe(0)
     expect(standin.calls.filter(c => c.error === 'ThrottlingException')).toHaveLength(3)
     expect(standin.calls.filter(c => c.error === 'ServerException')).toHaveLength(1)
     expect(callsOf('UpdateService')).toHaveLength(1)
@@ -195,7 +194,7 @@ describe('ecs-deploy bundle against the ECS stand-in', () => {
     addService({ circuitBreaker: { enable: false, rollback: false } })
     standin.setImageBehaviour('local/api:slow', { outcome: 'healthy', startDelayMs: 60_000 })
     const run = await deploy({ image: 'local/api:slow', 'wait-for-minutes': '0.02' })
-    expect(run.code).toBe(1)
+    expect(run.exitCode).toBe(1)
     expect(errorLines(run.stdout)[0]).toContain(
       'timed out: the deployment did not complete within 1s'
     )
@@ -205,9 +204,9 @@ describe('ecs-deploy bundle against the ECS stand-in', () => {
 
   it('rollback-to previous finds the last successful revision in the deployment history', async () => {
     addService()
-    expect((await deploy({ image: 'local/api:v2' })).code).toBe(0)
+    expect((await deploy({ image: 'local/api:v2' })).exitCode).toBe(0)
     const run = await deploy({ 'rollback-to': 'previous' })
-    expect(run.code).toBe(0)
+    expect(run.exitCode).toBe(0)
     expect(run.outputs['task-definition-arn']).toMatch(/api:1$/)
     expect(run.stdout).toContain('from the service deployment history')
     expect(primaryOf()).toMatchObject({
@@ -218,10 +217,10 @@ describe('ecs-deploy bundle against the ECS stand-in', () => {
 
   it('rollback-to a named revision', async () => {
     addService()
-    expect((await deploy({ image: 'local/api:v2' })).code).toBe(0)
-    expect((await deploy({ image: 'local/api:v3' })).code).toBe(0)
+    expect((await deploy({ image: 'local/api:v2' })).exitCode).toBe(0)
+    expect((await deploy({ image: 'local/api:v3' })).exitCode).toBe(0)
     const run = await deploy({ 'rollback-to': 'api:2' })
-    expect(run.code).toBe(0)
+    expect(run.exitCode).toBe(0)
     expect(primaryOf().taskDefinition).toMatch(/api:2$/)
   })
 
@@ -240,7 +239,7 @@ describe('ecs-deploy bundle against the ECS stand-in', () => {
   ])('bad input %j fails before anything is registered or updated', async (inputs, message) => {
     addService()
     const run = await deploy(inputs)
-    expect(run.code).toBe(1)
+    expect(run.exitCode).toBe(1)
     expect(errorLines(run.stdout)).toEqual([
       `::error::${message}` + errorLines(run.stdout)[0].slice(`::error::${message}`.length)
     ])

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
   docker,
+  dockerPath,
   node24,
   REPOSITORY_ROOT,
   requireDockerSetup,
@@ -35,7 +36,12 @@ const testAction = (
   runBundle('test', {
     cwd: workspace,
     inputs: { 'working-directory': 'service', ...inputs },
-    env: { GITHUB_WORKSPACE: workspace, GITHUB_RUN_ID: String(process.pid), ...options.env },
+    env: {
+      GITHUB_WORKSPACE: workspace,
+      GITHUB_RUN_ID: String(process.pid),
+      PATH: dockerPath(),
+      ...options.env
+    },
     node: options.node
   })
 

@@ -3,16 +3,14 @@
  * which builds with BuildKit without buildx), the local registry with htpasswd auth that
  * tools/docker-up.sh starts, and the action bundles run as real processes.
  */
-import { execFileSync, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { delimiter, join, resolve } from 'node:path'
+import { execFileSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { delimiter, join } from 'node:path'
 import type { CommandOptions, CommandResult, RunCommand } from '../../actions/shared/exec.js'
 
 export const DOCKER = '/usr/bin/docker'
 export const REGISTRY_DIR = process.env.NOBLEPAY_REGISTRY_DIR ?? '/tmp/noblepay-registry'
 export const BASE_IMAGES = { busybox: 'local/busybox:1', node: 'local/node:20' } as const
-export const REPOSITORY_ROOT = resolve(import.meta.dirname, '..', '..')
 
 const SETUP_FIX = 'run `bash tools/docker-up.sh` (as root) first'
 
@@ -118,109 +116,13 @@ export function dockerPath(path = process.env.PATH ?? ''): string {
   return ['/usr/bin', ...path.split(delimiter).filter(p => p !== '/usr/bin')].join(delimiter)
 }
 
-export interface BundleRun {
-  exitCode: number
-  stdout: string
-  stderr: string
-  outputs: Record<string, string>
-  state: Record<string, string>
-  summary: string
-  durationMs: number
-}
-
-export interface BundleOptions {
-  inputs?: Record<string, string>
-  env?: Record<string, string>
-  /** State saved by an earlier run (the main step), for the post step. */
-  state?: Record<string, string>
-  cwd?: string
-  /** The node binary; defaults to ACTION_NODE (CI sets Node 24 there), else the one running the tests. */
-  node?: string
-}
-
-/**
- * Runs dist/<name>/index.js as the runner would: inputs as INPUT_<NAME>, outputs, state and
- * summary through the files named by GITHUB_OUTPUT, GITHUB_STATE and GITHUB_STEP_SUMMARY.
- * Asynchronous, so a stand-in served by the test process keeps answering meanwhile.
- */
-export async function runBundle(name: string, options: BundleOptions = {}): Promise<BundleRun> {
-  const files = mkdtempSync(join(tmpdir(), `bundle-${name}-`))
-  const output = join(files, 'output')
-  const stateFile = join(files, 'state')
-  const summary = join(files, 'summary.md')
-  for (const file of [output, stateFile, summary]) writeFileSync(file, '')
-
-  const env: Record<string, string> = {}
-  for (const [key, value] of Object.entries(process.env)) {
-    if (
-      value === undefined ||
-      /^(INPUT_|STATE_|GITHUB_|RUNNER_|npm_)/i.test(key) ||
-      key === 'NODE_OPTIONS'
-    )
-      continue
-    env[key] = value
-  }
-  Object.assign(env, {
-    PATH: dockerPath(),
-    GITHUB_OUTPUT: output,
-    GITHUB_STATE: stateFile,
-    GITHUB_STEP_SUMMARY: summary,
-    GITHUB_ACTIONS: 'true'
-  })
-  for (const [key, value] of Object.entries(options.inputs ?? {}))
-    env[`INPUT_${key.toUpperCase()}`] = value
-  for (const [key, value] of Object.entries(options.state ?? {})) env[`STATE_${key}`] = value
-  Object.assign(env, options.env ?? {})
-
-  const started = Date.now()
-  const child = spawn(
-    options.node ?? process.execPath,
-    [join(REPOSITORY_ROOT, 'dist', name, 'index.js')],
-    {
-      cwd: options.cwd ?? REPOSITORY_ROOT,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe']
-    }
-  )
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', chunk => (stdout += String(chunk)))
-  child.stderr.on('data', chunk => (stderr += String(chunk)))
-  const exitCode = await new Promise<number>((done, fail) => {
-    child.on('error', fail)
-    child.on('close', code => done(code ?? -1))
-  })
-  const run: BundleRun = {
-    exitCode,
-    stdout,
-    stderr,
-    outputs: parseCommandFile(readFileSync(output, 'utf8')),
-    state: parseCommandFile(readFileSync(stateFile, 'utf8')),
-    summary: readFileSync(summary, 'utf8'),
-    durationMs: Date.now() - started
-  }
-  rmSync(files, { recursive: true, force: true })
-  return run
-}
-
-/** Reads a GITHUB_OUTPUT / GITHUB_STATE file: `name<<DELIMITER`, value lines, `DELIMITER`. */
-export function parseCommandFile(text: string): Record<string, string> {
-  const values: Record<string, string> = {}
-  const lines = text.split('\n')
-  for (let i = 0; i < lines.length; i++) {
-    const match = /^([^<=]+)<<(.+)$/.exec(lines[i] as string)
-    if (match) {
-      const [, name, delimiter] = match as unknown as [string, string, string]
-      const end = lines.indexOf(delimiter, i + 1)
-      values[name] = lines.slice(i + 1, end).join('\n')
-      i = end
-    } else if ((lines[i] as string).includes('=')) {
-      const line = lines[i] as string
-      values[line.slice(0, line.indexOf('='))] = line.slice(line.indexOf('=') + 1)
-    }
-  }
-  return values
-}
+export {
+  REPOSITORY_ROOT,
+  runBundle,
+  parseCommandFile,
+  type BundleRun,
+  type BundleOptions
+} from './bundle.js'
 
 let node24Path: string | undefined
 /** A Node 24 binary (the runtime GitHub runs actions on): ACTION_NODE if it is one, else from npm via npx. */

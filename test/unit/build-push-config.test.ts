@@ -1,11 +1,11 @@
 import {
   checkTarget,
   dockerfileStages,
-  type PathKind,
   readConfig,
   registryHost
 } from '../../actions/build-push/config.js'
 import { InputError } from '../../actions/shared/errors.js'
+import type { PathKind } from '../../actions/shared/paths.js'
 import { Inputs } from '../../actions/shared/inputs.js'
 
 const SHA = '0123456789abcdef0123456789abcdef01234567'

@@ -1,0 +1,4 @@
+import { runAction } from '../shared/runner.js'
+import { run } from './main.js'
+
+await runAction(run)

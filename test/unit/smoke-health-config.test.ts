@@ -1,0 +1,238 @@
+import { readFileSync } from 'node:fs'
+import { parse } from 'yaml'
+import { InputError } from '../../actions/shared/errors.js'
+import {
+  DEFAULTS,
+  headerSecrets,
+  parseHeaders,
+  readConfig
+} from '../../actions/smoke-health/config.js'
+import { run } from '../../actions/smoke-health/main.js'
+import type { Probe } from '../../actions/smoke-health/probe.js'
+import { FakeClock, RecordingRunner } from '../support/runner.js'
+
+const URL_INPUT = { url: 'https://api.example.com/health' }
+const source = (values: Record<string, string>) => (name: string) => values[name] ?? ''
+
+function errorOf(values: Record<string, string>): Error {
+  try {
+    readConfig(source(values))
+  } catch (error) {
+    return error as Error
+  }
+  throw new Error('expected the inputs to be refused')
+}
+
+describe('smoke-health inputs', () => {
+  it('applies the documented defaults', () => {
+    expect(readConfig(source(URL_INPUT))).toEqual({
+      url: 'https://api.example.com/health',
+      headers: [],
+      timeoutMs: 300_000,
+      intervalMs: 5_000,
+      requestTimeoutMs: 10_000,
+      requiredSuccesses: 3,
+      expectations: { allowDegraded: false }
+    })
+  })
+
+  it('reads every input, fractions of seconds included', () => {
+    const config = readConfig(
+      source({
+        url: 'http://127.0.0.1:8080/health',
+        'expected-version': 'abc123',
+        'timeout-seconds': '2.5',
+        'interval-seconds': '0.1',
+        'required-successes': '2',
+        'request-timeout-seconds': '0.5',
+        'allow-degraded': 'True',
+        headers: 'Authorization: Bearer t0ken\n# a comment\nX-Smoke-Test: yes: really'
+      })
+    )
+    expect(config).toEqual({
+      url: 'http://127.0.0.1:8080/health',
+      headers: [
+        ['Authorization', 'Bearer t0ken'],
+        ['X-Smoke-Test', 'yes: really']
+      ],
+      timeoutMs: 2500,
+      intervalMs: 100,
+      requestTimeoutMs: 500,
+      requiredSuccesses: 2,
+      expectations: { allowDegraded: true, expectedVersion: 'abc123' }
+    })
+  })
+
+  const refused: Array<[string, Record<string, string>, RegExp]> = [
+    ['a missing url', { url: '' }, /^Input 'url' is empty: set it to the health endpoint/],
+    [
+      'a malformed url',
+      { url: 'api.example.com/health' },
+      /^Input 'url' is 'api.example.com\/health': use an absolute http/
+    ],
+    [
+      'a non-http scheme',
+      { url: 'ftp://api.example.com/health' },
+      /^Input 'url' is 'ftp:.*the scheme 'ftp' is not supported/
+    ],
+    [
+      'a non-numeric timeout',
+      { 'timeout-seconds': '5m' },
+      /^Input 'timeout-seconds' is '5m': use a number/
+    ],
+    [
+      'a zero timeout',
+      { 'timeout-seconds': '0' },
+      /^Input 'timeout-seconds' is '0': use a number of seconds greater than 0/
+    ],
+    [
+      'a negative interval',
+      { 'interval-seconds': '-1' },
+      /^Input 'interval-seconds' is '-1': use a number/
+    ],
+    [
+      'a zero interval',
+      { 'interval-seconds': '0' },
+      /^Input 'interval-seconds' is '0': .*greater than 0/
+    ],
+    [
+      'a non-numeric request timeout',
+      { 'request-timeout-seconds': 'ten' },
+      /^Input 'request-timeout-seconds' is 'ten'/
+    ],
+    [
+      'required-successes of 0',
+      { 'required-successes': '0' },
+      /^Input 'required-successes' is '0': use a number of at least 1/
+    ],
+    [
+      'fractional required-successes',
+      { 'required-successes': '1.5' },
+      /^Input 'required-successes' is '1.5': use a whole number/
+    ],
+    [
+      'a non-boolean allow-degraded',
+      { 'allow-degraded': 'yes' },
+      /^Input 'allow-degraded' is 'yes': use true or false/
+    ],
+    [
+      'a header without a colon',
+      { headers: 'Authorization Bearer s3cret' },
+      /^Input 'headers' is 'line 1, value hidden': write one 'Name: value' per line/
+    ],
+    [
+      'a header name with a space',
+      { headers: 'X-Ok: 1\nX Api Key: s3cret' },
+      /^Input 'headers' is 'line 2, value hidden'/
+    ],
+    [
+      'a header without a name',
+      { headers: ': s3cret' },
+      /^Input 'headers' is 'line 1, value hidden'/
+    ],
+    [
+      'a control character in a value',
+      { headers: 'X-Key: s3\u0001cret' },
+      /^Input 'headers' is 'line 1 \(X-Key\), value hidden': a header value cannot hold control/
+    ],
+    [
+      'a timeout too short for the passes',
+      { 'timeout-seconds': '10', 'interval-seconds': '5', 'required-successes': '3' },
+      /^Input 'timeout-seconds' is '10': 3 consecutive passes 5s apart need more than 10s/
+    ]
+  ]
+
+  it.each(refused)('refuses %s, naming the input', (_name, values, message) => {
+    const error = errorOf({ ...URL_INPUT, ...values })
+    expect(error).toBeInstanceOf(InputError)
+    expect(error.message).toMatch(message)
+    expect(error.message).not.toContain('s3cret')
+    expect(error.message).not.toContain('s3\u0001cret')
+  })
+
+  it('refuses credentials in the URL without echoing the password', () => {
+    const error = errorOf({ url: 'https://deploy:hunter2@api.example.com/health' })
+    expect(error.message).toMatch(
+      /^Input 'url' is 'https:\/\/\*\*\*@api.example.com\/health': do not put credentials in the URL/
+    )
+    expect(error.message).not.toContain('hunter2')
+  })
+
+  it('finds every value that could be secret, even on a malformed line', () => {
+    expect(
+      headerSecrets('Authorization: Bearer a\n\n# note\nX-Key:b:c\nnocolon-secret\nX-Empty:')
+    ).toEqual(['Bearer a', 'b:c', 'nocolon-secret'])
+  })
+
+  it('keeps the last of repeated header names, whatever their case', () => {
+    expect(parseHeaders('X-Key: one\nx-key: two')).toEqual([['x-key', 'two']])
+  })
+
+  it.each(refused)('fails on %s before any request or log line', async (_name, values) => {
+    const runner = new RecordingRunner()
+    let requests = 0
+    const probe: Probe = async () => {
+      requests++
+      throw new Error('no request expected')
+    }
+    await expect(
+      run(runner, { input: source({ ...URL_INPUT, ...values }), clock: new FakeClock(), probe })
+    ).rejects.toThrow(InputError)
+    expect(requests).toBe(0)
+    expect(runner.lines).toEqual([])
+    expect(runner.outputs).toEqual({})
+  })
+})
+
+describe('smoke-health action.yml', () => {
+  const action = parse(readFileSync('actions/smoke-health/action.yml', 'utf8')) as {
+    inputs: Record<string, { description: string; required?: boolean; default?: string }>
+    outputs: Record<string, { description: string }>
+    runs: { using: string; main: string }
+    branding: { icon: string; color: string }
+  }
+
+  it('declares the documented inputs with the defaults the code applies', () => {
+    expect(Object.keys(action.inputs)).toEqual([
+      'url',
+      'expected-version',
+      'timeout-seconds',
+      'interval-seconds',
+      'required-successes',
+      'request-timeout-seconds',
+      'allow-degraded',
+      'headers'
+    ])
+    expect(action.inputs.url!.required).toBe(true)
+    expect(
+      Object.fromEntries(
+        Object.entries(action.inputs).map(([name, input]) => [name, input.default])
+      )
+    ).toEqual({
+      url: undefined,
+      'expected-version': '',
+      'timeout-seconds': String(DEFAULTS.timeoutSeconds),
+      'interval-seconds': String(DEFAULTS.intervalSeconds),
+      'required-successes': String(DEFAULTS.requiredSuccesses),
+      'request-timeout-seconds': String(DEFAULTS.requestTimeoutSeconds),
+      'allow-degraded': 'false',
+      headers: ''
+    })
+    for (const input of Object.values(action.inputs))
+      expect(input.description.length).toBeGreaterThan(20)
+  })
+
+  it('declares the documented outputs, runs on node24 from the bundle, and has branding', () => {
+    expect(Object.keys(action.outputs)).toEqual([
+      'status',
+      'version',
+      'attempts',
+      'response-time-ms'
+    ])
+    for (const output of Object.values(action.outputs))
+      expect(output.description.length).toBeGreaterThan(10)
+    expect(action.runs).toEqual({ using: 'node24', main: '../../dist/smoke-health/index.js' })
+    expect(action.branding.icon).not.toBe('')
+    expect(action.branding.color).not.toBe('')
+  })
+})
