@@ -123,20 +123,29 @@ export class EcsGateway {
     return response.service
   }
 
-  /** Why the deployment's tasks stopped: ListTasks by the deployment that started them, then DescribeTasks. */
-  async stoppedTasks(cluster: string, deploymentId: string, limit = 10): Promise<StoppedTask[]> {
+  /**
+   * Why the deployment's tasks stopped. ListTasks takes startedBy only as its sole filter, so
+   * list the service's stopped tasks and keep those the deployment started (their startedBy).
+   */
+  async stoppedTasks(
+    cluster: string,
+    service: string,
+    deploymentId: string,
+    limit = 10
+  ): Promise<StoppedTask[]> {
     const listed = await this.client.send(
       new ListTasksCommand({
         cluster,
-        startedBy: deploymentId,
+        serviceName: service,
         desiredStatus: 'STOPPED',
-        maxResults: limit
+        maxResults: 100
       })
     )
     const arns = listed.taskArns ?? []
     if (arns.length === 0) return []
     const described = await this.client.send(new DescribeTasksCommand({ cluster, tasks: arns }))
     return (described.tasks ?? [])
+      .filter(task => task.startedBy === deploymentId)
       .map(task => ({
         taskArn: task.taskArn ?? '',
         stoppedReason: task.stoppedReason ?? '',
@@ -149,6 +158,7 @@ export class EcsGateway {
         }))
       }))
       .sort((a, b) => (b.stoppedAt?.valueOf() ?? 0) - (a.stoppedAt?.valueOf() ?? 0))
+      .slice(0, limit)
   }
 
   /**

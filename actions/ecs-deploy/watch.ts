@@ -58,7 +58,7 @@ export async function watchDeployment(
   let lastFailedTasks = 0
 
   const reportStoppedTasks = async (): Promise<StoppedTask[]> => {
-    const tasks = await ecs.stoppedTasks(request.cluster, deploymentId)
+    const tasks = await ecs.stoppedTasks(request.cluster, request.service, deploymentId)
     for (const task of tasks.filter(t => !reportedTasks.has(t.taskArn)).reverse()) {
       reportedTasks.add(task.taskArn)
       runner.info(`  stopped ${describeStoppedTask(task)}`)

@@ -123,6 +123,7 @@ function rollingOut(doneAt: number): Timeline {
 const stoppedTask = {
   taskArn: 'arn:aws:ecs:eu-west-1:123456789012:task/payments/0f1e2d3c',
   lastStatus: 'STOPPED',
+  startedBy: 'ecs-svc/42',
   stoppedReason: 'Essential container in task exited',
   stopCode: 'EssentialContainerExited' as const,
   stoppedAt: new Date('2026-11-28T12:00:20Z'),
@@ -132,7 +133,18 @@ const stoppedTask = {
 beforeEach(() => {
   ecsMock.reset()
   ecsMock.on(ListTasksCommand).resolves({ taskArns: [stoppedTask.taskArn] })
-  ecsMock.on(DescribeTasksCommand).resolves({ tasks: [stoppedTask] })
+  ecsMock.on(DescribeTasksCommand).resolves({
+    tasks: [
+      stoppedTask,
+      {
+        taskArn: 'arn:aws:ecs:eu-west-1:123456789012:task/payments/drained',
+        startedBy: 'ecs-svc/41',
+        stoppedReason: 'Scaling activity initiated by (deployment ecs-svc/42)',
+        stopCode: 'ServiceSchedulerInitiated',
+        containers: [{ name: 'api', exitCode: 0 }]
+      }
+    ]
+  })
 })
 
 describe('ecs-deploy: a rollout that completes', () => {
@@ -328,10 +340,14 @@ describe('ecs-deploy: a rollout that fails', () => {
       .filter(l => /^\[\d/.test(l))
     expect(progressBeforeError.at(-1)).toMatch(/^\[40s\].*FAILED/)
     expect(40_000 - failAt).toBeLessThanOrEqual(POLL_MS)
+    // startedBy must be ListTasks' only filter, so the service's stopped tasks are listed and
+    // those of other deployments (drained by the scheduler) are left out.
     expect(calls(ListTasksCommand)[0].args[0].input).toMatchObject({
-      startedBy: 'ecs-svc/42',
+      serviceName: 'api',
       desiredStatus: 'STOPPED'
     })
+    expect(calls(ListTasksCommand)[0].args[0].input).not.toHaveProperty('startedBy')
+    expect(first).not.toContain('Scaling activity')
     // ECS rolled back on its own: we update the service once only.
     expect(calls(UpdateServiceCommand)).toHaveLength(1)
     expect(runner.outputs.status).toBe('rolled-back')
