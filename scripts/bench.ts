@@ -2,6 +2,7 @@
  * Measures what matters for speed, outside the test suite:
  *   - ecs-deploy: time from ECS marking a rollout FAILED to our first ::error:: line, and
  *     ECS API calls per minute while waiting (against the local ECS stand-in);
+ *   - build-push: cold, warm, cache-from and skip-if-exists times (real Docker and registry);
  *   - every action: bundle size and cold start (process start to exit on an input error).
  * Usage: npm run bench [-- --json]
  */
@@ -9,6 +10,7 @@ import { readdirSync, statSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { actionNode } from '../test/support/bundle.js'
+import { benchBuildPush } from './bench/build-push.js'
 import { benchRollouts } from './bench/rollout.js'
 
 interface Row {
@@ -52,7 +54,7 @@ function bundles(): Row[] {
   return rows
 }
 
-const rows = [...(await benchRollouts()), ...bundles()]
+const rows = [...(await benchRollouts()), ...(await benchBuildPush()), ...bundles()]
 if (process.argv.includes('--json')) {
   console.log(JSON.stringify(rows, null, 2))
 } else {
