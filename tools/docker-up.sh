@@ -30,7 +30,15 @@ mkdir -p "$STATE_DIR"
 
 # --- packages -------------------------------------------------------------------------------
 missing=()
-for package in docker.io docker-registry apache2-utils busybox-static docker-compose curl; do
+packages=(docker-registry apache2-utils busybox-static curl)
+# A machine with its own Docker engine and compose (GitHub's runners) keeps them; Debian's
+# docker.io would conflict with them.
+if docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then
+  log "using the Docker engine already running"
+else
+  packages+=(docker.io docker-compose)
+fi
+for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then
