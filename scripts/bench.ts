@@ -3,6 +3,8 @@
  *   - ecs-deploy: time from ECS marking a rollout FAILED to our first ::error:: line, and
  *     ECS API calls per minute while waiting (against the local ECS stand-in);
  *   - build-push: cold, warm, cache-from and skip-if-exists times (real Docker and registry);
+ *   - end to end on the Docker-backed emulator: push to healthy, crashing task to our error
+ *     line, our overhead over the emulator's own rollout time;
  *   - every action: bundle size and cold start (process start to exit on an input error).
  * Usage: npm run bench [-- --json]
  */
@@ -11,6 +13,7 @@ import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { actionNode } from '../test/support/bundle.js'
 import { benchBuildPush } from './bench/build-push.js'
+import { benchEndToEnd } from './bench/e2e.js'
 import { benchRollouts } from './bench/rollout.js'
 
 interface Row {
@@ -54,7 +57,12 @@ function bundles(): Row[] {
   return rows
 }
 
-const rows = [...(await benchRollouts()), ...(await benchBuildPush()), ...bundles()]
+const rows = [
+  ...(await benchRollouts()),
+  ...(await benchBuildPush()),
+  ...(await benchEndToEnd()),
+  ...bundles()
+]
 if (process.argv.includes('--json')) {
   console.log(JSON.stringify(rows, null, 2))
 } else {

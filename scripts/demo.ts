@@ -54,7 +54,7 @@ const outcome = (run: BundleRun, output: string) =>
   run.outputs[output] ?? `exit ${run.exitCode} without ${output}`
 
 requireBundles()
-ensureDocker(line => console.log(line))
+await ensureDocker(line => console.log(line))
 
 const v1 = commit()
 const v2 = commit()
@@ -69,6 +69,7 @@ let exitCode = 1
 try {
   const { emulator } = pipeline
   console.log(`  service up on v1 at ${elapsed()}; load balancer ${pipeline.healthUrl}`)
+  console.log(`  its containers: docker ps --filter label=${emulator.label}`)
 
   heading(`Build and push v2 (${v2.slice(0, 7)})`, 'build-push')
   const build2 = await pipeline.build({ version: v2, onLine: showFolded() })

@@ -54,7 +54,7 @@ async function timedDeploy(pipeline: Pipeline, image: string) {
 
 export async function benchEndToEnd(): Promise<Row[]> {
   requireBundles()
-  ensureDocker()
+  await ensureDocker()
   const dockerLog: Array<{ at: number; line: string }> = []
   const pipeline = await startPipeline({
     firstVersion: commit(),
@@ -82,7 +82,7 @@ export async function benchEndToEnd(): Promise<Row[]> {
       rows.push({
         metric: 'e2e: ecs-deploy overhead over the rollout',
         value: seconds(deploy.run.durationMs - rollout),
-        note: `wall ${seconds(deploy.run.durationMs)} − UpdateService→COMPLETED ${seconds(rollout)} (poll 1 s: process start, register, one poll to see COMPLETED)`
+        note: `wall ${seconds(deploy.run.durationMs)} − UpdateService→COMPLETED ${seconds(rollout)}: ${seconds(deploy.updateAt - deploy.run.startedAt)} before UpdateService (process start, describe, register), ${seconds(deploy.run.startedAt + deploy.run.durationMs - deploy.completedAt)} after COMPLETED (poll 1 s, exit)`
       })
     }
 

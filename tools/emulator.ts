@@ -1,0 +1,368 @@
+/**
+ * A local AWS for the deploy pipeline, on real Docker: the ECS stand-in running tasks as
+ * containers (DockerTaskRuntime), the ECR stand-in handing out the local registry's login,
+ * and per service a "load balancer" on loopback that forwards to a running task. The action
+ * bundles reach it through the SDK's endpoint variables (`emulator.env`).
+ *
+ * Needs `bash tools/docker-up.sh` (as root) first. Every container it makes carries the label
+ * `noblepay.emulator=<id>` and is removed on close(), on SIGINT and on SIGTERM.
+ *
+ * From a shell (prints the variables to export; Ctrl-C removes everything):
+ *   npx tsx tools/emulator.ts [--image 127.0.0.1:5000/api:v1 --port 8080 --desired-count 2]
+ */
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createServer, request as httpRequest, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { parseArgs } from 'node:util'
+import { startEcrStandin, type EcrStandin } from './ecr-standin/server.js'
+import {
+  DockerTaskRuntime,
+  dockerLogin,
+  type ContainerDefinition
+} from './ecs-standin/docker-runtime.js'
+import { startEcsStandin, TARGET_PREFIX, type EcsStandin } from './ecs-standin/server.js'
+
+export const DOCKER = '/usr/bin/docker'
+export const REGISTRY_DIR = process.env.NOBLEPAY_REGISTRY_DIR ?? '/tmp/noblepay-registry'
+const SETUP_FIX = 'run `bash tools/docker-up.sh` (as root) first'
+
+export interface RegistryLogin {
+  /** http://127.0.0.1:5000 */
+  url: string
+  /** 127.0.0.1:5000 */
+  host: string
+  username: string
+  password: string
+}
+
+/** The registry tools/docker-up.sh started, read from the files it leaves. */
+export function registryLogin(dir = REGISTRY_DIR): RegistryLogin {
+  const read = (name: string) => {
+    const path = join(dir, name)
+    if (!existsSync(path)) throw new Error(`No local registry (${path} is missing): ${SETUP_FIX}`)
+    return readFileSync(path, 'utf8').trim()
+  }
+  const url = read('url')
+  return {
+    url,
+    host: url.replace(/^[a-z]+:\/\//i, ''),
+    username: read('username'),
+    password: read('password')
+  }
+}
+
+export interface EmulatorOptions {
+  /** Label value of every container; default a random `np-xxxxxx`. */
+  id?: string
+  /** Scheduler step; default 250 ms. */
+  tickMs?: number
+  /** Minimum time between two `docker ps`; default 500 ms. */
+  pollMs?: number
+  region?: string
+  /** ECR repositories that exist from the start. */
+  repositories?: string[]
+  /** Progress of the containers (started, exited, stopped). */
+  log?: (line: string) => void
+  /** Remove the containers on SIGINT/SIGTERM, then exit; default true. */
+  handleSignals?: boolean
+}
+
+export interface ServiceSpec {
+  cluster?: string
+  name: string
+  image: string
+  containerPort: number
+  desiredCount?: number
+  environment?: Record<string, string>
+  /** An ECS container health check, e.g. { command: ['CMD-SHELL', '…'], interval: 2 }. */
+  healthCheck?: ContainerDefinition['healthCheck']
+  /** Circuit breaker with rollback; default true. */
+  circuitBreaker?: boolean
+}
+
+export interface LoadBalancer {
+  /** http://127.0.0.1:<port> */
+  url: string
+  /** Requests forwarded, by task ARN. */
+  readonly forwarded: Map<string, number>
+  close(): Promise<void>
+}
+
+export interface Emulator {
+  id: string
+  /** `noblepay.emulator=<id>`, for `docker ps --filter label=…`. */
+  label: string
+  ecs: EcsStandin
+  ecr: EcrStandin
+  runtime: DockerTaskRuntime
+  registry: RegistryLogin
+  /** What the action bundles need: endpoints, region, throwaway keys. */
+  env: Record<string, string>
+  /** Registers a task definition and adds a steady service; resolves once its containers run. */
+  createService(spec: ServiceSpec): Promise<{ serviceArn: string; taskDefinitionArn: string }>
+  /** A proxy on loopback forwarding each request to a random RUNNING task of the service. */
+  loadBalancer(service: string, containerPort: number, cluster?: string): Promise<LoadBalancer>
+  close(): Promise<void>
+}
+
+/** Calls an operation of the stand-in over its JSON 1.1 protocol. */
+async function ecsCall<T>(endpoint: string, operation: string, input: unknown): Promise<T> {
+  const response = await fetch(endpoint, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-amz-json-1.1',
+      'x-amz-target': `${TARGET_PREFIX}${operation}`
+    },
+    body: JSON.stringify(input)
+  })
+  const body = (await response.json()) as T & { message?: string }
+  if (!response.ok) throw new Error(`${operation}: ${body.message ?? response.status}`)
+  return body
+}
+
+export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
+  const id = options.id ?? `np-${randomBytes(3).toString('hex')}`
+  const region = options.region ?? 'eu-west-1'
+  const registry = registryLogin()
+  const dockerConfig = mkdtempSync(join(tmpdir(), `${id}-docker-`))
+  await dockerLogin({ ...registry, registry: registry.host, dockerConfig }, DOCKER)
+
+  let endpoint = ''
+  const runtime = new DockerTaskRuntime({
+    id,
+    docker: DOCKER,
+    dockerConfig,
+    pollMs: options.pollMs ?? 500,
+    log: options.log,
+    async definitions(taskArn) {
+      // arn:aws:ecs:<region>:<account>:task/<cluster>/<id>
+      const cluster = taskArn.split(':task/')[1]?.split('/')[0] ?? ''
+      const described = await ecsCall<{ tasks?: Array<{ taskDefinitionArn?: string }> }>(
+        endpoint,
+        'DescribeTasks',
+        { cluster, tasks: [taskArn] }
+      )
+      const taskDefinition = described.tasks?.[0]?.taskDefinitionArn
+      if (!taskDefinition) throw new Error(`task ${taskArn} is not known to ECS`)
+      const definition = await ecsCall<{
+        taskDefinition?: { containerDefinitions?: ContainerDefinition[] }
+      }>(endpoint, 'DescribeTaskDefinition', { taskDefinition })
+      return definition.taskDefinition?.containerDefinitions ?? []
+    }
+  })
+
+  let ecs: EcsStandin | undefined
+  let ecr: EcrStandin | undefined
+  const balancers: LoadBalancer[] = []
+  let closed = false
+  const onSignal = (signal: NodeJS.Signals) => {
+    // Containers a launch under way is about to create are removed once it returns (runtime
+    // close waits for it), but for no longer than 10 s; then whatever is labelled goes anyway.
+    const exit = () => {
+      try {
+        runtime.removeAllSync()
+      } finally {
+        rmSync(dockerConfig, { recursive: true, force: true })
+        process.exit(signal === 'SIGINT' ? 130 : 143)
+      }
+    }
+    const timer = setTimeout(exit, 10_000)
+    runtime.close().finally(() => {
+      clearTimeout(timer)
+      exit()
+    })
+  }
+  const handleSignals = options.handleSignals ?? true
+  if (handleSignals) {
+    process.once('SIGINT', onSignal)
+    process.once('SIGTERM', onSignal)
+  }
+
+  const close = async () => {
+    if (closed) return
+    closed = true
+    if (handleSignals) {
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+    }
+    await Promise.allSettled(balancers.map(b => b.close()))
+    await ecr?.close()
+    if (ecs) await ecs.close()
+    else await runtime.close()
+    rmSync(dockerConfig, { recursive: true, force: true })
+  }
+
+  try {
+    ecs = await startEcsStandin({ runtime, tickMs: options.tickMs ?? 250, region })
+    endpoint = ecs.endpoint
+    ecr = await startEcrStandin({
+      registry: registry.url,
+      username: registry.username,
+      password: registry.password,
+      repositories: options.repositories,
+      region
+    })
+  } catch (error) {
+    await close()
+    throw error
+  }
+  const ecsStandin = ecs
+  const ecrStandin = ecr
+
+  const env = {
+    AWS_ENDPOINT_URL_ECS: ecsStandin.endpoint,
+    AWS_ENDPOINT_URL_ECR: ecrStandin.endpoint,
+    AWS_REGION: region,
+    AWS_ACCESS_KEY_ID: 'emulator',
+    AWS_SECRET_ACCESS_KEY: 'emulator'
+  }
+
+  const runningTasks = (cluster: string, service: string) =>
+    ecsStandin
+      .tasks(cluster, service)
+      .filter(t => t.lastStatus === 'RUNNING' && t.desiredStatus === 'RUNNING')
+
+  async function createService(spec: ServiceSpec) {
+    const cluster = spec.cluster ?? 'local'
+    ecsStandin.addCluster(cluster)
+    const taskDefinitionArn = ecsStandin.registerTaskDefinition({
+      family: spec.name,
+      networkMode: 'awsvpc',
+      requiresCompatibilities: ['FARGATE'],
+      cpu: '256',
+      memory: '512',
+      containerDefinitions: [
+        {
+          name: spec.name,
+          image: spec.image,
+          essential: true,
+          portMappings: [{ containerPort: spec.containerPort, protocol: 'tcp' }],
+          environment: Object.entries(spec.environment ?? {}).map(([name, value]) => ({
+            name,
+            value
+          })),
+          ...(spec.healthCheck ? { healthCheck: spec.healthCheck } : {})
+        }
+      ]
+    })
+    const desiredCount = spec.desiredCount ?? 2
+    const { serviceArn } = ecsStandin.addService({
+      cluster,
+      name: spec.name,
+      taskDefinition: taskDefinitionArn,
+      desiredCount,
+      circuitBreaker: { enable: spec.circuitBreaker ?? true, rollback: spec.circuitBreaker ?? true }
+    })
+    // The service starts steady; wait until its containers really run.
+    const deadline = Date.now() + 60_000
+    for (;;) {
+      const tasks = ecsStandin.tasks(cluster, spec.name).filter(t => t.desiredStatus === 'RUNNING')
+      if (tasks.length >= desiredCount && tasks.every(t => runtime.isUp(t.taskArn))) break
+      if (Date.now() > deadline)
+        throw new Error(`The containers of service ${spec.name} did not start within 60 s.`)
+      await new Promise(done => setTimeout(done, 200))
+    }
+    return { serviceArn, taskDefinitionArn }
+  }
+
+  async function loadBalancer(
+    service: string,
+    containerPort: number,
+    cluster = 'local'
+  ): Promise<LoadBalancer> {
+    const forwarded = new Map<string, number>()
+    const server: Server = createServer((incoming, outgoing) => {
+      const targets = runningTasks(cluster, service).flatMap(task =>
+        runtime.ports(task.taskArn).filter(p => p.containerPort === containerPort)
+      )
+      const target = targets[Math.floor(Math.random() * targets.length)]
+      if (!target) {
+        outgoing.writeHead(503, { 'content-type': 'text/plain' }).end('no healthy upstream\n')
+        return
+      }
+      forwarded.set(target.taskArn, (forwarded.get(target.taskArn) ?? 0) + 1)
+      const upstream = httpRequest(
+        {
+          host: target.host,
+          port: target.hostPort,
+          method: incoming.method,
+          path: incoming.url,
+          headers: incoming.headers,
+          timeout: 10_000
+        },
+        answer => {
+          outgoing.writeHead(answer.statusCode ?? 502, answer.headers)
+          answer.pipe(outgoing)
+        }
+      )
+      upstream.on('timeout', () => upstream.destroy(new Error('upstream timed out')))
+      upstream.on('error', () => {
+        if (!outgoing.headersSent)
+          outgoing.writeHead(502, { 'content-type': 'text/plain' }).end('bad gateway\n')
+        else outgoing.destroy()
+      })
+      incoming.pipe(upstream)
+    })
+    await new Promise<void>(done => server.listen(0, '127.0.0.1', done))
+    const balancer: LoadBalancer = {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      forwarded,
+      close: () =>
+        new Promise<void>(done => {
+          server.close(() => done())
+          server.closeAllConnections()
+        })
+    }
+    balancers.push(balancer)
+    return balancer
+  }
+
+  return {
+    id,
+    label: runtime.label,
+    ecs: ecsStandin,
+    ecr: ecrStandin,
+    runtime,
+    registry,
+    env,
+    createService,
+    loadBalancer,
+    close
+  }
+}
+
+// ---- command line ----------------------------------------------------------------------------
+
+const invokedDirectly =
+  process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href
+
+if (invokedDirectly) {
+  const { values } = parseArgs({
+    options: {
+      image: { type: 'string' },
+      service: { type: 'string', default: 'api' },
+      port: { type: 'string', default: '8080' },
+      'desired-count': { type: 'string', default: '2' }
+    }
+  })
+  const emulator = await startEmulator({ log: line => console.log(`[docker] ${line}`) })
+  console.log(`Emulator ${emulator.id} is up; its containers carry the label ${emulator.label}.`)
+  for (const [name, value] of Object.entries(emulator.env)) console.log(`export ${name}=${value}`)
+  if (values.image) {
+    const port = Number(values.port)
+    const { taskDefinitionArn } = await emulator.createService({
+      name: values.service,
+      image: values.image,
+      containerPort: port,
+      desiredCount: Number(values['desired-count'])
+    })
+    const balancer = await emulator.loadBalancer(values.service, port)
+    console.log(`Service local/${values.service} runs ${taskDefinitionArn}`)
+    console.log(`Load balancer: ${balancer.url}`)
+  }
+  console.log('Ctrl-C stops the emulator and removes its containers.')
+}
