@@ -217,9 +217,11 @@ function failureMessage(
     'tasks-failing': 'is failing',
     'timed-out': 'timed out'
   }[failure.cause]
+  // Tasks the scheduler stopped itself (a rollback draining ours) say nothing about the cause.
+  const failed = failure.stoppedTasks.filter(t => t.stopCode !== 'ServiceSchedulerInitiated')
   // Tasks of one bad revision usually stop for the same reason: say each reason once, with a count.
   const causes = new Map<string, number>()
-  for (const task of failure.stoppedTasks)
+  for (const task of failed.length > 0 ? failed : failure.stoppedTasks)
     causes.set(stopCause(task), (causes.get(stopCause(task)) ?? 0) + 1)
   const stopped = [...causes]
     .slice(0, 3)

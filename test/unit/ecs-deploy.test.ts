@@ -142,6 +142,13 @@ beforeEach(() => {
         stoppedReason: 'Scaling activity initiated by (deployment ecs-svc/42)',
         stopCode: 'ServiceSchedulerInitiated',
         containers: [{ name: 'api', exitCode: 0 }]
+      },
+      {
+        taskArn: 'arn:aws:ecs:eu-west-1:123456789012:task/payments/pending-drained',
+        startedBy: 'ecs-svc/42',
+        stoppedReason: 'Scaling activity initiated by (deployment ecs-svc/43)',
+        stopCode: 'ServiceSchedulerInitiated',
+        containers: [{ name: 'api' }]
       }
     ]
   })
@@ -347,7 +354,9 @@ describe('ecs-deploy: a rollout that fails', () => {
       desiredStatus: 'STOPPED'
     })
     expect(calls(ListTasksCommand)[0].args[0].input).not.toHaveProperty('startedBy')
+    // Neither another deployment's tasks nor ours drained by the rollback are a cause.
     expect(first).not.toContain('Scaling activity')
+    expect(first).toContain('Stopped 1 task: Essential container in task exited')
     // ECS rolled back on its own: we update the service once only.
     expect(calls(UpdateServiceCommand)).toHaveLength(1)
     expect(runner.outputs.status).toBe('rolled-back')
