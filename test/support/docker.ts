@@ -4,40 +4,20 @@
  * tools/docker-up.sh starts, and the action bundles run as real processes.
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
-import { delimiter, join } from 'node:path'
+import { delimiter } from 'node:path'
 import type { CommandOptions, CommandResult, RunCommand } from '../../actions/shared/exec.js'
+import { DOCKER, REGISTRY_DIR, registryLogin, type RegistryLogin } from '../../tools/emulator.js'
 
-export const DOCKER = '/usr/bin/docker'
-export const REGISTRY_DIR = process.env.NOBLEPAY_REGISTRY_DIR ?? '/tmp/noblepay-registry'
+export { DOCKER, REGISTRY_DIR }
 export const BASE_IMAGES = { busybox: 'local/busybox:1', node: 'local/node:20' } as const
 
 const SETUP_FIX = 'run `bash tools/docker-up.sh` (as root) first'
 
-export interface LocalRegistry {
-  /** http://127.0.0.1:5000 */
-  url: string
-  /** 127.0.0.1:5000, as image references name it. */
-  host: string
-  username: string
-  password: string
-}
+/** The registry docker-up.sh started (url, host, username, password). */
+export type LocalRegistry = RegistryLogin
 
 /** The registry docker-up.sh started; throws saying how to start it when it is not there. */
-export function localRegistry(): LocalRegistry {
-  const read = (name: string) => {
-    const path = join(REGISTRY_DIR, name)
-    if (!existsSync(path)) throw new Error(`No local registry (${path} is missing): ${SETUP_FIX}`)
-    return readFileSync(path, 'utf8').trim()
-  }
-  const url = read('url')
-  return {
-    url,
-    host: url.replace(/^[a-z]+:\/\//, ''),
-    username: read('username'),
-    password: read('password')
-  }
-}
+export const localRegistry = (): LocalRegistry => registryLogin(REGISTRY_DIR)
 
 /** Fails with the fix when the daemon, the registry or a base image is missing. */
 export async function requireDockerSetup(): Promise<LocalRegistry> {

@@ -73,3 +73,13 @@ export class FakeClock implements Clock {
     this.onSleep(this)
   }
 }
+
+/** The error a promise rejects with; fails the test when it resolves. */
+export async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise
+  } catch (error) {
+    return error as Error
+  }
+  throw new Error('expected the action to fail')
+}

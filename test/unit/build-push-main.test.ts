@@ -11,7 +11,7 @@ import { mockClient } from 'aws-sdk-client-mock'
 import { EXCERPT_LINES, run, STATE } from '../../actions/build-push/main.js'
 import { ActionError, InputError } from '../../actions/shared/errors.js'
 import { scriptedCommands } from '../support/docker.js'
-import { FakeClock, RecordingRunner } from '../support/runner.js'
+import { FakeClock, RecordingRunner, rejection } from '../support/runner.js'
 
 const SHA = '0123456789abcdef0123456789abcdef01234567'
 const PASSWORD = 'eyJwYXlsb2FkIjoiZWNyLXBhc3N3b3JkIn0-secret'
@@ -82,14 +82,7 @@ function deps(values: Record<string, string>, commands: ReturnType<typeof script
   }
 }
 
-async function failure(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise
-  } catch (error) {
-    return error as Error
-  }
-  throw new Error('expected the action to fail')
-}
+const failure = rejection
 
 describe('build-push', () => {
   it('logs in with the password on stdin, builds, pushes every tag and outputs the registry digest', async () => {

@@ -5,7 +5,7 @@ import { ActionError, InputError } from '../../actions/shared/errors.js'
 import { HEALTH_POLL_MS } from '../../actions/test/compose.js'
 import { run, type TestDeps } from '../../actions/test/main.js'
 import { scriptedCommands } from '../support/docker.js'
-import { FakeClock, RecordingRunner } from '../support/runner.js'
+import { FakeClock, RecordingRunner, rejection } from '../support/runner.js'
 
 const roots: string[] = []
 afterAll(() => {
@@ -49,14 +49,7 @@ function deps(
   }
 }
 
-async function failure(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise
-  } catch (error) {
-    return error as Error
-  }
-  throw new Error('expected the action to fail')
-}
+const failure = rejection
 
 describe('test action: install and test commands', () => {
   it.each([
