@@ -121,7 +121,10 @@ export async function watchDeployment(
         elapsedMs: now - started
       }
     }
-    await clock.sleep(Math.min(request.pollMs, deadline - now))
+    // Once tasks of ours have failed, ECS may mark the rollout FAILED at any moment: look
+    // twice as often, so the failure is reported well within one poll interval.
+    const interval = lastFailedTasks > 0 ? request.pollMs / 2 : request.pollMs
+    await clock.sleep(Math.min(interval, deadline - now))
   }
 }
 

@@ -333,7 +333,7 @@ describe('ecs-deploy: a rollout that fails', () => {
     }
 
   it('errors within one poll of ECS marking the rollout FAILED, naming the reason and why tasks stopped, then waits for the ECS rollback', async () => {
-    const failAt = 35_000
+    const failAt = 37_000
     const { runner, failure } = await deploy({ timeline: circuitBreaker(failAt, 60_000) })
     expect(runner.errors).toHaveLength(1)
     const [first] = runner.errors
@@ -341,12 +341,15 @@ describe('ecs-deploy: a rollout that fails', () => {
     expect(first).toContain('ECS deployment circuit breaker: tasks failed to start.')
     expect(first).toContain('Essential container in task exited')
     expect(first).toContain('container api exit code 1 (Error: DATABASE_URL is not set)')
-    // The error follows the first poll that saw FAILED (at 40 s), before any rollback poll.
+    // The error follows the first poll that saw FAILED, before any rollback poll. Tasks were
+    // failing, so polls came every half interval: it came within half a poll of ECS marking it.
     const progressBeforeError = runner.lines
       .slice(0, runner.errorAt[0])
       .filter(l => /^\[\d/.test(l))
-    expect(progressBeforeError.at(-1)).toMatch(/^\[40s\].*FAILED/)
-    expect(40_000 - failAt).toBeLessThanOrEqual(POLL_MS)
+    expect(progressBeforeError.at(-1)).toMatch(/FAILED/)
+    const seenAt = Number(/^\[(\d+)s\]/.exec(progressBeforeError.at(-1)!)![1]) * 1000
+    expect(seenAt - failAt).toBeGreaterThanOrEqual(0)
+    expect(seenAt - failAt).toBeLessThanOrEqual(POLL_MS / 2)
     // startedBy must be ListTasks' only filter, so the service's stopped tasks are listed and
     // those of other deployments (drained by the scheduler) are left out.
     expect(calls(ListTasksCommand)[0].args[0].input).toMatchObject({
@@ -475,7 +478,11 @@ describe('ecs-deploy: a rollout that fails', () => {
     expect(runner.errors[0]).toContain(
       '3 tasks failed to start and the service has no deployment circuit breaker'
     )
-    expect(runner.lines.filter(l => /^\[\d/.test(l) && l.includes('*ecs-svc/42'))).toHaveLength(4)
+    // Every 10 s until the first task failed, then every 5 s until the third.
+    const polls = runner.lines
+      .filter(l => /^\[\d/.test(l) && l.includes('*ecs-svc/42'))
+      .map(l => /^\[(\d+)s\]/.exec(l)![1])
+    expect(polls).toEqual(['0', '10', '15', '20', '25', '30'])
     expect(runner.outputs.status).toBe('rolled-back')
   })
 
