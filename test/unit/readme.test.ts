@@ -14,9 +14,9 @@ describe('README', () => {
     expect(withoutPadding(updateReadme(stale))).not.toBe(withoutPadding(stale))
   })
 
-  it('starts with the rehearsal and the test command that .ci/run runs', () => {
+  it('starts with the full local rehearsal and the test command that .ci/run runs', () => {
     const commands = /```sh\n([\s\S]*?)```/.exec(readme)![1]
-    expect(commands).toContain('npm run rehearse')
+    expect(commands.split('\n')[0]).toMatch(/^npm ci && npm run demo /)
     expect(commands).toContain('bash tools/docker-up.sh && npm test')
     const ci = readFileSync('.ci/run', 'utf8')
     expect(ci).toMatch(/^bash tools\/docker-up\.sh$/m)
