@@ -5,7 +5,7 @@ import type {
   Tag,
   TaskDefinition
 } from '@aws-sdk/client-ecs'
-import { ActionError, InputError } from '../shared/errors.js'
+import { InputError } from '../shared/errors.js'
 
 /**
  * Fields DescribeTaskDefinition returns that RegisterTaskDefinition refuses or ignores:
@@ -232,12 +232,4 @@ function firstInvalidOffset(text: string): number {
     else high = mid - 1
   }
   return low
-}
-
-export function requireTaskDefinition(
-  value: TaskDefinition | undefined,
-  reference: string
-): TaskDefinition {
-  if (!value) throw new ActionError(`ECS returned no task definition for ${reference}.`)
-  return value
 }

@@ -85,7 +85,7 @@ async function callsPerMinute(
       outcome: 'healthy',
       startDelayMs: watchSeconds * 1000
     })
-    const run = await deploy(standin, {
+    await deploy(standin, {
       image: 'local/api:slow',
       'poll-interval-seconds': String(pollSeconds),
       'wait-for-minutes': String(watchSeconds / 60),
@@ -95,7 +95,6 @@ async function callsPerMinute(
     const watching = standin.calls.filter(c => c.at > updateAt)
     const polls = watching.filter(c => c.operation === 'DescribeServices').length
     const minutes = (watching.at(-1)!.at - updateAt) / 60_000
-    void run
     return { perMinute: watching.length / minutes, perPoll: watching.length / polls }
   })
 }
