@@ -16,7 +16,8 @@ export const USER_AGENT = 'noblepay-deploy/1'
 
 export function clientSettings(
   regionInput: string,
-  env: NodeJS.ProcessEnv = process.env
+  env: NodeJS.ProcessEnv = process.env,
+  retries: 'sdk' | 'caller' = 'sdk'
 ): ClientSettings {
   const region = regionInput || env.AWS_REGION || env.AWS_DEFAULT_REGION || ''
   if (region === '') {
@@ -24,7 +25,13 @@ export function clientSettings(
       "No AWS region: set the 'aws-region' input, or run aws-actions/configure-aws-credentials before this step."
     )
   }
-  // Adaptive retries back off on throttling and transient 5xx; a poll loop on top of it
-  // tolerates the rare poll that still fails.
-  return { region, retryMode: 'adaptive', maxAttempts: 8, customUserAgent: USER_AGENT }
+  // 'sdk': adaptive retries back off on throttling and transient 5xx.
+  // 'caller': one attempt per send; an AwsCaller retries under a deadline and reads back a
+  // change whose reply was lost, which the SDK's retries would instead send twice.
+  return {
+    region,
+    retryMode: 'adaptive',
+    maxAttempts: retries === 'sdk' ? 8 : 1,
+    customUserAgent: USER_AGENT
+  }
 }
