@@ -1,5 +1,4 @@
 import {
-  DescribeServiceRevisionsCommand,
   DescribeServicesCommand,
   DescribeTaskDefinitionCommand,
   DescribeTasksCommand,
@@ -9,13 +8,19 @@ import {
   ListTaskDefinitionsCommand,
   ListTasksCommand,
   RegisterTaskDefinitionCommand,
+  TagResourceCommand,
   UpdateServiceCommand,
+  type Deployment,
   type RegisterTaskDefinitionCommandInput,
   type Service,
+  type ServiceDeploymentBrief,
   type Tag,
   type TaskDefinition
 } from '@aws-sdk/client-ecs'
-import { ActionError, awsFailure, describeError } from '../shared/errors.js'
+import { DescribeServiceRevisionsCommand } from '@aws-sdk/client-ecs'
+import { AwsCaller, AwsRejection } from '../shared/aws-call.js'
+import { ActionError, describeError } from '../shared/errors.js'
+import { describeDeployment, primaryDeployment } from './rollout.js'
 
 export interface StoppedTask {
   taskArn: string
@@ -25,29 +30,111 @@ export interface StoppedTask {
   containers: Array<{ name: string; exitCode?: number; reason?: string }>
 }
 
-export interface SuccessfulDeployment {
+/** A service deployment from the history, with the task definition it deployed. */
+export interface HistoricDeployment {
   serviceDeploymentArn: string
+  status: string
   taskDefinition: string
+  createdAt?: Date
   finishedAt?: Date
 }
 
-/** ECS calls this action makes, with ECS's errors turned into ones that say what to do. */
+/** What a change is expected to leave behind, so a lost reply can be read back. */
+export interface UpdateRequest {
+  cluster: string
+  service: string
+  taskDefinition: string
+  desiredCount?: number
+  forceNewDeployment: boolean
+  /** The service before the update: a deployment not among these, on our revision, is ours. */
+  prior: { deploymentIds: string[]; taskDefinition?: string }
+}
+
+/** What reading the service back after a lost UpdateService reply shows. */
+export type UpdateReadBack =
+  | { kind: 'applied'; deployment?: Deployment }
+  | { kind: 'not-applied' }
+  /** The service changed, but not visibly by our update: sending it again could undo someone. */
+  | { kind: 'changed-otherwise'; by: Deployment }
+
+/** Tags that identify the revision this step registered: its run, attempt and image. */
+export interface RegistrationMarker {
+  tags: Tag[]
+}
+
+/** A change whose reply was lost, read back as not made, with no time left to send it again. */
+export class NotApplied extends ActionError {
+  constructor(what: string, error: unknown) {
+    super(
+      `${what} got no readable reply (${describeError(error)}), and reading it back showed it had not happened; the deadline left no time to try again.`
+    )
+    this.name = 'NotApplied'
+  }
+}
+
+/** An UpdateService whose outcome cannot be read back without risking someone else's change. */
+export class UpdateUnknown extends ActionError {
+  constructor(message: string) {
+    super(message)
+    this.name = 'UpdateUnknown'
+  }
+}
+
+/** How far back a registration is looked for after a lost reply (clocks differ a little). */
+const READ_BACK_SKEW_MS = 5 * 60_000
+/** The stopped-task pages read for one deployment: enough for the breaker's 200 failures. */
+const STOPPED_TASK_PAGES = 3
+/** The service deployment history read to find a proven revision. */
+const HISTORY_PAGES = 5
+
+/**
+ * Every ECS call ecs-deploy makes. Each goes through an AwsCaller, so every attempt has a
+ * time limit and the whole call a deadline; a change whose reply is lost is read back here,
+ * and sent again only when the read-back shows it did not happen.
+ */
 export class EcsGateway {
-  constructor(private readonly client: ECSClient) {}
+  constructor(
+    private readonly client: ECSClient,
+    private readonly caller: AwsCaller,
+    /** Shared by every phase's gateway: the service as last described by any call. */
+    private readonly seen: { service?: Service } = {}
+  ) {}
+
+  /** The same client under another deadline (a new phase of the step). */
+  until(deadline: number): EcsGateway {
+    return new EcsGateway(this.client, this.caller.until(deadline), this.seen)
+  }
+
+  get deadline(): number {
+    return this.caller.deadline
+  }
+
+  /** The service as last described: the summary's "last known state". */
+  get lastSeen(): Service | undefined {
+    return this.seen.service
+  }
+
+  private remember(service: Service): void {
+    this.seen.service = service
+  }
 
   async describeService(cluster: string, service: string): Promise<Service> {
     let response
     try {
-      response = await this.client.send(
-        new DescribeServicesCommand({ cluster, services: [service] })
+      response = await this.caller.read(
+        `Describing service '${service}' in cluster '${cluster}'`,
+        abortSignal =>
+          this.client.send(new DescribeServicesCommand({ cluster, services: [service] }), {
+            abortSignal
+          })
       )
     } catch (error) {
-      if (errorName(error) === 'ClusterNotFoundException') {
+      if (rejectedAs(error, 'ClusterNotFoundException')) {
         throw new ActionError(
           `Cluster '${cluster}' was not found in this account and region: check the 'cluster' input and 'aws-region'.`
         )
       }
-      throw awsFailure(`Describing service '${service}' in cluster '${cluster}'`, error)
+      throw error
     }
     const found = response.services?.find(s => s.status !== 'INACTIVE')
     if (!found) {
@@ -57,6 +144,7 @@ export class EcsGateway {
         `Service '${service}' was not found in cluster '${cluster}'${listing}. Check the 'service' input.`
       )
     }
+    this.remember(found)
     return found
   }
 
@@ -72,10 +160,13 @@ export class EcsGateway {
   async describeTaskDefinition(
     reference: string
   ): Promise<{ taskDefinition: TaskDefinition; tags: Tag[] }> {
-    const response = await attempt(`Describing task definition '${reference}'`, () =>
-      this.client.send(
-        new DescribeTaskDefinitionCommand({ taskDefinition: reference, include: ['TAGS'] })
-      )
+    const response = await this.caller.read(
+      `Describing task definition '${reference}'`,
+      abortSignal =>
+        this.client.send(
+          new DescribeTaskDefinitionCommand({ taskDefinition: reference, include: ['TAGS'] }),
+          { abortSignal }
+        )
     )
     if (!response.taskDefinition)
       throw new ActionError(`ECS returned no task definition for '${reference}'.`)
@@ -83,68 +174,177 @@ export class EcsGateway {
   }
 
   /** Null when the revision does not exist, so callers can name the input that pointed at it. */
-  async findTaskDefinition(reference: string): Promise<TaskDefinition | null> {
+  async findTaskDefinition(
+    reference: string
+  ): Promise<{ taskDefinition: TaskDefinition; tags: Tag[] } | null> {
     try {
-      const response = await this.client.send(
-        new DescribeTaskDefinitionCommand({ taskDefinition: reference })
-      )
-      return response.taskDefinition ?? null
+      return await this.describeTaskDefinition(reference)
     } catch (error) {
-      if (
-        errorName(error) === 'ClientException' ||
-        errorName(error) === 'InvalidParameterException'
-      )
-        return null
-      throw awsFailure(`Describing task definition '${reference}'`, error)
+      if (rejectedAs(error, 'ClientException', 'InvalidParameterException')) return null
+      throw error
     }
   }
 
-  async registerTaskDefinition(input: RegisterTaskDefinitionCommandInput): Promise<TaskDefinition> {
-    const response = await attempt(`Registering a revision of '${input.family}'`, () =>
-      this.client.send(new RegisterTaskDefinitionCommand(input))
-    )
-    if (!response.taskDefinition?.taskDefinitionArn)
-      throw new ActionError(`ECS registered no task definition for family '${input.family}'.`)
-    return response.taskDefinition
+  /**
+   * Registers a revision once. When the reply is lost, the revisions of the family registered
+   * since are read back and ours is recognised by its marker tags; only when none carries them
+   * is the registration sent again.
+   */
+  async registerTaskDefinition(
+    input: RegisterTaskDefinitionCommandInput,
+    marker: RegistrationMarker
+  ): Promise<{ taskDefinition: TaskDefinition; readBack: boolean }> {
+    const what = `Registering a revision of '${input.family}'`
+    for (;;) {
+      const sentAt = this.caller.clock.now()
+      const outcome = await this.caller.change(what, abortSignal =>
+        this.client.send(new RegisterTaskDefinitionCommand(input), { abortSignal })
+      )
+      if (outcome.kind === 'answered') {
+        if (!outcome.value.taskDefinition?.taskDefinitionArn)
+          throw new ActionError(`ECS registered no task definition for family '${input.family}'.`)
+        return { taskDefinition: outcome.value.taskDefinition, readBack: false }
+      }
+      const found = await this.findRegistration(input.family ?? '', marker, sentAt)
+      if (found) return { taskDefinition: found, readBack: true }
+      this.ensureTimeLeft(what, outcome.error)
+    }
   }
 
-  async updateService(request: {
-    cluster: string
-    service: string
-    taskDefinition: string
-    desiredCount?: number
-    forceNewDeployment: boolean
-  }): Promise<Service> {
-    const response = await attempt(`Updating service '${request.service}'`, () =>
-      this.client.send(new UpdateServiceCommand(request))
+  private async findRegistration(
+    family: string,
+    marker: RegistrationMarker,
+    sentAt: number
+  ): Promise<TaskDefinition | undefined> {
+    const listed = await this.caller.read(`Listing revisions of '${family}'`, abortSignal =>
+      this.client.send(
+        new ListTaskDefinitionsCommand({
+          familyPrefix: family,
+          status: 'ACTIVE',
+          sort: 'DESC',
+          maxResults: 10
+        }),
+        { abortSignal }
+      )
     )
-    if (!response.service)
-      throw new ActionError(`ECS returned nothing for the update of service '${request.service}'.`)
-    return response.service
+    const arns = (listed.taskDefinitionArns ?? []).filter(
+      arn => arn.split('/').pop()?.split(':')[0] === family
+    )
+    for (const arn of arns) {
+      const { taskDefinition, tags } = await this.describeTaskDefinition(arn)
+      const registeredAt = taskDefinition.registeredAt?.valueOf() ?? sentAt
+      if (registeredAt < sentAt - READ_BACK_SKEW_MS) break
+      const carries = marker.tags.every(m => tags.some(t => t.key === m.key && t.value === m.value))
+      if (carries) return taskDefinition
+    }
+    return undefined
   }
 
   /**
-   * Why the deployment's tasks stopped. ListTasks takes startedBy only as its sole filter, so
-   * list the service's stopped tasks and keep those the deployment started (their startedBy).
+   * Updates the service once. When the reply is lost, the service is read back: a new primary
+   * deployment on our revision (or, for an update that starts none, the settings we asked for)
+   * means it happened; otherwise it is sent again.
    */
-  async stoppedTasks(
-    cluster: string,
-    service: string,
-    deploymentId: string,
-    limit = 10
-  ): Promise<StoppedTask[]> {
-    const listed = await this.client.send(
-      new ListTasksCommand({
-        cluster,
-        serviceName: service,
-        desiredStatus: 'STOPPED',
-        maxResults: 100
-      })
-    )
-    const arns = listed.taskArns ?? []
-    if (arns.length === 0) return []
-    const described = await this.client.send(new DescribeTasksCommand({ cluster, tasks: arns }))
-    return (described.tasks ?? [])
+  async updateService(request: UpdateRequest): Promise<{
+    service: Service
+    /** The deployment the update started (none for an update that starts none). */
+    deployment?: Deployment
+    startedAt: number
+    readBack: boolean
+  }> {
+    const what = `Updating service '${request.service}'`
+    const command = {
+      cluster: request.cluster,
+      service: request.service,
+      taskDefinition: request.taskDefinition,
+      desiredCount: request.desiredCount,
+      forceNewDeployment: request.forceNewDeployment
+    }
+    for (;;) {
+      const startedAt = this.caller.clock.now()
+      const outcome = await this.caller.change(what, abortSignal =>
+        this.client.send(new UpdateServiceCommand(command), { abortSignal })
+      )
+      if (outcome.kind === 'answered') {
+        if (!outcome.value.service)
+          throw new ActionError(
+            `ECS returned nothing for the update of service '${request.service}'.`
+          )
+        const service = outcome.value.service
+        this.remember(service)
+        const started = startsDeployment(request) ? primaryDeployment(service) : undefined
+        return { service, deployment: started, startedAt, readBack: false }
+      }
+      const service = await this.describeService(request.cluster, request.service)
+      const readBack = readBackUpdate(service, request)
+      if (readBack.kind === 'applied')
+        return { service, deployment: readBack.deployment, startedAt, readBack: true }
+      if (readBack.kind === 'changed-otherwise') {
+        throw new UpdateUnknown(
+          `${what} got no readable reply (${describeError(outcome.error)}), and when the service was read back ${describeDeployment(readBack.by)} was on it, which this step did not start. Whether the update happened first cannot be told, so it was not sent again.`
+        )
+      }
+      this.ensureTimeLeft(what, outcome.error)
+    }
+  }
+
+  private ensureTimeLeft(what: string, error: unknown): void {
+    if (this.caller.clock.now() >= this.caller.deadline) throw new NotApplied(what, error)
+  }
+
+  /** Adds tags to a task definition; tags already there with these values count as done. */
+  async tagTaskDefinition(arn: string, tags: Tag[]): Promise<void> {
+    const what = `Tagging '${arn.split('/').pop()}'`
+    for (;;) {
+      const outcome = await this.caller.change(what, abortSignal =>
+        this.client.send(new TagResourceCommand({ resourceArn: arn, tags }), { abortSignal })
+      )
+      if (outcome.kind === 'answered') return
+      const { tags: present } = await this.describeTaskDefinition(arn)
+      if (tags.every(t => present.some(p => p.key === t.key && p.value === t.value))) return
+      this.ensureTimeLeft(what, outcome.error)
+    }
+  }
+
+  /**
+   * Why the deployment's tasks stopped, newest first. ListTasks filters by startedBy (the
+   * deployment) only with no serviceName or family beside it; pages are followed so a busy
+   * service still shows ours.
+   */
+  async stoppedTasks(cluster: string, deploymentId: string, limit = 10): Promise<StoppedTask[]> {
+    const arns: string[] = []
+    let nextToken: string | undefined
+    for (let page = 0; page < STOPPED_TASK_PAGES; page++) {
+      const listed = await this.caller.read(
+        `Listing the stopped tasks of ${deploymentId}`,
+        abortSignal =>
+          this.client.send(
+            new ListTasksCommand({
+              cluster,
+              startedBy: deploymentId,
+              desiredStatus: 'STOPPED',
+              maxResults: 100,
+              nextToken
+            }),
+            { abortSignal }
+          )
+      )
+      arns.push(...(listed.taskArns ?? []))
+      nextToken = listed.nextToken
+      if (!nextToken) break
+    }
+    const tasks = []
+    for (let i = 0; i < arns.length; i += 100) {
+      const described = await this.caller.read(
+        `Describing the stopped tasks of ${deploymentId}`,
+        abortSignal =>
+          this.client.send(new DescribeTasksCommand({ cluster, tasks: arns.slice(i, i + 100) }), {
+            abortSignal
+          })
+      )
+      tasks.push(...(described.tasks ?? []))
+    }
+    return tasks
       .filter(task => task.startedBy === deploymentId)
       .map(task => ({
         taskArn: task.taskArn ?? '',
@@ -162,71 +362,84 @@ export class EcsGateway {
   }
 
   /**
-   * Successful service deployments, newest first, with their task definitions; or the reason
-   * the history cannot be read (older accounts, or a role without the permission).
+   * The service deployment history, newest first, with each deployment's task definition.
+   * Throws (with AWS's reason) when it cannot be read: callers must not guess instead.
    */
-  async successfulDeployments(
-    cluster: string,
-    service: string
-  ): Promise<SuccessfulDeployment[] | { unavailable: string }> {
-    let briefs
-    try {
-      const response = await this.client.send(
-        new ListServiceDeploymentsCommand({
-          cluster,
-          service,
-          status: ['SUCCESSFUL'],
-          maxResults: 20
-        })
+  async deploymentHistory(cluster: string, service: string): Promise<HistoricDeployment[]> {
+    const briefs: ServiceDeploymentBrief[] = []
+    let nextToken: string | undefined
+    for (let page = 0; page < HISTORY_PAGES; page++) {
+      const response = await this.caller.read(
+        `Reading the deployment history of service '${service}'`,
+        abortSignal =>
+          this.client.send(
+            new ListServiceDeploymentsCommand({ cluster, service, maxResults: 100, nextToken }),
+            { abortSignal }
+          )
       )
-      briefs = (response.serviceDeployments ?? [])
-        .filter(d => d.targetServiceRevisionArn)
-        .sort((a, b) => (b.createdAt?.valueOf() ?? 0) - (a.createdAt?.valueOf() ?? 0))
-      if (briefs.length === 0) return []
-      const revisions = await this.client.send(
-        new DescribeServiceRevisionsCommand({
-          serviceRevisionArns: briefs.map(d => d.targetServiceRevisionArn!)
-        })
-      )
-      const taskDefinitionOf = new Map(
-        (revisions.serviceRevisions ?? []).map(r => [r.serviceRevisionArn, r.taskDefinition])
-      )
-      return briefs
-        .filter(d => taskDefinitionOf.get(d.targetServiceRevisionArn))
-        .map(d => ({
-          serviceDeploymentArn: d.serviceDeploymentArn ?? '',
-          taskDefinition: taskDefinitionOf.get(d.targetServiceRevisionArn)!,
-          finishedAt: d.finishedAt
-        }))
-    } catch (error) {
-      return { unavailable: `${errorName(error)}: ${describeError(error)}` }
+      briefs.push(...(response.serviceDeployments ?? []))
+      nextToken = response.nextToken
+      if (!nextToken) break
     }
-  }
-
-  /** ACTIVE revisions of a family, newest first. */
-  async familyRevisions(family: string): Promise<string[]> {
-    const response = await this.client.send(
-      new ListTaskDefinitionsCommand({
-        familyPrefix: family,
-        status: 'ACTIVE',
-        sort: 'DESC',
-        maxResults: 50
-      })
-    )
-    return (response.taskDefinitionArns ?? []).filter(
-      arn => arn.split('/').pop()?.split(':')[0] === family
-    )
+    const targets = [
+      ...new Set(briefs.map(b => b.targetServiceRevisionArn).filter((a): a is string => !!a))
+    ]
+    const taskDefinitionOf = new Map<string, string>()
+    for (let i = 0; i < targets.length; i += 20) {
+      const revisions = await this.caller.read(
+        `Reading the service revisions of '${service}'`,
+        abortSignal =>
+          this.client.send(
+            new DescribeServiceRevisionsCommand({ serviceRevisionArns: targets.slice(i, i + 20) }),
+            { abortSignal }
+          )
+      )
+      for (const revision of revisions.serviceRevisions ?? []) {
+        if (revision.serviceRevisionArn && revision.taskDefinition)
+          taskDefinitionOf.set(revision.serviceRevisionArn, revision.taskDefinition)
+      }
+    }
+    return briefs
+      .filter(b => taskDefinitionOf.has(b.targetServiceRevisionArn ?? ''))
+      .sort((a, b) => (b.createdAt?.valueOf() ?? 0) - (a.createdAt?.valueOf() ?? 0))
+      .map(b => ({
+        serviceDeploymentArn: b.serviceDeploymentArn ?? '',
+        status: b.status ?? '',
+        taskDefinition: taskDefinitionOf.get(b.targetServiceRevisionArn ?? '')!,
+        createdAt: b.createdAt,
+        finishedAt: b.finishedAt
+      }))
   }
 }
 
-async function attempt<T>(doing: string, call: () => Promise<T>): Promise<T> {
-  try {
-    return await call()
-  } catch (error) {
-    throw error instanceof ActionError ? error : awsFailure(doing, error)
-  }
+function rejectedAs(error: unknown, ...names: string[]): boolean {
+  return error instanceof AwsRejection && names.includes(error.awsName)
 }
 
-export function errorName(error: unknown): string {
-  return error instanceof Error ? error.name : 'Error'
+function startsDeployment(request: UpdateRequest): boolean {
+  return request.forceNewDeployment || request.taskDefinition !== request.prior.taskDefinition
+}
+
+/**
+ * Reads a service back after a lost UpdateService reply. A deployment the service did not
+ * have before, on our revision, is ours (even when ECS's rollback has already replaced it);
+ * an unchanged set of deployments means the update did not happen; anything else is a change
+ * by someone else, and the update must not be sent again over it.
+ */
+export function readBackUpdate(service: Service, request: UpdateRequest): UpdateReadBack {
+  const deployments = service.deployments ?? []
+  const fresh = deployments.filter(d => !request.prior.deploymentIds.includes(d.id ?? ''))
+  const countApplied =
+    request.desiredCount === undefined || service.desiredCount === request.desiredCount
+  if (!startsDeployment(request)) {
+    return countApplied && service.taskDefinition === request.taskDefinition && fresh.length === 0
+      ? { kind: 'applied' }
+      : fresh.length > 0
+        ? { kind: 'changed-otherwise', by: fresh[0] }
+        : { kind: 'not-applied' }
+  }
+  const ours = fresh.find(d => d.taskDefinition === request.taskDefinition)
+  if (ours) return { kind: 'applied', deployment: ours }
+  if (fresh.length > 0) return { kind: 'changed-otherwise', by: fresh[0] }
+  return { kind: 'not-applied' }
 }

@@ -1,32 +1,45 @@
-import { ECSClient } from '@aws-sdk/client-ecs'
+import { ECSClient, type Service } from '@aws-sdk/client-ecs'
 import { clientSettings } from '../shared/aws.js'
+import { attemptTimeoutFor, AwsCaller, AwsRejection } from '../shared/aws-call.js'
 import { runContext, type RunContext } from '../shared/context.js'
-import { ActionError } from '../shared/errors.js'
+import { ActionError, describeError } from '../shared/errors.js'
 import { environmentInputs, Inputs, type InputSource } from '../shared/inputs.js'
 import { realClock, type Clock, type Runner } from '../shared/runner.js'
-import { code, facts, section, table } from '../shared/summary.js'
 import { readDeployConfig, type DeployConfig } from './config.js'
-import { EcsGateway } from './ecs.js'
-import { resolveRollbackTarget } from './previous.js'
-import { formatDuration, primaryDeployment } from './rollout.js'
+import { EcsGateway, NotApplied } from './ecs.js'
+import { resolveRollbackTarget, ROLLED_BACK_TAG } from './previous.js'
+import { deployReport, groupedCauses, type Recovery, type StepRecord } from './report.js'
+import { describeDeployment, primaryDeployment } from './rollout.js'
+import { decideStatus } from './status.js'
 import {
   chooseContainer,
   readTemplate,
   renderTaskDefinition,
-  shortRevision
+  shortRevision,
+  traceTags
 } from './task-definition.js'
-import { stopCause, watchDeployment, type WatchResult } from './watch.js'
+import { settleService, watchDeployment, type EventFeed, type WatchResult } from './watch.js'
 
 export interface Dependencies {
   inputs: InputSource
   clock: Clock
   context: RunContext
   /** Built from the region once inputs are read, unless a test hands one in. */
-  ecs?: EcsGateway
+  ecsClient?: ECSClient
 }
 
-export type DeployStatus = 'succeeded' | 'failed' | 'rolled-back'
+/** A gate said no before anything changed (a foreign deployment controller, a rollout that would not settle). */
+export class Refusal extends ActionError {
+  constructor(message: string) {
+    super(message)
+    this.name = 'Refusal'
+  }
+}
 
+/**
+ * One deploy, step by step. Whatever happens, the step ends with a `status` output and a
+ * summary that say what the service runs; the decision is made in status.ts.
+ */
 export async function run(runner: Runner, overrides: Partial<Dependencies> = {}): Promise<void> {
   const deps: Dependencies = {
     inputs: environmentInputs(),
@@ -34,77 +47,179 @@ export async function run(runner: Runner, overrides: Partial<Dependencies> = {})
     context: runContext(),
     ...overrides
   }
-  const config = readDeployConfig(new Inputs(deps.inputs))
-  const ecs = deps.ecs ?? new EcsGateway(new ECSClient(clientSettings(config.region)))
-  const started = deps.clock.now()
-
-  // Everything that can be wrong with the request is found before anything is registered or updated.
-  const service = await ecs.describeService(config.cluster, config.service)
-  const previousArn = service.taskDefinition ?? ''
-  runner.setOutput('previous-task-definition-arn', previousArn)
-  runner.info(
-    `Service ${config.service} in cluster ${config.cluster} runs ${shortRevision(previousArn)}.`
-  )
-
-  const target = config.rollbackTo
-    ? await rollbackTarget(ecs, runner, config, service)
-    : await registerNextRevision(ecs, runner, config, deps.context, previousArn)
-  runner.setOutput('task-definition-arn', target)
-
-  const updated = await ecs.updateService({
-    cluster: config.cluster,
-    service: config.service,
-    taskDefinition: target,
-    desiredCount: config.desiredCount,
-    forceNewDeployment: config.forceNewDeployment
-  })
-  const deploymentId = primaryDeployment(updated)?.id ?? ''
-  runner.setOutput('deployment-id', deploymentId)
-  runner.info(
-    `Updated the service: ${deploymentId || 'no new deployment'} rolls out ${shortRevision(target)}.`
-  )
-
-  const report: Report = { config, target, previousArn, deploymentId, started, clock: deps.clock }
-  if (!config.waitForStability) {
-    runner.info('Not waiting for the rollout (wait-for-service-stability: false).')
-    return finish(runner, report, 'succeeded')
+  const step: StepRecord = {
+    started: deps.clock.now(),
+    facts: {
+      refused: false,
+      changeSent: false,
+      changeRejected: false,
+      unexpectedError: false
+    }
   }
+  try {
+    await deploy(runner, deps, step)
+  } catch (error) {
+    step.error = error
+    if (error instanceof Refusal) step.facts.refused = true
+    else if (!(error instanceof ActionError) || step.facts.changeSent)
+      step.facts.unexpectedError = true
+    if (step.facts.changeSent && (error instanceof AwsRejection || error instanceof NotApplied))
+      step.facts.changeRejected = step.updating === true
+  }
+  // Report, then enrich: a stopped-task lookup still under way gets one attempt's time to land
+  // in the summary and the last error.
+  if (step.rollout?.kind === 'failed' && step.config)
+    await step.rollout.stopped.settle(attemptTimeoutFor(step.config.pollMs))
+  const status = decideStatus(step.facts)
+  runner.setOutput('status', status)
+  const report = deployReport(step, status, deps.clock.now())
+  await runner.summary(report.summary)
+  if (status !== 'succeeded') throw new ActionError(report.message)
+}
 
-  const seenEvents = new Set<string>()
-  const rollout = await runner.group(`Rollout of ${shortRevision(target)} (${deploymentId})`, () =>
-    watchDeployment(ecs, runner, deps.clock, {
-      cluster: config.cluster,
-      service: config.service,
-      deployment: { id: deploymentId },
-      timeoutMs: config.waitMs,
-      pollMs: config.pollMs,
-      seenEvents
+async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Promise<void> {
+  const { clock } = deps
+  const config = readDeployConfig(new Inputs(deps.inputs))
+  step.config = config
+  const ecs = new EcsGateway(
+    deps.ecsClient ?? new ECSClient(clientSettings(config.region, process.env, 'caller')),
+    new AwsCaller({
+      clock,
+      deadline: step.started + config.waitMs,
+      attemptTimeoutMs: attemptTimeoutFor(config.pollMs),
+      backoffMs: Math.min(1000, config.pollMs / 2),
+      maxBackoffMs: Math.max(config.pollMs, 1000),
+      onRetry: (what, failure, error, waitMs) =>
+        runner.info(
+          `  ${what}: ${failure === 'throttled' ? 'throttled' : `no answer (${describeError(error)})`}; trying again in ${(waitMs / 1000).toFixed(1)}s.`
+        )
     })
   )
-  report.rollout = rollout
-  if (rollout.kind === 'succeeded') {
-    runner.info(
-      `Deployment ${deploymentId} completed in ${formatDuration(rollout.elapsedMs)}: the service runs ${shortRevision(target)}.`
+  step.ecs = ecs
+
+  // The service as it is, and whether it can be deployed to at all.
+  const first = await ecs
+    .until(step.started + config.waitMs)
+    .describeService(config.cluster, config.service)
+  refuseForeignController(first, config)
+
+  // A rollout already in flight is waited for: the baseline is what it settles on.
+  const settled = await settleService(ecs, runner, clock, {
+    cluster: config.cluster,
+    service: config.service,
+    deadline: step.started + config.waitMs,
+    pollMs: config.pollMs,
+    first
+  })
+  if (settled.kind === 'in-flight') {
+    throw new Refusal(
+      `Service '${config.service}' did not settle: ${settled.reason}. Nothing was changed; deploy again once it has settled.`
     )
-    return finish(runner, report, 'succeeded')
+  }
+  const service = settled.service
+  const current = primaryDeployment(service)
+  const proven = settled.baseline.proven
+  step.previousArn = proven?.taskDefinition ?? ''
+  runner.setOutput('previous-task-definition-arn', step.previousArn)
+  runner.info(
+    proven
+      ? `Service ${config.service} in cluster ${config.cluster} runs ${shortRevision(proven.taskDefinition)}, proven by ${describeDeployment(proven)}.`
+      : `Service ${config.service} in cluster ${config.cluster} has no completed deployment: there is no proven revision to return to.`
+  )
+
+  // From here the rollout has its own deadline: the step ends within it and one poll.
+  const rolloutStarted = clock.now()
+  const rollout = ecs.until(rolloutStarted + config.waitMs)
+  step.target = config.rollbackTo
+    ? await rollbackTarget(rollout, runner, config, service)
+    : await registerNextRevision(
+        rollout,
+        runner,
+        config,
+        deps.context,
+        service.taskDefinition ?? ''
+      )
+  runner.setOutput('task-definition-arn', step.target)
+
+  step.facts.changeSent = true
+  step.updating = true
+  const updated = await rollout.updateService({
+    cluster: config.cluster,
+    service: config.service,
+    taskDefinition: step.target,
+    desiredCount: config.desiredCount,
+    forceNewDeployment: config.forceNewDeployment,
+    prior: {
+      deploymentIds: (service.deployments ?? []).map(d => d.id ?? ''),
+      taskDefinition: service.taskDefinition
+    }
+  })
+  step.updating = false
+  const ours = updated.deployment ?? (config.forceNewDeployment ? undefined : current)
+  step.deploymentId = ours?.id ?? ''
+  runner.setOutput('deployment-id', step.deploymentId)
+  if (updated.readBack) {
+    runner.info(
+      `The reply to UpdateService was lost; reading the service back shows ${step.deploymentId || 'the update'} under way, so the step carries on with it.`
+    )
+  }
+  runner.info(
+    `Updated the service: ${step.deploymentId || 'no new deployment'} rolls out ${shortRevision(step.target)}.`
+  )
+  if (config.rollbackTo && service.taskDefinition && service.taskDefinition !== step.target) {
+    await markRolledBack(rollout, runner, service.taskDefinition, deps.context)
   }
 
-  // The first error, as soon as the failure is seen and before any rollback settles.
-  runner.error(failureMessage(config, rollout))
-  report.recovery = await recover(
-    ecs,
-    runner,
-    deps.clock,
-    config,
-    rollout,
-    previousArn,
-    target,
-    seenEvents
+  if (!config.waitForStability) {
+    runner.info('Not waiting for the rollout (wait-for-service-stability: false).')
+    step.facts.rollout = 'not-waited'
+    return
+  }
+
+  // Events from before our update belong to earlier deployments: ECS's own clock tells.
+  const events: EventFeed = {
+    since: ours?.createdAt?.valueOf() ?? updated.startedAt,
+    seen: new Set()
+  }
+  const result = await runner.group(
+    `Rollout of ${shortRevision(step.target)} (${step.deploymentId})`,
+    () =>
+      watchDeployment(ecs, runner, clock, {
+        cluster: config.cluster,
+        service: config.service,
+        deployment: {
+          id: step.deploymentId ?? '',
+          taskDefinition: step.target ?? '',
+          baseline: proven?.taskDefinition
+        },
+        deadline: rolloutStarted + config.waitMs,
+        pollMs: config.pollMs,
+        events
+      })
   )
-  const status: DeployStatus =
-    report.recovery.result?.kind === 'succeeded' ? 'rolled-back' : 'failed'
-  await finish(runner, report, status)
-  throw new ActionError(outcomeMessage(config, rollout, report.recovery, status))
+  step.rollout = result
+  step.facts.rollout = result.kind
+  if (result.kind !== 'failed') return
+
+  // The first error, as soon as the failure is seen: before the stopped-task lookup settles,
+  // and before any rollback.
+  runner.error(firstFailureLine(config, result))
+  await result.stopped.settle(attemptTimeoutFor(config.pollMs))
+  step.recovery = await recover(ecs, runner, deps, config, step, result, events)
+  step.facts.recovery = step.recovery.result?.kind
+}
+
+/** Only the ECS deployment controller can be driven by UpdateService with a new revision. */
+function refuseForeignController(service: Service, config: DeployConfig): void {
+  const type = service.deploymentController?.type ?? 'ECS'
+  if (type === 'ECS') return
+  const how =
+    type === 'CODE_DEPLOY'
+      ? 'Deploy it through CodeDeploy, or move it to ECS blue/green: recreate or update the service with deploymentController type ECS and deploymentConfiguration.strategy BLUE_GREEN, then deploy with this action.'
+      : 'Its deployments are made by an external controller (task sets); deploy through that controller.'
+  throw new Refusal(
+    `Service '${config.service}' uses the ${type} deployment controller, which does not take a new task definition through UpdateService. Nothing was registered or changed. ${how}`
+  )
 }
 
 async function registerNextRevision(
@@ -118,59 +233,92 @@ async function registerNextRevision(
     ? await readTemplate(config.taskDefinitionPath)
     : await ecs.describeTaskDefinition(currentArn)
   const containerName = chooseContainer(base.taskDefinition, config.containerName)
+  const trace = { commit: context.sha, run: runTag(context), image: config.image }
   const input = renderTaskDefinition({
     base: base.taskDefinition,
     baseTags: base.tags,
     containerName,
     image: config.image,
     environment: config.environment,
-    trace: { commit: context.sha, run: context.runUrl || context.runId, image: config.image }
+    trace
   })
-  const registered = await ecs.registerTaskDefinition(input)
-  const arn = registered.taskDefinitionArn ?? ''
+  // The run's own tags find this revision again if the reply to the registration is lost.
+  const registered = await ecs.registerTaskDefinition(input, { tags: traceTags(trace) })
+  const arn = registered.taskDefinition.taskDefinitionArn ?? ''
+  if (registered.readBack) {
+    runner.info(
+      `The reply to RegisterTaskDefinition was lost; ${shortRevision(arn)} carries this run's tags, so it is the one registered.`
+    )
+  }
   runner.info(
     `Registered ${shortRevision(arn)} from ${config.taskDefinitionPath || shortRevision(currentArn)}: container ${containerName} runs ${config.image}.`
   )
   return arn
 }
 
+/** The run and its attempt: a re-run registers its own revision, found by this tag. */
+function runTag(context: RunContext): string {
+  const run = context.runUrl || context.runId
+  return run ? `${run}/attempts/${context.runAttempt || '1'}` : ''
+}
+
 async function rollbackTarget(
   ecs: EcsGateway,
   runner: Runner,
   config: DeployConfig,
-  service: Parameters<typeof resolveRollbackTarget>[2]
+  service: Service
 ): Promise<string> {
-  const target = await resolveRollbackTarget(ecs, config.cluster, service, config.rollbackTo)
+  const target = await resolveRollbackTarget(
+    ecs,
+    config.cluster,
+    { name: config.service, taskDefinition: service.taskDefinition ?? '' },
+    config.rollbackTo
+  )
   runner.info(`Rolling back to ${shortRevision(target.taskDefinitionArn)}: ${target.why}.`)
   return target.taskDefinitionArn
 }
 
-interface Recovery {
-  /** Who put the previous revision back, or why nobody did. */
-  by: 'ecs' | 'action' | 'none'
-  note: string
-  result?: WatchResult
+/** Tags a revision the service was rolled back from, so `previous` never returns to it. */
+async function markRolledBack(
+  ecs: EcsGateway,
+  runner: Runner,
+  taskDefinition: string,
+  context: RunContext
+): Promise<void> {
+  const value = [new Date().toISOString(), runTag(context)].filter(Boolean).join(' ')
+  try {
+    await ecs.tagTaskDefinition(taskDefinition, [{ key: ROLLED_BACK_TAG, value }])
+    runner.info(
+      `Tagged ${shortRevision(taskDefinition)} ${ROLLED_BACK_TAG}: 'previous' will not return to it.`
+    )
+  } catch (error) {
+    runner.warning(
+      `Could not tag ${shortRevision(taskDefinition)} as rolled back from (${describeError(error)}); rollback-to: previous may still choose it.`
+    )
+  }
 }
 
 async function recover(
   ecs: EcsGateway,
   runner: Runner,
-  clock: Clock,
+  deps: Dependencies,
   config: DeployConfig,
+  step: StepRecord,
   failure: Extract<WatchResult, { kind: 'failed' }>,
-  previousArn: string,
-  target: string,
-  seenEvents: Set<string>
+  events: EventFeed
 ): Promise<Recovery> {
-  const watch = (deployment: { id: string } | { replacing: string }, title: string) =>
+  const { clock } = deps
+  const previous = step.previousArn ?? ''
+  const target = step.target ?? ''
+  const watch = (deployment: Parameters<typeof watchDeployment>[3]['deployment'], title: string) =>
     runner.group(title, () =>
       watchDeployment(ecs, runner, clock, {
         cluster: config.cluster,
         service: config.service,
         deployment,
-        timeoutMs: config.waitMs,
+        deadline: clock.now() + config.waitMs,
         pollMs: config.pollMs,
-        seenEvents
+        events
       })
     )
   if (failure.ecsRollingBack) {
@@ -178,36 +326,75 @@ async function recover(
       'The deployment circuit breaker is rolling the service back; waiting for it to settle.'
     )
     const result = await watch(
-      { replacing: failure.deploymentId },
+      { replacing: failure.deploymentId, baseline: previous },
       'Rollback by the ECS deployment circuit breaker'
     )
+    if (result.kind === 'succeeded' && !config.rollbackTo)
+      await markRolledBack(ecs.until(clock.now() + config.waitMs), runner, target, deps.context)
     return { by: 'ecs', note: 'rolled back by the ECS deployment circuit breaker', result }
   }
   if (!config.rollbackOnFailure)
     return { by: 'none', note: 'no rollback: rollback-on-failure is false' }
-  if (previousArn === '' || previousArn === target) {
+  if (config.rollbackTo) {
     return {
       by: 'none',
-      note: `no rollback: the service ran ${shortRevision(previousArn)} before, the revision that failed`
+      note: 'no rollback: a rollback-to is not undone (the revision it replaced is the one being rolled back from)'
     }
   }
-  runner.info(`Putting ${shortRevision(previousArn)} back (rollback-on-failure).`)
-  const updated = await ecs.updateService({
-    cluster: config.cluster,
-    service: config.service,
-    taskDefinition: previousArn,
-    forceNewDeployment: true
-  })
-  const id = primaryDeployment(updated)?.id ?? ''
-  const result = await watch({ id }, `Rollback to ${shortRevision(previousArn)} (${id})`)
-  return {
-    by: 'action',
-    note: `rolled back to ${shortRevision(previousArn)} by this action`,
-    result
+  if (previous === '')
+    return { by: 'none', note: 'no rollback: the service had no proven revision to return to' }
+  if (previous === target) {
+    return {
+      by: 'none',
+      note: `no rollback: the service ran ${shortRevision(previous)} before, the revision that failed`
+    }
   }
+  // Roll back only our own failed deployment: someone else's deployment is theirs to judge.
+  const phase = ecs.until(clock.now() + config.waitMs)
+  const now = await phase.describeService(config.cluster, config.service)
+  const primary = primaryDeployment(now)
+  if (primary && primary.id !== failure.deploymentId) {
+    return {
+      by: 'none',
+      note: `no rollback: ${describeDeployment(primary)} has replaced ours meanwhile, and this step does not undo it`,
+      result: {
+        kind: 'superseded',
+        deploymentId: failure.deploymentId,
+        by: primary,
+        reason: `${describeDeployment(primary)} replaced deployment ${failure.deploymentId}`,
+        service: now,
+        elapsedMs: 0
+      }
+    }
+  }
+  runner.info(`Putting ${shortRevision(previous)} back (rollback-on-failure).`)
+  let updated
+  try {
+    updated = await phase.updateService({
+      cluster: config.cluster,
+      service: config.service,
+      taskDefinition: previous,
+      forceNewDeployment: true,
+      prior: {
+        deploymentIds: (now.deployments ?? []).map(d => d.id ?? ''),
+        taskDefinition: now.taskDefinition
+      }
+    })
+  } catch (error) {
+    if (!(error instanceof AwsRejection || error instanceof NotApplied)) throw error
+    return { by: 'none', note: `the rollback could not be started: ${describeError(error)}` }
+  }
+  await markRolledBack(phase, runner, target, deps.context)
+  const id = updated.deployment?.id ?? ''
+  const result = await watch(
+    { id, taskDefinition: previous },
+    `Rollback to ${shortRevision(previous)} (${id})`
+  )
+  return { by: 'action', note: `rolled back to ${shortRevision(previous)} by this action`, result }
 }
 
-function failureMessage(
+/** The first `::error::`: the deployment, ECS's reason, and why tasks stopped as far as known. */
+export function firstFailureLine(
   config: DeployConfig,
   failure: Extract<WatchResult, { kind: 'failed' }>
 ): string {
@@ -217,89 +404,19 @@ function failureMessage(
     'tasks-failing': 'is failing',
     'timed-out': 'timed out'
   }[failure.cause]
-  // Tasks the scheduler stopped itself (a rollback draining ours) say nothing about the cause.
-  const failed = failure.stoppedTasks.filter(t => t.stopCode !== 'ServiceSchedulerInitiated')
-  // Tasks of one bad revision usually stop for the same reason: say each reason once, with a count.
-  const causes = new Map<string, number>()
-  for (const task of failed.length > 0 ? failed : failure.stoppedTasks)
-    causes.set(stopCause(task), (causes.get(stopCause(task)) ?? 0) + 1)
-  const stopped = [...causes]
-    .slice(0, 3)
-    .map(([cause, count]) => `${count} task${count > 1 ? 's' : ''}: ${cause}`)
   return (
     `Deployment ${failure.deploymentId || '(none)'} of service '${config.service}' in cluster '${config.cluster}' ${what}: ${failure.reason.replace(/\.$/, '')}.` +
-    (stopped.length > 0
-      ? ` Stopped ${stopped.join(' | ')}`
-      : ' No stopped tasks were recorded for it.')
+    ` ${stoppedSentence(failure.stopped)}`
   )
 }
 
-function outcomeMessage(
-  config: DeployConfig,
-  failure: Extract<WatchResult, { kind: 'failed' }>,
-  recovery: Recovery,
-  status: DeployStatus
+/** Why tasks stopped, each reason once with a count; or why that is not known. */
+export function stoppedSentence(
+  stopped: Extract<WatchResult, { kind: 'failed' }>['stopped']
 ): string {
-  const head = `Deploying ${config.rollbackTo ? `rollback-to ${config.rollbackTo}` : config.image} to '${config.service}' failed (${failure.reason.replace(/\.$/, '')})`
-  if (status === 'rolled-back')
-    return `${head}; ${recovery.note}, and the service is steady on it. Fix the cause shown above and deploy again.`
-  if (recovery.result?.kind === 'failed') {
-    return `${head}; the rollback did not settle either (${recovery.result.reason}). The service may be unhealthy: check it in the ECS console now.`
-  }
-  return `${head}; ${recovery.note}. The service may still be running the failed revision: check it and roll back with rollback-to.`
-}
-
-interface Report {
-  config: DeployConfig
-  target: string
-  previousArn: string
-  deploymentId: string
-  started: number
-  clock: Clock
-  rollout?: WatchResult
-  recovery?: Recovery
-}
-
-async function finish(runner: Runner, report: Report, status: DeployStatus): Promise<void> {
-  runner.setOutput('status', status)
-  const { config, rollout, recovery } = report
-  const parts = [
-    facts([
-      ['Status', status],
-      ['Cluster / service', `${config.cluster} / ${config.service}`],
-      [config.rollbackTo ? 'Rolled back to' : 'Task definition', shortRevision(report.target)],
-      ['Previous task definition', shortRevision(report.previousArn)],
-      ['Image', config.image || undefined],
-      ['Deployment', report.deploymentId],
-      ['Duration', formatDuration(report.clock.now() - report.started)]
-    ])
-  ]
-  if (rollout?.kind === 'failed') {
-    parts.push(`**Why it failed:** ${rollout.reason}`)
-    if (rollout.stoppedTasks.length > 0) {
-      parts.push(
-        table(
-          ['Task', 'Stopped reason', 'Containers'],
-          rollout.stoppedTasks.map(t => [
-            code(t.taskArn.split('/').pop() ?? t.taskArn),
-            [t.stoppedReason, t.stopCode].filter(Boolean).join(' '),
-            t.containers
-              .map(
-                c => `${c.name}: exit ${c.exitCode ?? 'none'}${c.reason ? ` (${c.reason})` : ''}`
-              )
-              .join('; ')
-          ])
-        )
-      )
-    }
-    if (recovery) {
-      const settled = recovery.result
-        ? recovery.result.kind === 'succeeded'
-          ? 'steady'
-          : `did not settle: ${recovery.result.reason}`
-        : ''
-      parts.push(`**Recovery:** ${recovery.note}${settled ? ` (${settled})` : ''}.`)
-    }
-  }
-  await runner.summary(section(`ECS deploy: ${config.service} ${status}`, ...parts))
+  const causes = groupedCauses(stopped.tasks)
+  if (causes.length > 0) return `Stopped ${causes.join(' | ')}`
+  if (stopped.failure) return `Why its tasks stopped could not be read: ${stopped.failure}.`
+  if (stopped.looking) return 'Why its tasks stopped is being looked up.'
+  return 'No stopped tasks were recorded for it.'
 }

@@ -1,7 +1,18 @@
 import type { Deployment, Service, ServiceEvent } from '@aws-sdk/client-ecs'
 import { shortRevision } from './task-definition.js'
 
-/** What one look at the service says about our deployment. Pure: a described service in, a verdict out. */
+/** The deployment a step watches, and what it knows that the described service does not say. */
+export interface WatchedDeployment {
+  id: string
+  taskDefinition: string
+  /**
+   * The revision the service was proven on before (its last COMPLETED deployment). ECS's
+   * circuit breaker can roll back only to such a deployment; without one it does not.
+   */
+  baseline?: string
+}
+
+/** What one look at the service says about a deployment. Pure: a described service in, a verdict out. */
 export type RolloutVerdict =
   | { kind: 'in-progress' }
   | { kind: 'succeeded' }
@@ -10,8 +21,14 @@ export type RolloutVerdict =
       cause: FailureCause
       /** ECS's own words where it gave any. */
       reason: string
-      /** The deployment circuit breaker will (or did) put the last completed revision back itself. */
+      /** ECS's circuit breaker is (or will be) putting the baseline back itself. */
       ecsRollingBack: boolean
+    }
+  | {
+      /** Another deployment, not ECS's rollback of ours, is now the primary one. */
+      kind: 'superseded'
+      by: Deployment
+      reason: string
     }
 
 export type FailureCause = 'rollout-failed' | 'replaced' | 'tasks-failing' | 'timed-out'
@@ -24,46 +41,58 @@ export function failureThreshold(desiredCount: number): number {
   return Math.min(200, Math.max(3, Math.ceil(0.5 * desiredCount)))
 }
 
-export function judgeRollout(service: Service, deploymentId: string): RolloutVerdict {
-  const deployments = service.deployments ?? []
-  const ours = deployments.find(d => d.id === deploymentId)
-  const primary = deployments.find(d => d.status === 'PRIMARY')
+/** Whether ECS's circuit breaker will roll this service back on its own. */
+export function breakerRollsBack(service: Service): boolean {
   const breaker = service.deploymentConfiguration?.deploymentCircuitBreaker
-  const ecsRollsBack = breaker?.enable === true && breaker.rollback === true
+  return breaker?.enable === true && breaker.rollback === true
+}
 
-  if (!ours) {
+/**
+ * Judges one look at the service. `seenFailed` says an earlier look saw the deployment FAILED:
+ * ECS may already have replaced it with its rollback, which no longer says so.
+ */
+export function judgeRollout(
+  service: Service,
+  watched: WatchedDeployment,
+  seenFailed = false
+): RolloutVerdict {
+  const deployments = service.deployments ?? []
+  const ours = deployments.find(d => d.id === watched.id)
+  const primary = primaryDeployment(service)
+  const ecsCanRollBack = breakerRollsBack(service) && watched.baseline !== undefined
+
+  if (primary && primary.id !== watched.id) {
+    const failedFirst = ours?.rolloutState === 'FAILED' || seenFailed || ours === undefined
+    const isEcsRollback =
+      ecsCanRollBack && primary.taskDefinition === watched.baseline && failedFirst
+    if (isEcsRollback) {
+      return {
+        kind: 'failed',
+        cause: ours?.rolloutState === 'FAILED' || seenFailed ? 'rollout-failed' : 'replaced',
+        reason:
+          ours?.rolloutStateReason ||
+          `the deployment circuit breaker replaced it with ${describeDeployment(primary)}`,
+        ecsRollingBack: true
+      }
+    }
     return {
-      kind: 'failed',
-      cause: 'replaced',
-      reason: `deployment ${deploymentId} is no longer on the service${primary ? `; ${describeDeployment(primary)} replaced it` : ''}`,
-      ecsRollingBack: ecsRollsBack && primary !== undefined
+      kind: 'superseded',
+      by: primary,
+      reason: `${describeDeployment(primary)} replaced deployment ${watched.id}`
     }
   }
+  if (!ours) return { kind: 'in-progress' }
   if (ours.rolloutState === 'FAILED') {
     return {
       kind: 'failed',
       cause: 'rollout-failed',
       reason: ours.rolloutStateReason || 'ECS marked the rollout FAILED',
-      ecsRollingBack: ecsRollsBack
-    }
-  }
-  if (ours.status !== 'PRIMARY' && primary && primary.id !== ours.id) {
-    return {
-      kind: 'failed',
-      cause: 'replaced',
-      reason: `${describeDeployment(primary)} replaced it${ours.rolloutStateReason ? ` (${ours.rolloutStateReason})` : ''}`,
-      ecsRollingBack: ecsRollsBack
+      ecsRollingBack: ecsCanRollBack
     }
   }
   if (ours.rolloutState === 'COMPLETED') return { kind: 'succeeded' }
-  if (ours.rolloutState === undefined) {
-    // Services without rollout state: done when ours is the only deployment and fully running.
-    const steady =
-      deployments.length === 1 &&
-      (ours.pendingCount ?? 0) === 0 &&
-      ours.runningCount === ours.desiredCount
-    if (steady) return { kind: 'succeeded' }
-  }
+  if (ours.rolloutState === undefined && isSteady(deployments, ours)) return { kind: 'succeeded' }
+  const breaker = service.deploymentConfiguration?.deploymentCircuitBreaker
   if (
     breaker?.enable !== true &&
     (ours.failedTasks ?? 0) >= failureThreshold(ours.desiredCount ?? 0)
@@ -76,6 +105,39 @@ export function judgeRollout(service: Service, deploymentId: string): RolloutVer
     }
   }
   return { kind: 'in-progress' }
+}
+
+/** Services without rollout state: done when ours is the only deployment and fully running. */
+function isSteady(deployments: Deployment[], ours: Deployment): boolean {
+  return (
+    deployments.length === 1 &&
+    (ours.pendingCount ?? 0) === 0 &&
+    (ours.runningCount ?? 0) === (ours.desiredCount ?? 0)
+  )
+}
+
+/**
+ * Where the service stands before a step changes it: a rollout still in flight (someone
+ * else's, or ECS's rollback), or settled, with the revision last proven healthy.
+ */
+export type Baseline =
+  | { settled: false; inFlight: Deployment }
+  | { settled: true; proven?: Deployment; primary?: Deployment }
+
+export function baselineOf(service: Service): Baseline {
+  const deployments = service.deployments ?? []
+  const primary = primaryDeployment(service)
+  if (!primary) return { settled: true }
+  if (primary.rolloutState === 'IN_PROGRESS') return { settled: false, inFlight: primary }
+  if (primary.rolloutState === undefined) {
+    return isSteady(deployments, primary)
+      ? { settled: true, proven: primary, primary }
+      : { settled: false, inFlight: primary }
+  }
+  if (primary.rolloutState === 'COMPLETED') return { settled: true, proven: primary, primary }
+  // FAILED and left alone (no rollback): an older deployment that completed may still serve.
+  const proven = deployments.find(d => d.id !== primary.id && d.rolloutState === 'COMPLETED')
+  return { settled: true, proven, primary }
 }
 
 /** The deployment ECS started in place of ours, once there is one. */
@@ -112,7 +174,8 @@ export function formatDuration(ms: number): string {
 
 /**
  * Service events not printed yet, oldest first. ECS lists events newest first and keeps
- * only the latest 100; events from before the watch began are history, not news.
+ * only the latest 100; events from before `sinceMs` (our update, in ECS's own clock) belong
+ * to earlier deployments.
  */
 export function newEvents(service: Service, seen: Set<string>, sinceMs: number): ServiceEvent[] {
   const fresh = (service.events ?? []).filter(e => {

@@ -95,7 +95,8 @@ function mergeEnvironment(
   return merged
 }
 
-function traceTags(trace: Trace): Tag[] {
+/** The tags that trace a revision to its commit, run and image, as ECS will store them. */
+export function traceTags(trace: Trace): Tag[] {
   return [
     { key: TRACE_TAGS.commit, value: trace.commit },
     { key: TRACE_TAGS.run, value: trace.run },

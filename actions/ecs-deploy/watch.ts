@@ -1,25 +1,158 @@
-import type { Service } from '@aws-sdk/client-ecs'
+import type { Deployment, Service } from '@aws-sdk/client-ecs'
 import type { Clock, Runner } from '../shared/runner.js'
 import { describeError } from '../shared/errors.js'
 import type { EcsGateway, StoppedTask } from './ecs.js'
 import {
+  baselineOf,
+  describeDeployment,
   formatDuration,
   judgeRollout,
   newEvents,
   progressLine,
   replacementOf,
-  type FailureCause
+  type Baseline,
+  type FailureCause,
+  type WatchedDeployment
 } from './rollout.js'
+
+/** Where a watch prints: service events after `since` (ECS's clock), each once. */
+export interface EventFeed {
+  since: number
+  seen: Set<string>
+}
+
+interface PollRequest<T> {
+  cluster: string
+  service: string
+  /** Epoch ms: the last look happens at it, never a sleep past it. */
+  deadline: number
+  /** Milliseconds until the next look, asked after each one. */
+  interval: () => number
+  events: EventFeed
+  /** The deployment marked with `*` in progress lines. */
+  mark: () => string
+  /** A verdict ends the loop; undefined keeps polling. */
+  look: (service: Service) => T | undefined
+}
+
+type PollOutcome<T> =
+  | { kind: 'decided'; value: T; service: Service }
+  | { kind: 'deadline'; service?: Service }
+  | { kind: 'unreadable'; error: unknown; service?: Service }
+
+/**
+ * The one polling loop: describe the service, print a progress line and new events, ask
+ * `look` for a verdict, sleep. A describe that keeps failing is retried by the gateway until
+ * the deadline; only then does the loop give up, as `unreadable`.
+ */
+async function pollService<T>(
+  ecs: EcsGateway,
+  runner: Runner,
+  clock: Clock,
+  request: PollRequest<T>
+): Promise<PollOutcome<T>> {
+  const started = clock.now()
+  const reader = ecs.until(request.deadline)
+  let last: Service | undefined
+  for (;;) {
+    let service: Service
+    try {
+      service = await reader.describeService(request.cluster, request.service)
+    } catch (error) {
+      return { kind: 'unreadable', error, service: last }
+    }
+    last = service
+    runner.info(progressLine(service, request.mark(), clock.now() - started))
+    for (const event of newEvents(service, request.events.seen, request.events.since)) {
+      runner.info(`  event ${event.createdAt?.toISOString().slice(11, 19) ?? ''} ${event.message}`)
+    }
+    const value = request.look(service)
+    if (value !== undefined) return { kind: 'decided', value, service }
+    const now = clock.now()
+    if (now >= request.deadline) return { kind: 'deadline', service }
+    await clock.sleep(Math.min(request.interval(), request.deadline - now))
+  }
+}
+
+/**
+ * Why a deployment's tasks stopped, looked up in the background whenever more of them have
+ * failed, so that no poll and no error line waits on the lookup. Each task is printed once.
+ */
+export class StoppedTaskLog {
+  /** The latest lookup's tasks, newest first. */
+  tasks: StoppedTask[] = []
+  /** Why the latest lookup failed, if it did. */
+  failure?: string
+  private pending?: Promise<void>
+  private again = false
+  private readonly printed = new Set<string>()
+
+  constructor(
+    private readonly ecs: EcsGateway,
+    private readonly runner: Runner,
+    private readonly cluster: string,
+    readonly deploymentId: string
+  ) {}
+
+  /** Starts a lookup, or asks for one more after the one under way. */
+  refresh(): void {
+    if (this.pending) {
+      this.again = true
+      return
+    }
+    this.pending = this.lookup().finally(() => {
+      this.pending = undefined
+      if (this.again) {
+        this.again = false
+        this.refresh()
+      }
+    })
+  }
+
+  /** Waits for the lookups under way, at most `ms`. */
+  async settle(ms: number): Promise<void> {
+    const deadline = Date.now() + ms
+    while (this.pending && Date.now() < deadline) {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([
+        this.pending,
+        new Promise(resolve => (timer = setTimeout(resolve, deadline - Date.now())))
+      ])
+      clearTimeout(timer)
+    }
+  }
+
+  get looking(): boolean {
+    return this.pending !== undefined
+  }
+
+  private async lookup(): Promise<void> {
+    try {
+      const tasks = await this.ecs.stoppedTasks(this.cluster, this.deploymentId)
+      this.tasks = tasks
+      this.failure = undefined
+      for (const task of [...tasks].reverse()) {
+        if (this.printed.has(task.taskArn)) continue
+        this.printed.add(task.taskArn)
+        this.runner.info(`  stopped ${describeStoppedTask(task)}`)
+      }
+    } catch (error) {
+      this.failure = describeError(error)
+      this.runner.warning(
+        `Could not read why the tasks of ${this.deploymentId} stopped: ${this.failure}`
+      )
+    }
+  }
+}
 
 export interface WatchRequest {
   cluster: string
   service: string
-  /** The deployment to watch, or `{ replacing }` to wait for ECS's rollback of that one and watch it. */
-  deployment: { id: string } | { replacing: string }
-  timeoutMs: number
+  /** The deployment to watch, or `{ replacing }`: wait for ECS's rollback of that one and watch it. */
+  deployment: WatchedDeployment | { replacing: string; baseline: string }
+  deadline: number
   pollMs: number
-  /** Service events already printed, shared across the rollout and its rollback. */
-  seenEvents?: Set<string>
+  events: EventFeed
 }
 
 export type WatchResult =
@@ -30,17 +163,32 @@ export type WatchResult =
       cause: FailureCause
       reason: string
       ecsRollingBack: boolean
-      stoppedTasks: StoppedTask[]
+      stopped: StoppedTaskLog
+      service?: Service
+      elapsedMs: number
+    }
+  | {
+      kind: 'superseded'
+      deploymentId: string
+      by: Deployment
+      reason: string
+      service: Service
+      elapsedMs: number
+    }
+  | {
+      /** The service could not be read until the deadline: nobody can say how it went. */
+      kind: 'unknown'
+      deploymentId: string
+      reason: string
       service?: Service
       elapsedMs: number
     }
 
-/** Consecutive failed polls tolerated before the watch gives up (the SDK already retried each). */
-export const MAX_FAILED_POLLS = 5
-
 /**
- * Polls the service until the deployment completes, fails or runs out of time: one progress
- * line per poll, new service events as they arrive, the stopped tasks' reasons as they fail.
+ * Polls the service until the deployment completes, fails, is superseded or runs out of time:
+ * one progress line per poll, new service events as they arrive, why its tasks stopped as
+ * they fail. Once tasks have failed it looks twice as often, so a failure ECS marks is seen
+ * within half an interval.
  */
 export async function watchDeployment(
   ecs: EcsGateway,
@@ -49,82 +197,137 @@ export async function watchDeployment(
   request: WatchRequest
 ): Promise<WatchResult> {
   const started = clock.now()
-  const deadline = started + request.timeoutMs
-  const seenEvents = request.seenEvents ?? new Set<string>()
-  const reportedTasks = new Set<string>()
-  let deploymentId = 'id' in request.deployment ? request.deployment.id : ''
-  let failedPolls = 0
-  let lastService: Service | undefined
-  let lastFailedTasks = 0
+  const given = request.deployment
+  let watched: WatchedDeployment | undefined = 'id' in given ? given : undefined
+  let stopped: StoppedTaskLog | undefined
+  let failedTasks = 0
+  let seenFailed = false
+  const elapsed = () => clock.now() - started
 
-  const reportStoppedTasks = async (): Promise<StoppedTask[]> => {
-    const tasks = await ecs.stoppedTasks(request.cluster, request.service, deploymentId)
-    for (const task of tasks.filter(t => !reportedTasks.has(t.taskArn)).reverse()) {
-      reportedTasks.add(task.taskArn)
-      runner.info(`  stopped ${describeStoppedTask(task)}`)
-    }
-    return tasks
-  }
-
-  for (;;) {
-    let service: Service | undefined
-    try {
-      service = await ecs.describeService(request.cluster, request.service)
-      failedPolls = 0
-    } catch (error) {
-      failedPolls++
-      runner.warning(
-        `Polling service '${request.service}' failed (${failedPolls}/${MAX_FAILED_POLLS}): ${describeError(error)}`
+  const outcome = await pollService<WatchResult>(ecs, runner, clock, {
+    cluster: request.cluster,
+    service: request.service,
+    deadline: request.deadline,
+    events: request.events,
+    mark: () => watched?.id ?? '',
+    interval: () => (failedTasks > 0 ? request.pollMs / 2 : request.pollMs),
+    look: service => {
+      if (!watched && 'replacing' in given) {
+        const replacement = replacementOf(service, given.replacing)
+        if (!replacement?.id) return undefined
+        // ECS does not roll its own rollback back: nothing is proven behind it.
+        watched = { id: replacement.id, taskDefinition: replacement.taskDefinition ?? '' }
+        if (replacement.taskDefinition !== given.baseline) {
+          return {
+            kind: 'superseded',
+            deploymentId: given.replacing,
+            by: replacement,
+            reason: `${describeDeployment(replacement)} replaced deployment ${given.replacing}, not the circuit breaker's rollback to ${given.baseline.replace(/^arn:[^/]+\//, '')}`,
+            service,
+            elapsedMs: elapsed()
+          }
+        }
+      }
+      if (!watched) return undefined
+      stopped ??= new StoppedTaskLog(
+        ecs.until(request.deadline),
+        runner,
+        request.cluster,
+        watched.id
       )
-      if (failedPolls >= MAX_FAILED_POLLS) throw error
+      const ours = service.deployments?.find(d => d.id === watched!.id)
+      if (ours?.rolloutState === 'FAILED') seenFailed = true
+      if ((ours?.failedTasks ?? 0) > failedTasks) {
+        failedTasks = ours?.failedTasks ?? 0
+        stopped.refresh()
+      }
+      const verdict = judgeRollout(service, watched, seenFailed)
+      const common = { deploymentId: watched.id, elapsedMs: elapsed() }
+      if (verdict.kind === 'succeeded') return { kind: 'succeeded', service, ...common }
+      if (verdict.kind === 'superseded') return { ...verdict, service, ...common }
+      if (verdict.kind === 'failed') {
+        // Tasks may have failed since the last lookup: look again, without waiting for it.
+        stopped.refresh()
+        return { ...verdict, stopped, service, ...common }
+      }
+      return undefined
     }
-    if (service) {
-      lastService = service
-      if ('replacing' in request.deployment && deploymentId === '') {
-        deploymentId = replacementOf(service, request.deployment.replacing)?.id ?? ''
-      }
-      runner.info(progressLine(service, deploymentId, clock.now() - started))
-      for (const event of newEvents(service, seenEvents, started - 2000)) {
-        runner.info(
-          `  event ${event.createdAt?.toISOString().slice(11, 19) ?? ''} ${event.message}`
-        )
-      }
-      if (deploymentId !== '') {
-        const verdict = judgeRollout(service, deploymentId)
-        const ours = service.deployments?.find(d => d.id === deploymentId)
-        const elapsedMs = clock.now() - started
-        if (verdict.kind === 'succeeded')
-          return { kind: 'succeeded', deploymentId, service, elapsedMs }
-        if (verdict.kind === 'failed') {
-          const stoppedTasks = await reportStoppedTasks().catch(() => [])
-          return { ...verdict, deploymentId, stoppedTasks, service, elapsedMs }
-        }
-        if ((ours?.failedTasks ?? 0) > lastFailedTasks) {
-          lastFailedTasks = ours?.failedTasks ?? 0
-          await reportStoppedTasks().catch(error =>
-            runner.warning(`Could not read stopped tasks: ${describeError(error)}`)
-          )
-        }
-      }
+  })
+  if (outcome.kind === 'decided') return outcome.value
+  const deploymentId = watched?.id ?? ('replacing' in given ? given.replacing : '')
+  if (outcome.kind === 'unreadable') {
+    return {
+      kind: 'unknown',
+      deploymentId,
+      reason: `the service could not be read: ${describeError(outcome.error)}`,
+      service: outcome.service,
+      elapsedMs: elapsed()
     }
-    const now = clock.now()
-    if (now >= deadline) {
-      const stoppedTasks = deploymentId ? await reportStoppedTasks().catch(() => []) : []
-      return {
-        kind: 'failed',
-        deploymentId,
-        cause: 'timed-out',
-        reason: `the deployment did not complete within ${formatDuration(request.timeoutMs)}`,
-        ecsRollingBack: false,
-        stoppedTasks,
-        service: lastService,
-        elapsedMs: now - started
+  }
+  stopped ??= new StoppedTaskLog(ecs.until(request.deadline), runner, request.cluster, deploymentId)
+  stopped.refresh()
+  return {
+    kind: 'failed',
+    deploymentId,
+    cause: 'timed-out',
+    reason: `the deployment did not complete within ${formatDuration(request.deadline - started)}`,
+    ecsRollingBack: false,
+    stopped,
+    service: outcome.service,
+    elapsedMs: elapsed()
+  }
+}
+
+export type SettleResult =
+  | { kind: 'settled'; service: Service; baseline: Extract<Baseline, { settled: true }> }
+  | { kind: 'in-flight'; service?: Service; inFlight?: Deployment; reason: string }
+
+/**
+ * Before a step changes the service: if a rollout is in flight (another pipeline's, a
+ * console edit, ECS's rollback), wait for it to settle, within the deadline, saying so.
+ */
+export async function settleService(
+  ecs: EcsGateway,
+  runner: Runner,
+  clock: Clock,
+  request: { cluster: string; service: string; deadline: number; pollMs: number; first: Service }
+): Promise<SettleResult> {
+  const first = baselineOf(request.first)
+  if (first.settled) return { kind: 'settled', service: request.first, baseline: first }
+  runner.info(
+    `${describeDeployment(first.inFlight)} is still rolling out; waiting for it to settle before changing the service (until ${formatDuration(request.deadline - clock.now())} from now).`
+  )
+  let inFlight = first.inFlight
+  const outcome = await runner.group(`Waiting for ${describeDeployment(inFlight)}`, () =>
+    pollService(ecs, runner, clock, {
+      cluster: request.cluster,
+      service: request.service,
+      deadline: request.deadline,
+      interval: () => request.pollMs,
+      events: { since: clock.now(), seen: new Set() },
+      mark: () => inFlight.id ?? '',
+      look: service => {
+        const baseline = baselineOf(service)
+        if (baseline.settled) return baseline
+        inFlight = baseline.inFlight
+        return undefined
       }
-    }
-    // Once tasks of ours have failed, ECS may mark the rollout FAILED at any moment: look
-    // twice as often, so the failure is reported well within one poll interval.
-    const interval = lastFailedTasks > 0 ? request.pollMs / 2 : request.pollMs
-    await clock.sleep(Math.min(interval, deadline - now))
+    })
+  )
+  if (outcome.kind === 'decided') {
+    runner.info(
+      `The service settled on ${describeDeployment(outcome.value.primary ?? inFlight)} (${outcome.value.primary?.rolloutState ?? 'steady'}).`
+    )
+    return { kind: 'settled', service: outcome.service, baseline: outcome.value }
+  }
+  return {
+    kind: 'in-flight',
+    service: outcome.service,
+    inFlight,
+    reason:
+      outcome.kind === 'unreadable'
+        ? `the service could not be read while waiting: ${describeError(outcome.error)}`
+        : `${describeDeployment(inFlight)} was still rolling out at the deadline`
   }
 }
 

@@ -1,4 +1,4 @@
-import { awsFailure, describeError } from './errors.js'
+import { ActionError, awsFailure, describeError } from './errors.js'
 import type { Clock } from './runner.js'
 
 /**
@@ -74,6 +74,18 @@ export class DeadlineError extends Error {
   }
 }
 
+/** AWS said no to a request (a 4xx other than throttling): nothing happened. */
+export class AwsRejection extends ActionError {
+  constructor(
+    what: string,
+    readonly awsName: string,
+    error: unknown
+  ) {
+    super(awsFailure(what, error).message)
+    this.name = 'AwsRejection'
+  }
+}
+
 /** A reply that was lost on an attempt that will not be repeated (a change's). */
 class LostReply extends Error {
   constructor(override readonly cause: unknown) {
@@ -146,7 +158,8 @@ export class AwsCaller {
       } catch (error) {
         const failure = classifyFailure(error)
         if (!retryable(failure)) {
-          if (failure === 'rejected') throw awsFailure(what, error)
+          if (failure === 'rejected')
+            throw new AwsRejection(what, (error as Error).name ?? 'Error', error)
           throw new LostReply(error)
         }
         const pause = Math.round(

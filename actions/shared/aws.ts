@@ -7,7 +7,7 @@ import { ActionError } from './errors.js'
  */
 export interface ClientSettings {
   region: string
-  retryMode: 'adaptive'
+  retryMode: 'adaptive' | 'standard'
   maxAttempts: number
   customUserAgent: string
 }
@@ -28,9 +28,11 @@ export function clientSettings(
   // 'sdk': adaptive retries back off on throttling and transient 5xx.
   // 'caller': one attempt per send; an AwsCaller retries under a deadline and reads back a
   // change whose reply was lost, which the SDK's retries would instead send twice.
+  // With one attempt, 'standard' keeps the SDK from delaying sends after a throttle on its own
+  // (the adaptive mode's client-side rate limiter): the caller's backoff is the only wait.
   return {
     region,
-    retryMode: 'adaptive',
+    retryMode: retries === 'sdk' ? 'adaptive' : 'standard',
     maxAttempts: retries === 'sdk' ? 8 : 1,
     customUserAgent: USER_AGENT
   }

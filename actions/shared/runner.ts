@@ -74,3 +74,12 @@ export async function runAction(
     core.setFailed(describeError(error))
   }
 }
+
+/**
+ * Ends the process once the step has said everything: work still in the background (a
+ * lookup that only enriches a report already written) must not hold the step open.
+ */
+export async function exitWhenDone(): Promise<never> {
+  await new Promise<void>(resolve => process.stdout.write('', () => resolve()))
+  process.exit(process.exitCode ?? 0)
+}

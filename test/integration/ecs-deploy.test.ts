@@ -106,7 +106,10 @@ describe('ecs-deploy bundle against the ECS stand-in', () => {
     expect(described.tags).toEqual(
       expect.arrayContaining([
         { key: 'noblepay:commit', value: 'abc123def456' },
-        { key: 'noblepay:run', value: 'https://github.com/noblepay/api/actions/runs/4242' },
+        {
+          key: 'noblepay:run',
+          value: 'https://github.com/noblepay/api/actions/runs/4242/attempts/1'
+        },
         { key: 'noblepay:image', value: 'local/api:v2' }
       ])
     )
@@ -130,8 +133,10 @@ describe('ecs-deploy bundle against the ECS stand-in', () => {
     expect(first).toContain('Essential container in task exited')
     expect(first).toContain('container api exit code 3 (Error: DATABASE_URL is not set)')
     expect(last).toContain('rolled back by the ECS deployment circuit breaker')
-    // The tasks shared one cause: said once, with a count.
-    expect(first).toMatch(/Stopped [3-9] tasks: Essential container in task exited/)
+    // The tasks shared one cause: said once, with a count. The first line says what was known
+    // when ECS marked the failure; the last, after the lookup, counts every task that failed.
+    expect(first).toMatch(/Stopped \d+ tasks?: Essential container in task exited/)
+    expect(last).toMatch(/stopped [3-9] tasks: Essential container in task exited/)
     // ECS's failure and rollback events, seen during the rollout, are not printed again
     // while the rollback is watched.
     const events = run.stdout.split('\n').filter(l => l.startsWith('  event'))

@@ -80,3 +80,12 @@ export function service(deployments: Deployment[], overrides: Partial<Service> =
 
 /** A steady service on revision 41, as found before a deploy. */
 export const steady = () => service([deployment('ecs-svc/41', 41)])
+
+/** An error as the SDK throws it for an AWS error reply: its name, HTTP status and fault. */
+export function awsError(name: string, message: string, httpStatusCode = 400): Error {
+  return Object.assign(new Error(message), {
+    name,
+    $fault: httpStatusCode >= 500 ? 'server' : 'client',
+    $metadata: { httpStatusCode }
+  })
+}

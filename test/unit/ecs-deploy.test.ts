@@ -18,10 +18,16 @@ import {
 } from '@aws-sdk/client-ecs'
 import { mockClient } from 'aws-sdk-client-mock'
 import { run } from '../../actions/ecs-deploy/main.js'
-import { EcsGateway } from '../../actions/ecs-deploy/ecs.js'
 import { TRACE_TAGS } from '../../actions/ecs-deploy/task-definition.js'
 import { FakeClock, RecordingRunner } from '../support/runner.js'
-import { arn, deployment, service, steady, taskDefinition } from '../support/ecs-fixtures.js'
+import {
+  arn,
+  awsError,
+  deployment,
+  service,
+  steady,
+  taskDefinition
+} from '../support/ecs-fixtures.js'
 
 const ecsMock = mockClient(ECSClient)
 const context = {
@@ -55,18 +61,23 @@ async function deploy(scenario: Scenario) {
   const runner = new RecordingRunner()
   let updatedAt: number | undefined
   let updates = 0
+  const before = scenario.before ?? steady()
+  const existing = new Set((before.deployments ?? []).map(d => d.id))
+  // Deployments started by the update carry ECS's time of the update, as ECS stamps them.
+  const stamped = (answer: Service): Service => ({
+    ...answer,
+    deployments: answer.deployments?.map(d =>
+      existing.has(d.id) ? d : { ...d, createdAt: new Date(updatedAt ?? clock.now()) }
+    )
+  })
   ecsMock.on(DescribeServicesCommand).callsFake(() => ({
     services: [
-      updatedAt === undefined
-        ? (scenario.before ?? steady())
-        : scenario.timeline!(clock.now() - updatedAt)
+      updatedAt === undefined ? before : stamped(scenario.timeline!(clock.now() - updatedAt))
     ]
   }))
   ecsMock.on(DescribeTaskDefinitionCommand).callsFake(input => {
     if (scenario.missingTaskDefinition)
-      throw Object.assign(new Error('Unable to describe task definition.'), {
-        name: 'ClientException'
-      })
+      throw awsError('ClientException', 'Unable to describe task definition.')
     const revision = Number(String(input.taskDefinition).split(':').pop())
     return { taskDefinition: taskDefinition(revision), tags: [{ key: 'team', value: 'payments' }] }
   })
@@ -79,7 +90,7 @@ async function deploy(scenario: Scenario) {
     updatedAt = clock.now()
     const answer = scenario.updates?.[updates] ?? scenario.timeline!(0)
     updates++
-    return { service: answer }
+    return { service: stamped(answer) }
   })
   const inputs = {
     cluster: 'payments',
@@ -94,7 +105,7 @@ async function deploy(scenario: Scenario) {
       inputs: name => inputs[name as keyof typeof inputs] ?? '',
       clock,
       context,
-      ecs: new EcsGateway(new ECSClient({ region: 'eu-west-1' }))
+      ecsClient: new ECSClient({ region: 'eu-west-1' })
     })
   } catch (error) {
     failure = error as Error
@@ -188,7 +199,7 @@ describe('ecs-deploy: a rollout that completes', () => {
     expect(registered.tags).toEqual([
       { key: 'team', value: 'payments' },
       { key: TRACE_TAGS.commit, value: 'abc123def' },
-      { key: TRACE_TAGS.run, value: context.runUrl },
+      { key: TRACE_TAGS.run, value: `${context.runUrl}/attempts/1` },
       { key: TRACE_TAGS.image, value: IMAGE }
     ])
     const update = calls(UpdateServiceCommand)[0].args[0].input
@@ -350,13 +361,13 @@ describe('ecs-deploy: a rollout that fails', () => {
     const seenAt = Number(/^\[(\d+)s\]/.exec(progressBeforeError.at(-1)!)![1]) * 1000
     expect(seenAt - failAt).toBeGreaterThanOrEqual(0)
     expect(seenAt - failAt).toBeLessThanOrEqual(POLL_MS / 2)
-    // startedBy must be ListTasks' only filter, so the service's stopped tasks are listed and
-    // those of other deployments (drained by the scheduler) are left out.
+    // startedBy must be ListTasks' only filter: our deployment's stopped tasks are listed by it,
+    // and no serviceName goes beside it.
     expect(calls(ListTasksCommand)[0].args[0].input).toMatchObject({
-      serviceName: 'api',
+      startedBy: 'ecs-svc/42',
       desiredStatus: 'STOPPED'
     })
-    expect(calls(ListTasksCommand)[0].args[0].input).not.toHaveProperty('startedBy')
+    expect(calls(ListTasksCommand)[0].args[0].input.serviceName).toBeUndefined()
     // Neither another deployment's tasks nor ours drained by the rollback are a cause.
     expect(first).not.toContain('Scaling activity')
     expect(first).toContain('Stopped 1 task: Essential container in task exited')
@@ -390,7 +401,7 @@ describe('ecs-deploy: a rollout that fails', () => {
             ])
     })
     expect(runner.errors[0]).toContain(
-      'deployment ecs-svc/42 is no longer on the service; deployment ecs-svc/43 (api:41) replaced it'
+      "ecs-svc/42 of service 'api' in cluster 'payments' was replaced: the deployment circuit breaker replaced it with deployment ecs-svc/43 (api:41)"
     )
     expect(runner.outputs.status).toBe('rolled-back')
     expect(failure).toBeDefined()
@@ -486,19 +497,20 @@ describe('ecs-deploy: a rollout that fails', () => {
     expect(runner.outputs.status).toBe('rolled-back')
   })
 
-  it('keeps watching through a failed poll (throttled after SDK retries)', async () => {
+  it('keeps watching through a throttled poll, saying it will try again', async () => {
     let polls = 0
     const timeline = rollingOut(30_000)
     const { runner, failure } = await deploy({
       timeline: elapsed => {
         polls++
-        if (polls === 2)
-          throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' })
+        if (polls === 2) throw awsError('ThrottlingException', 'Rate exceeded')
         return timeline(elapsed)
       }
     })
     expect(failure).toBeUndefined()
-    expect(runner.warnings.some(w => w.includes('Rate exceeded'))).toBe(true)
+    expect(
+      runner.lines.some(l => /Describing service 'api'.*: throttled; trying again in/.test(l))
+    ).toBe(true)
     expect(runner.outputs.status).toBe('succeeded')
   })
 })
@@ -552,13 +564,14 @@ describe('ecs-deploy: rollback-to', () => {
     expect(failure).toBeUndefined()
     expect(calls(RegisterTaskDefinitionCommand)).toHaveLength(0)
     expect(calls(UpdateServiceCommand)[0].args[0].input.taskDefinition).toBe(arn('api', 41))
-    expect(calls(ListServiceDeploymentsCommand)[0].args[0].input).toMatchObject({
+    // Every status is read: the rolled-back ones say which revisions not to return to.
+    expect(calls(ListServiceDeploymentsCommand)[0].args[0].input).toEqual({
       cluster: 'payments',
       service: 'api',
-      status: ['SUCCESSFUL']
+      maxResults: 100
     })
     expect(runner.lines.join('\n')).toMatch(
-      /Rolling back to api:41: the last successful deployment before the current api:43, from the service deployment history \(good/
+      /Rolling back to api:41: the last revision proven healthy before the current api:43, from the service deployment history \(good/
     )
     expect(runner.outputs).toMatchObject({
       status: 'succeeded',
@@ -567,22 +580,24 @@ describe('ecs-deploy: rollback-to', () => {
     })
   })
 
-  it('previous: without a deployment history, takes the revision registered before the current one and says so', async () => {
+  it('previous: when the deployment history cannot be read, fails with the reason and never guesses', async () => {
     ecsMock
       .on(ListServiceDeploymentsCommand)
-      .rejects(Object.assign(new Error('not authorized'), { name: 'AccessDeniedException' }))
+      .rejects(awsError('AccessDeniedException', 'not authorized'))
     ecsMock.on(ListTaskDefinitionsCommand).resolves({
-      taskDefinitionArns: [arn('api', 44), arn('api', 43), arn('api', 42), arn('api-worker', 9)]
+      taskDefinitionArns: [arn('api', 44), arn('api', 43), arn('api', 42)]
     })
-    const { runner } = await deploy({
+    const { runner, failure } = await deploy({
       inputs: { image: '', 'rollback-to': 'previous' },
       before: onRevision(43),
       timeline: rolledTo(42)
     })
-    expect(calls(UpdateServiceCommand)[0].args[0].input.taskDefinition).toBe(arn('api', 42))
-    expect(runner.log).toContain(
-      'the deployment history is unavailable (AccessDeniedException: not authorized)'
+    expect(failure?.message).toMatch(
+      /^Cannot tell which revision 'previous' is: the deployment history of service 'api' could not be read \(.*AccessDeniedException: not authorized.*\)\. Nothing was changed\./
     )
+    expect(calls(UpdateServiceCommand)).toHaveLength(0)
+    expect(calls(ListTaskDefinitionsCommand)).toHaveLength(0)
+    expect(runner.outputs.status).toBe('failed')
   })
 
   it('family:revision: rolls out the named revision after checking it exists', async () => {
@@ -636,10 +651,10 @@ describe('ecs-deploy: bad input fails before anything is registered or updated',
   it('unknown cluster', async () => {
     ecsMock
       .on(DescribeServicesCommand)
-      .rejects(Object.assign(new Error('Cluster not found.'), { name: 'ClusterNotFoundException' }))
+      .rejects(awsError('ClusterNotFoundException', 'Cluster not found.'))
     const { failure } = await run(new RecordingRunner(), {
       inputs: n => ({ cluster: 'nope', service: 'api', image: IMAGE })[n] ?? '',
-      ecs: new EcsGateway(new ECSClient({ region: 'eu-west-1' }))
+      ecsClient: new ECSClient({ region: 'eu-west-1' })
     }).then(
       () => ({ failure: undefined }),
       (e: Error) => ({ failure: e })

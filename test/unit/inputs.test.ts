@@ -56,4 +56,12 @@ describe('clientSettings', () => {
     expect(clientSettings('', { AWS_REGION: 'eu-west-1' }).region).toBe('eu-west-1')
     expect(() => clientSettings('', {})).toThrow(/No AWS region: set the 'aws-region' input/)
   })
+
+  it("leaves retries to the caller with 'caller': one attempt, no client-side rate limiter", async () => {
+    const { clientSettings } = await import('../../actions/shared/aws.js')
+    expect(clientSettings('eu-west-1', {}, 'caller')).toMatchObject({
+      maxAttempts: 1,
+      retryMode: 'standard'
+    })
+  })
 })

@@ -155,6 +155,7 @@ export interface ServiceRecord {
   rolloutStateEnabled: boolean
   failureThreshold?: number
   serviceDeploymentsApi: boolean
+  deploymentController: 'ECS' | 'CODE_DEPLOY' | 'EXTERNAL'
   /** PRIMARY first, then ACTIVE ones, newest first. */
   deployments: DeploymentRecord[]
   /** Newest first. */
@@ -191,6 +192,13 @@ export interface AddServiceSpec {
   maximumPercent?: number
   /** false: ListServiceDeployments and DescribeServiceRevisions answer AccessDeniedException. */
   serviceDeploymentsApi?: boolean
+  /** Default ECS. The others refuse a new task definition through UpdateService, as ECS does. */
+  deploymentController?: 'ECS' | 'CODE_DEPLOY' | 'EXTERNAL'
+  /**
+   * 'completed' (default): a steady service. 'in-progress': the first deployment has just
+   * started, as after CreateService; its tasks start (or fail) through the runtime.
+   */
+  initialRollout?: 'completed' | 'in-progress'
 }
 
 export interface UpdateServiceInput {
@@ -391,6 +399,7 @@ export class EcsModel {
       rolloutStateEnabled: spec.rolloutState ?? true,
       failureThreshold: spec.failureThreshold,
       serviceDeploymentsApi: spec.serviceDeploymentsApi ?? true,
+      deploymentController: spec.deploymentController ?? 'ECS',
       deployments: [],
       events: [],
       serviceDeployments: [],
@@ -398,6 +407,11 @@ export class EcsModel {
     }
     cluster.services.set(spec.name, service)
     const deployment = this.newDeployment(service, taskDefinition, undefined)
+    if (spec.initialRollout === 'in-progress') {
+      // As CreateService leaves it: the scheduler starts the tasks on the next tick.
+      service.deployments = [deployment]
+      return service
+    }
     deployment.rolloutState = 'COMPLETED'
     deployment.rolloutStateReason = `ECS deployment ${deployment.id} completed.`
     deployment.serviceDeployment.status = 'SUCCESSFUL'
@@ -420,6 +434,14 @@ export class EcsModel {
   }
 
   updateService(service: ServiceRecord, input: UpdateServiceInput): void {
+    if (service.deploymentController !== 'ECS' && input.taskDefinition !== undefined) {
+      throw new EcsError(
+        'InvalidParameterException',
+        service.deploymentController === 'CODE_DEPLOY'
+          ? 'Unable to update task definition on services with a CODE_DEPLOY deployment controller. Use AWS CodeDeploy to trigger a new deployment.'
+          : 'Unable to update task definition on services with an EXTERNAL deployment controller. Use task sets instead.'
+      )
+    }
     if (input.desiredCount !== undefined) {
       if (!Number.isInteger(input.desiredCount) || input.desiredCount < 0) {
         throw new EcsError(
@@ -819,6 +841,21 @@ export class EcsModel {
       message: `(service ${service.name}) ${text}`
     })
     service.events.length = Math.min(service.events.length, MAX_EVENTS)
+  }
+
+  /** Adds or replaces tags of a task definition revision (TagResource). */
+  tagTaskDefinition(arn: string, tags: Tag[]): void {
+    const td = this.findTaskDefinition(arn)
+    if (!td)
+      throw new EcsError(
+        'InvalidParameterException',
+        'The specified task definition does not exist.'
+      )
+    for (const tag of tags) {
+      const existing = td.tags.find(t => t.key === tag.key)
+      if (existing) existing.value = tag.value
+      else td.tags.push({ key: tag.key, value: tag.value })
+    }
   }
 
   /** Wall-clock time (ms) the circuit breaker marked a deployment FAILED, by deployment id. */

@@ -174,7 +174,7 @@ export function wireService(model: EcsModel, cluster: ClusterRecord, service: Se
     networkConfiguration: networkConfiguration(),
     healthCheckGracePeriodSeconds: 0,
     schedulingStrategy: 'REPLICA',
-    deploymentController: { type: 'ECS' },
+    deploymentController: { type: service.deploymentController },
     createdBy: `arn:aws:iam::${model.accountId}:role/deploy`,
     enableECSManagedTags: false,
     propagateTags: 'NONE',
@@ -381,6 +381,19 @@ const listTasks: Operation = (model, body) => {
   if (serviceName !== undefined) model.service(cluster, serviceName)
   const startedBy = optionalString(body, 'startedBy')
   const family = optionalString(body, 'family')
+  const others = [
+    serviceName,
+    family,
+    optionalString(body, 'containerInstance'),
+    optionalString(body, 'launchType')
+  ]
+  if (startedBy !== undefined && others.some(v => v !== undefined)) {
+    // "When you specify startedBy as the filter, it must be the only filter that you use."
+    throw new EcsError(
+      'InvalidParameterException',
+      'startedBy must be the only filter when it is specified (no serviceName, family, containerInstance or launchType).'
+    )
+  }
   const desiredStatus = optionalString(body, 'desiredStatus') ?? 'RUNNING'
   const name =
     serviceName === undefined ? undefined : serviceName.slice(serviceName.lastIndexOf('/') + 1)
@@ -450,7 +463,27 @@ const describeServiceRevisions: Operation = (model, body) => {
   return { serviceRevisions, failures }
 }
 
+const tagResource: Operation = (model, body) => {
+  const arn = requiredString(body, 'resourceArn')
+  const tags = body.tags
+  if (!Array.isArray(tags) || tags.length === 0)
+    throw new EcsError('InvalidParameterException', 'tags can not be empty.')
+  for (const tag of tags as Array<{ key?: unknown; value?: unknown }>) {
+    if (typeof tag.key !== 'string' || tag.key === '' || tag.key.length > 128)
+      throw new EcsError('InvalidParameterException', 'A tag key must be 1 to 128 characters.')
+    if (tag.key.toLowerCase().startsWith('aws:'))
+      throw new EcsError('InvalidParameterException', 'Tag keys with the aws: prefix are reserved.')
+    if (typeof tag.value !== 'string' || tag.value.length > 256)
+      throw new EcsError('InvalidParameterException', 'A tag value must be at most 256 characters.')
+  }
+  if (!arn.includes(':task-definition/'))
+    throw new EcsError('InvalidParameterException', 'The stand-in tags task definitions only.')
+  model.tagTaskDefinition(arn, tags as Array<{ key: string; value: string }>)
+  return {}
+}
+
 export const OPERATIONS: Record<string, Operation> = {
+  TagResource: tagResource,
   DescribeServices: describeServices,
   UpdateService: updateService,
   ListServices: listServices,
