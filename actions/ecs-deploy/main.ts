@@ -7,13 +7,15 @@ import { realClock, type Clock, type Runner } from '../shared/runner.js'
 import { code, facts, section, table } from '../shared/summary.js'
 import { readDeployConfig, type DeployConfig } from './config.js'
 import { EcsGateway } from './ecs.js'
+import { checkGates, gateDependencies, type GateDependencies } from './gates.js'
 import { resolveRollbackTarget } from './previous.js'
 import { formatDuration, primaryDeployment } from './rollout.js'
 import {
   chooseContainer,
   readTemplate,
   renderTaskDefinition,
-  shortRevision
+  shortRevision,
+  TRACE_TAGS
 } from './task-definition.js'
 import { stopCause, watchDeployment, type WatchResult } from './watch.js'
 
@@ -23,9 +25,11 @@ export interface Dependencies {
   context: RunContext
   /** Built from the region once inputs are read, unless a test hands one in. */
   ecs?: EcsGateway
+  /** The GitHub and ECR gateways of the gates, unless a test hands them in. */
+  gates?: GateDependencies
 }
 
-export type DeployStatus = 'succeeded' | 'failed' | 'rolled-back'
+export type DeployStatus = 'succeeded' | 'failed' | 'rolled-back' | 'refused'
 
 export async function run(runner: Runner, overrides: Partial<Dependencies> = {}): Promise<void> {
   const deps: Dependencies = {
@@ -46,9 +50,57 @@ export async function run(runner: Runner, overrides: Partial<Dependencies> = {})
     `Service ${config.service} in cluster ${config.cluster} runs ${shortRevision(previousArn)}.`
   )
 
+  // The running revision, read once: the base of the next one, and the commit the gate compares.
+  let running: ReturnType<EcsGateway['describeTaskDefinition']> | undefined
+  const runningRevision = () => (running ??= ecs.describeTaskDefinition(previousArn))
+
+  // rollback-to never runs the gates: it puts back a revision that ran before (older code on
+  // purpose), and an incident rollback must not wait on a scan.
+  let gateSummary = ''
+  if (!config.rollbackTo) {
+    const gate = await checkGates(
+      {
+        service: config.service,
+        runningRevision: shortRevision(previousArn),
+        repository: deps.context.repository,
+        commit: deps.context.sha,
+        runningCommit: async () =>
+          previousArn
+            ? (await runningRevision()).tags.find(t => t.key === TRACE_TAGS.commit)?.value
+            : undefined,
+        pollMs: config.pollMs
+      },
+      config.gates,
+      deps.gates ??
+        gateDependencies(runner, {
+          region: config.region,
+          clock: deps.clock,
+          deadline: started + config.waitMs,
+          pollMs: config.pollMs
+        })
+    )
+    gateSummary = gate.summary
+    if (gate.kind === 'refused') {
+      await finish(
+        runner,
+        {
+          config,
+          target: '',
+          previousArn,
+          deploymentId: '',
+          started,
+          clock: deps.clock,
+          gateSummary
+        },
+        'refused'
+      )
+      throw new ActionError(gate.reason)
+    }
+  }
+
   const target = config.rollbackTo
     ? await rollbackTarget(ecs, runner, config, service)
-    : await registerNextRevision(ecs, runner, config, deps.context, previousArn)
+    : await registerNextRevision(ecs, runner, config, deps.context, previousArn, runningRevision)
   runner.setOutput('task-definition-arn', target)
 
   const updated = await ecs.updateService({
@@ -64,7 +116,15 @@ export async function run(runner: Runner, overrides: Partial<Dependencies> = {})
     `Updated the service: ${deploymentId || 'no new deployment'} rolls out ${shortRevision(target)}.`
   )
 
-  const report: Report = { config, target, previousArn, deploymentId, started, clock: deps.clock }
+  const report: Report = {
+    config,
+    target,
+    previousArn,
+    deploymentId,
+    started,
+    clock: deps.clock,
+    gateSummary
+  }
   if (!config.waitForStability) {
     runner.info('Not waiting for the rollout (wait-for-service-stability: false).')
     return finish(runner, report, 'succeeded')
@@ -112,11 +172,12 @@ async function registerNextRevision(
   runner: Runner,
   config: DeployConfig,
   context: RunContext,
-  currentArn: string
+  currentArn: string,
+  runningRevision: () => ReturnType<EcsGateway['describeTaskDefinition']>
 ): Promise<string> {
   const base = config.taskDefinitionPath
     ? await readTemplate(config.taskDefinitionPath)
-    : await ecs.describeTaskDefinition(currentArn)
+    : await runningRevision()
   const containerName = chooseContainer(base.taskDefinition, config.containerName)
   const input = renderTaskDefinition({
     base: base.taskDefinition,
@@ -258,6 +319,8 @@ interface Report {
   clock: Clock
   rollout?: WatchResult
   recovery?: Recovery
+  /** What the gates found (gates.ts), or empty when they were off. */
+  gateSummary?: string
 }
 
 async function finish(runner: Runner, report: Report, status: DeployStatus): Promise<void> {
@@ -274,6 +337,7 @@ async function finish(runner: Runner, report: Report, status: DeployStatus): Pro
       ['Duration', formatDuration(report.clock.now() - report.started)]
     ])
   ]
+  if (report.gateSummary) parts.push(report.gateSummary)
   if (rollout?.kind === 'failed') {
     parts.push(`**Why it failed:** ${rollout.reason}`)
     if (rollout.stoppedTasks.length > 0) {
