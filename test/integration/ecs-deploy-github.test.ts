@@ -3,7 +3,7 @@
  * @actions/github's Octokit as the bundle uses it.
  */
 import { GitHubGateway } from '../../actions/ecs-deploy/github.js'
-import { startCompareApi, type CompareApi } from '../support/github-api.js'
+import { startCompareApi, type CompareAnswer, type CompareApi } from '../support/github-api.js'
 import { FakeClock } from '../support/runner.js'
 
 const TOKEN = 'ghs_compareTokenValue0123456789'
@@ -132,6 +132,14 @@ describe('GitHubGateway.compare', () => {
     expect(result).toEqual({
       kind: 'unavailable',
       reason: 'GitHub refused the token (401 Bad credentials: ***); check the github-token input'
+    })
+  })
+
+  it('reports a comparison status it does not know instead of guessing', async () => {
+    api.answer(RUNNING, DEPLOYING, { status: 'sideways' } as unknown as CompareAnswer)
+    expect(await gateway().compare('noblepay/api', RUNNING, DEPLOYING)).toEqual({
+      kind: 'unavailable',
+      reason: "GitHub answered an unknown comparison status 'sideways'"
     })
   })
 
