@@ -4,9 +4,13 @@
  * containers, ECR stand-in in front of a local registry, a load balancer on loopback).
  *
  *   1. build-push examples/service (v1) and start the service on it (2 tasks)
- *   2. build-push v2, ecs-deploy it, smoke-health gate expecting v2          → passes
+ *   2. build-push v2, ecs-deploy it once its ECR scan completes with only a LOW finding
+ *      (image-scan-severity: CRITICAL), smoke-health gate expecting v2       → passes
  *   3. build-push a version that crashes on start, ecs-deploy it             → fails, explained,
  *      rolled back by the circuit breaker; the gate passes on v2 again
+ *   4. build-push v3, whose ECR scan has a CRITICAL finding, ecs-deploy it
+ *      with image-scan-severity: CRITICAL                                    → refused before
+ *      anything is registered; the service stays on v2
  *
  * Exits 0 only when every step ended as expected. Usage: npm run demo
  * (runs tools/docker-up.sh first when Docker is not up; that needs root).
@@ -19,6 +23,7 @@ import {
   startPipeline
 } from '../test/support/emulator.js'
 import type { BundleRun } from '../test/support/bundle.js'
+import { basicFinding } from '../tools/ecr-standin/server.js'
 
 const t0 = Date.now()
 const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`
@@ -59,6 +64,9 @@ await ensureDocker(line => console.log(line))
 const v1 = commit()
 const v2 = commit()
 const broken = commit()
+const v3 = commit()
+/** The digest part of an image reference (…@sha256:…), as ECR keys scans. */
+const digestOf = (image: string) => image.split('@')[1] ?? ''
 console.log(`● Build and push v1 (${v1.slice(0, 7)}), start service local/payments-api on it`)
 const pipeline = await startPipeline({
   firstVersion: v1,
@@ -75,8 +83,13 @@ try {
   const build2 = await pipeline.build({ version: v2, onLine: showFolded() })
   check('build v2', 'true', outcome(build2, 'built'))
 
-  heading('Deploy v2', 'ecs-deploy')
-  const deploy2 = await pipeline.deploy({ image: build2.outputs['image-digest'] ?? '' }, show)
+  heading('Deploy v2 once its image scan completes (image-scan-severity: CRITICAL)', 'ecs-deploy')
+  const image2 = build2.outputs['image-digest'] ?? ''
+  emulator.setScanFindings(digestOf(image2), {
+    inProgressMs: 1500,
+    findings: [basicFinding('CVE-2024-0001', 'LOW', 'busybox', '1.36.1')]
+  })
+  const deploy2 = await pipeline.deploy({ image: image2, 'image-scan-severity': 'CRITICAL' }, show)
   check('deploy v2', 'succeeded', outcome(deploy2, 'status'))
 
   heading('Smoke gate expecting v2', 'smoke-health')
@@ -115,6 +128,28 @@ try {
   heading('Smoke gate on the rolled-back service, expecting v2', 'smoke-health')
   const gateAfter = await pipeline.gate(v2, show)
   check('smoke gate after rollback', 'healthy', outcome(gateAfter, 'status'))
+
+  heading(`Build and push v3 (${v3.slice(0, 7)})`, 'build-push')
+  const build3 = await pipeline.build({ version: v3, onLine: showFolded() })
+  check('build v3', 'true', outcome(build3, 'built'))
+
+  heading('Deploy v3, whose image scan has a CRITICAL finding', 'ecs-deploy')
+  const image3 = build3.outputs['image-digest'] ?? ''
+  emulator.setScanFindings(digestOf(image3), {
+    findings: [
+      basicFinding('CVE-2024-3094', 'CRITICAL', 'xz-utils', '5.6.0'),
+      basicFinding('CVE-2024-0002', 'MEDIUM', 'zlib', '1.2.13')
+    ]
+  })
+  const registeredBefore = emulator.ecs.calls.filter(
+    c => c.operation === 'RegisterTaskDefinition'
+  ).length
+  const deploy3 = await pipeline.deploy({ image: image3, 'image-scan-severity': 'CRITICAL' }, show)
+  check('deploy v3 (CRITICAL finding)', 'refused', outcome(deploy3, 'status'))
+  const registered =
+    emulator.ecs.calls.filter(c => c.operation === 'RegisterTaskDefinition').length -
+    registeredBefore
+  check('revisions registered by it', '0', String(registered))
 
   const running = labelledContainers(emulator.label).filter(c => c.state === 'running')
   const onV2 = running.filter(c => c.image === build2.outputs['image-digest']).length

@@ -4,6 +4,9 @@
  * and per service a "load balancer" on loopback that forwards to a running task. The action
  * bundles reach it through the SDK's endpoint variables (`emulator.env`).
  *
+ * ECR scans: `emulator.setScanFindings(digest, …)` sets what DescribeImageScanFindings reports
+ * for an image (findings, a scan still in progress, no scan), as on the ECR stand-in.
+ *
  * Needs `bash tools/docker-up.sh` (as root) first. Every container it makes carries the label
  * `noblepay.emulator=<id>` and is removed on close(), on SIGINT and on SIGTERM.
  *
@@ -18,7 +21,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
-import { startEcrStandin, type EcrStandin } from './ecr-standin/server.js'
+import { startEcrStandin, type EcrStandin, type ScanSpec } from './ecr-standin/server.js'
 import {
   DockerTaskRuntime,
   dockerLogin,
@@ -106,6 +109,8 @@ export interface Emulator {
   createService(spec: ServiceSpec): Promise<{ serviceArn: string; taskDefinitionArn: string }>
   /** A proxy on loopback forwarding each request to a random RUNNING task of the service. */
   loadBalancer(service: string, containerPort: number, cluster?: string): Promise<LoadBalancer>
+  /** What ECR's DescribeImageScanFindings reports for the image with this digest. */
+  setScanFindings(digest: string, scan: ScanSpec | 'no-scan'): void
   close(): Promise<void>
 }
 
@@ -331,6 +336,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     env,
     createService,
     loadBalancer,
+    setScanFindings: (digest, scan) => ecrStandin.setScanFindings(digest, scan),
     close
   }
 }

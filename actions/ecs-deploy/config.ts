@@ -1,5 +1,6 @@
 import { InputError } from '../shared/errors.js'
 import { Inputs } from '../shared/inputs.js'
+import { readGateInputs, type GateInputs } from './gates.js'
 
 /** The ecs-deploy inputs, parsed and checked once, before any AWS call. */
 export interface DeployConfig {
@@ -18,6 +19,8 @@ export interface DeployConfig {
   rollbackOnFailure: boolean
   rollbackTo: string
   region: string
+  /** The commit-order and image-scan gates (gates.ts). */
+  gates: GateInputs
 }
 
 export function readDeployConfig(inputs: Inputs): DeployConfig {
@@ -80,7 +83,8 @@ export function readDeployConfig(inputs: Inputs): DeployConfig {
     pollMs: inputs.number('poll-interval-seconds', 10, { min: 0.05 }) * 1000,
     rollbackOnFailure: inputs.boolean('rollback-on-failure', true),
     rollbackTo,
-    region: inputs.string('aws-region')
+    region: inputs.string('aws-region'),
+    gates: readGateInputs(inputs)
   }
 }
 

@@ -7,6 +7,7 @@ import { environmentInputs, Inputs, type InputSource } from '../shared/inputs.js
 import { realClock, type Clock, type Runner } from '../shared/runner.js'
 import { readDeployConfig, type DeployConfig } from './config.js'
 import { EcsGateway, NotApplied } from './ecs.js'
+import { checkGates, gateDependencies, type GateDependencies } from './gates.js'
 import { resolveRollbackTarget, ROLLED_BACK_TAG } from './previous.js'
 import { deployReport, groupedCauses, type Recovery, type StepRecord } from './report.js'
 import { describeDeployment, primaryDeployment } from './rollout.js'
@@ -16,7 +17,8 @@ import {
   readTemplate,
   renderTaskDefinition,
   shortRevision,
-  traceTags
+  traceTags,
+  TRACE_TAGS
 } from './task-definition.js'
 import { settleService, watchDeployment, type EventFeed, type WatchResult } from './watch.js'
 
@@ -26,7 +28,12 @@ export interface Dependencies {
   context: RunContext
   /** Built from the region once inputs are read, unless a test hands one in. */
   ecsClient?: ECSClient
+  /** The GitHub and ECR gateways of the gates, unless a test hands them in. */
+  gates?: GateDependencies
 }
+
+/** The longest the first error waits for a stopped-task lookup already under way. */
+const FIRST_ERROR_GRACE_MS = 1000
 
 /** A gate said no before anything changed (a foreign deployment controller, a rollout that would not settle). */
 export class Refusal extends ActionError {
@@ -127,18 +134,46 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
       : `Service ${config.service} in cluster ${config.cluster} has no completed deployment: there is no proven revision to return to.`
   )
 
+  // The proven revision, read once: the base of the next one, and the commit the gate compares.
+  const baseArn = proven?.taskDefinition ?? service.taskDefinition ?? ''
+  let base: ReturnType<EcsGateway['describeTaskDefinition']> | undefined
+  const baseRevision = () =>
+    (base ??= ecs.until(step.started + config.waitMs).describeTaskDefinition(baseArn))
+
+  // rollback-to never runs the gates: it puts back a revision that ran before (older code on
+  // purpose), and an incident rollback must not wait on a scan.
+  if (!config.rollbackTo) {
+    const gate = await checkGates(
+      {
+        service: config.service,
+        runningRevision: shortRevision(baseArn),
+        repository: deps.context.repository,
+        commit: deps.context.sha,
+        runningCommit: async () =>
+          baseArn
+            ? (await baseRevision()).tags.find(t => t.key === TRACE_TAGS.commit)?.value
+            : undefined,
+        pollMs: config.pollMs
+      },
+      config.gates,
+      deps.gates ??
+        gateDependencies(runner, {
+          region: config.region,
+          clock,
+          deadline: clock.now() + config.waitMs,
+          pollMs: config.pollMs
+        })
+    )
+    step.gateSummary = gate.summary
+    if (gate.kind === 'refused') throw new Refusal(gate.reason)
+  }
+
   // From here the rollout has its own deadline: the step ends within it and one poll.
   const rolloutStarted = clock.now()
   const rollout = ecs.until(rolloutStarted + config.waitMs)
   step.target = config.rollbackTo
     ? await rollbackTarget(rollout, runner, config, service)
-    : await registerNextRevision(
-        rollout,
-        runner,
-        config,
-        deps.context,
-        service.taskDefinition ?? ''
-      )
+    : await registerNextRevision(rollout, runner, config, deps.context, baseArn, baseRevision)
   runner.setOutput('task-definition-arn', step.target)
 
   step.facts.changeSent = true
@@ -201,8 +236,11 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
   step.facts.rollout = result.kind
   if (result.kind !== 'failed') return
 
-  // The first error, as soon as the failure is seen: before the stopped-task lookup settles,
-  // and before any rollback.
+  // The first error, as soon as the failure is seen and before any rollback. When no stopped
+  // task is known yet, a lookup under way gets a moment (half a poll, at most 1 s: the error
+  // still comes within one poll of ECS marking the failure); a slow one is not waited for.
+  if (result.stopped.tasks.length === 0)
+    await result.stopped.settle(Math.min(config.pollMs / 2, FIRST_ERROR_GRACE_MS))
   runner.error(firstFailureLine(config, result))
   await result.stopped.settle(attemptTimeoutFor(config.pollMs))
   step.recovery = await recover(ecs, runner, deps, config, step, result, events)
@@ -227,11 +265,12 @@ async function registerNextRevision(
   runner: Runner,
   config: DeployConfig,
   context: RunContext,
-  currentArn: string
+  currentArn: string,
+  baseRevision: () => ReturnType<EcsGateway['describeTaskDefinition']>
 ): Promise<string> {
   const base = config.taskDefinitionPath
     ? await readTemplate(config.taskDefinitionPath)
-    : await ecs.describeTaskDefinition(currentArn)
+    : await baseRevision()
   const containerName = chooseContainer(base.taskDefinition, config.containerName)
   const trace = { commit: context.sha, run: runTag(context), image: config.image }
   const input = renderTaskDefinition({

@@ -28,6 +28,8 @@ export interface StepRecord {
   updating?: boolean
   rollout?: WatchResult
   recovery?: Recovery
+  /** What the gates found (gates.ts), or empty when they were off. */
+  gateSummary?: string
   error?: unknown
 }
 
@@ -119,6 +121,7 @@ function summary(step: StepRecord, status: DeployStatus, now: number): string {
       ['Duration', formatDuration(now - step.started)]
     ])
   ]
+  if (step.gateSummary) parts.push(step.gateSummary)
   if (step.error !== undefined) {
     parts.push(`**Error:** ${describeError(step.error)}`)
     if (!step.facts.changeSent) parts.push('Nothing was changed.')

@@ -631,6 +631,7 @@ describe('the service repository setup guide', () => {
         'ecr:DescribeImages',
         'ecr:DescribeRepositories',
         'ecr:CreateRepository',
+        'ecr:DescribeImageScanFindings',
         'iam:PassRole'
       ])
     )

@@ -4,6 +4,12 @@
  * Docker registry for the data plane: GetAuthorizationToken hands out that registry's own
  * login, and DescribeImages asks that registry which manifest a tag points at. Point the AWS
  * SDK at it with AWS_ENDPOINT_URL_ECR.
+ *
+ * DescribeImageScanFindings answers as ECR documents it. A test sets an image's scan with
+ * `setScanFindings(digest, …)`: its findings (basic or enhanced shapes), how long it stays
+ * IN_PROGRESS, or that it ends FAILED; `'no-scan'` makes it ScanNotFoundException. An image
+ * without such a setting is looked up in the registry (ImageNotFoundException when it is not
+ * there); it has a clean COMPLETE scan when its repository scans on push, and none otherwise.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -33,11 +39,57 @@ export interface RepositoryRecord {
   createdAt: number
 }
 
+/** A basic scanning finding as ECR lists it. */
+export interface BasicFinding {
+  name: string
+  severity: string
+  description?: string
+  uri?: string
+  attributes?: Array<{ key: string; value: string }>
+}
+
+/** An image's scan, as a test wants ECR to report it. */
+export interface ScanSpec {
+  /**
+   * How long the scan stays IN_PROGRESS, from the first DescribeImageScanFindings of the image
+   * (so the time a client takes to start does not eat it); default 0.
+   */
+  inProgressMs?: number
+  /** The status once it is done; default COMPLETE (ACTIVE for enhanced scanning). */
+  status?: string
+  /** ECR's description of that status. */
+  description?: string
+  /** Basic scanning findings. */
+  findings?: BasicFinding[]
+  /** Enhanced scanning (Amazon Inspector) findings, in their wire shape (times in epoch seconds). */
+  enhancedFindings?: Array<Record<string, unknown>>
+}
+
 export interface EcrStandin {
   endpoint: string
   calls: EcrCall[]
   repositories: Map<string, RepositoryRecord>
+  /** Sets the scan of the image with this digest, in any repository; 'no-scan': never scanned. */
+  setScanFindings(digest: string, scan: ScanSpec | 'no-scan'): void
   close(): Promise<void>
+}
+
+/** A basic finding with its package, as ECR's basic scanning reports one. */
+export function basicFinding(
+  name: string,
+  severity: string,
+  packageName?: string,
+  packageVersion?: string
+): BasicFinding {
+  return {
+    name,
+    severity,
+    uri: `https://cve.example/${name}`,
+    attributes: [
+      ...(packageVersion ? [{ key: 'package_version', value: packageVersion }] : []),
+      ...(packageName ? [{ key: 'package_name', value: packageName }] : [])
+    ]
+  }
 }
 
 const TARGET_PREFIX = 'AmazonEC2ContainerRegistry_V20150921.'
@@ -72,6 +124,8 @@ export async function startEcrStandin(options: EcrStandinOptions): Promise<EcrSt
       createdAt: Date.now() / 1000
     })
   }
+  /** Scans set by a test; `startedAt` is the first read of the image's scan. */
+  const scans = new Map<string, { spec: ScanSpec | 'no-scan'; startedAt?: number }>()
   const basicAuth = `Basic ${Buffer.from(`${options.username}:${options.password}`).toString('base64')}`
 
   const describeRepository = (record: RepositoryRecord) => ({
@@ -114,7 +168,101 @@ export async function startEcrStandin(options: EcrStandinOptions): Promise<EcrSt
     return response.headers.get('docker-content-digest') ?? undefined
   }
 
+  /** The page of `items` that starts at nextToken (an offset), and the token of the next one. */
+  const pageOf = <T>(items: T[], input: Record<string, unknown>) => {
+    const start = typeof input.nextToken === 'string' ? Number(input.nextToken) : 0
+    const size = typeof input.maxResults === 'number' ? input.maxResults : 100
+    if (!Number.isInteger(start) || start < 0 || size < 1 || size > 1000) {
+      throw new EcrError(
+        'InvalidParameterException',
+        'Invalid parameter: nextToken or maxResults (1 to 1000) is not valid'
+      )
+    }
+    const next = start + size < items.length ? String(start + size) : undefined
+    return { items: items.slice(start, start + size), next }
+  }
+
+  const describeScanFindings = async (input: Record<string, unknown>) => {
+    const record = requireRepository(input.repositoryName)
+    if (input.registryId !== undefined && input.registryId !== accountId) {
+      throw new EcrError(
+        'RepositoryNotFoundException',
+        `The repository with name '${record.repositoryName}' does not exist in the registry with id '${String(input.registryId)}'`
+      )
+    }
+    const id = (input.imageId ?? {}) as { imageTag?: string; imageDigest?: string }
+    const imageId = `{imageDigest:'${id.imageDigest ?? 'null'}', imageTag:'${id.imageTag ?? 'null'}'}`
+    const notFound = () =>
+      new EcrError(
+        'ImageNotFoundException',
+        `The image with imageId ${imageId} does not exist within the repository with name '${record.repositoryName}' in the registry with id '${accountId}'`
+      )
+    let digest = id.imageDigest
+    if (!digest && id.imageTag) digest = await manifestDigest(record.repositoryName, id.imageTag)
+    if (!digest) throw notFound()
+    let scan = scans.get(digest)
+    if (!scan) {
+      const present = await manifestDigest(record.repositoryName, digest)
+      if (present !== digest) throw notFound()
+      scan = { spec: record.scanOnPush ? {} : 'no-scan' }
+    }
+    if (scan.spec === 'no-scan') {
+      throw new EcrError(
+        'ScanNotFoundException',
+        `Image scan does not exist for the image with '${imageId}' in the repository with name '${record.repositoryName}' in the registry with id '${accountId}'`
+      )
+    }
+    const spec = scan.spec
+    const head = {
+      registryId: accountId,
+      repositoryName: record.repositoryName,
+      imageId: { imageDigest: digest, ...(id.imageTag ? { imageTag: id.imageTag } : {}) }
+    }
+    scan.startedAt ??= Date.now()
+    const finishedAt = scan.startedAt + (spec.inProgressMs ?? 0)
+    if (Date.now() < finishedAt) {
+      return {
+        ...head,
+        imageScanStatus: { status: 'IN_PROGRESS', description: 'The scan is in progress.' }
+      }
+    }
+    const enhanced = spec.enhancedFindings !== undefined
+    const status = spec.status ?? (enhanced ? 'ACTIVE' : 'COMPLETE')
+    const description =
+      spec.description ??
+      (status === 'COMPLETE'
+        ? 'The scan was completed successfully.'
+        : status === 'ACTIVE'
+          ? 'Continuous scan is selected for image.'
+          : undefined)
+    if (status !== 'COMPLETE' && status !== 'ACTIVE') {
+      return { ...head, imageScanStatus: { status, ...(description ? { description } : {}) } }
+    }
+    const basic = spec.findings ?? []
+    const inspector = spec.enhancedFindings ?? []
+    const findingSeverityCounts: Record<string, number> = {}
+    for (const finding of [...basic, ...inspector]) {
+      const severity = String(finding.severity ?? 'UNDEFINED')
+      findingSeverityCounts[severity] = (findingSeverityCounts[severity] ?? 0) + 1
+    }
+    // One list is paged: basic findings, or enhanced ones (a registry uses one scan type).
+    const page = enhanced ? pageOf(inspector, input) : pageOf(basic, input)
+    return {
+      ...head,
+      imageScanStatus: { status, ...(description ? { description } : {}) },
+      imageScanFindings: {
+        imageScanCompletedAt: finishedAt / 1000,
+        vulnerabilitySourceUpdatedAt: finishedAt / 1000,
+        findingSeverityCounts,
+        ...(enhanced ? { enhancedFindings: page.items } : { findings: page.items })
+      },
+      ...(page.next ? { nextToken: page.next } : {})
+    }
+  }
+
   const operations: Record<string, (input: Record<string, unknown>) => Promise<unknown>> = {
+    DescribeImageScanFindings: describeScanFindings,
+
     GetAuthorizationToken: async () => ({
       authorizationData: [
         {
@@ -245,6 +393,7 @@ export async function startEcrStandin(options: EcrStandinOptions): Promise<EcrSt
     endpoint: `http://127.0.0.1:${port}`,
     calls,
     repositories,
+    setScanFindings: (digest, scan) => scans.set(digest, { spec: scan }),
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections()
