@@ -24,6 +24,7 @@ import {
   type Chain,
   type Workflow
 } from '../support/workflows.js'
+import { iamActionsOfAction, moduleClosure, sdkImportsIn } from '../support/aws-calls.js'
 
 const reusable = {
   build: '.github/workflows/build.yml',
@@ -957,34 +958,110 @@ describe('the service repository setup guide', () => {
     )
   })
 
-  it('grants exactly the calls the actions make, and passes the task roles to ECS only', () => {
-    const permissions = policies.find(p => actionsOf(p).includes('ecs:UpdateService'))
-    expect(new Set(actionsOf(permissions))).toEqual(
-      new Set([
-        'ecs:DescribeServices',
-        'ecs:UpdateService',
-        'ecs:DescribeTaskDefinition',
-        'ecs:RegisterTaskDefinition',
-        'ecs:ListTasks',
-        'ecs:DescribeTasks',
-        'ecs:ListTaskDefinitions',
-        'ecs:ListServices',
-        'ecs:ListServiceDeployments',
-        'ecs:DescribeServiceRevisions',
-        'ecs:TagResource',
-        'ecr:GetAuthorizationToken',
-        'ecr:BatchCheckLayerAvailability',
-        'ecr:InitiateLayerUpload',
-        'ecr:UploadLayerPart',
-        'ecr:CompleteLayerUpload',
-        'ecr:PutImage',
-        'ecr:BatchGetImage',
-        'ecr:DescribeImages',
-        'ecr:DescribeRepositories',
-        'ecr:CreateRepository',
-        'iam:PassRole'
-      ])
+  /** The first JSON block after a heading of the guide. */
+  const policyUnder = (text: string, heading: string): { Statement: Statement[] } => {
+    const at = text.indexOf(`\n${heading}\n`)
+    if (at < 0) throw new Error(`no heading '${heading}' in the setup guide`)
+    const block = /```json\n([\s\S]*?)```/.exec(text.slice(at))
+    return JSON.parse(block?.[1] ?? '{}')
+  }
+
+  /**
+   * What each role needs that no SDK command in the code shows. The actions' AWS SDK calls
+   * are derived from their source; these come from other tools and from AWS's rules.
+   */
+  const beyondTheSdk: Record<'build' | 'deploy', Record<string, string>> = {
+    build: {
+      // docker push of the image, and of its provenance attestation (the registry protocol)
+      'ecr:BatchCheckLayerAvailability': 'docker push',
+      'ecr:InitiateLayerUpload': 'docker push',
+      'ecr:UploadLayerPart': 'docker push',
+      'ecr:CompleteLayerUpload': 'docker push',
+      'ecr:PutImage': 'docker push',
+      'ecr:BatchGetImage': 'docker push and pull read manifests',
+      // docker pull of the cache-from images
+      'ecr:GetDownloadUrlForLayer': 'docker pull'
+    },
+    deploy: {
+      // RegisterTaskDefinition with tags is also a TagResource on the new revision
+      'ecs:TagResource': 'tags on RegisterTaskDefinition',
+      // a task definition naming a task role or execution role hands it to ECS
+      'iam:PassRole': 'the task roles in a registered task definition'
+    }
+  }
+  /** Which actions run with which role: build.yml's build job, and deploy.yml's deploy job. */
+  const roleActions = { build: ['build-push'], deploy: ['ecs-deploy', 'smoke-health'] } as const
+  const roleHeadings = { build: '#### The build role', deploy: '#### Each deploy role' } as const
+
+  const expectedActions = (role: 'build' | 'deploy'): Set<string> =>
+    new Set([
+      ...roleActions[role].flatMap(name => [...iamActionsOfAction(name)]),
+      ...Object.keys(beyondTheSdk[role])
+    ])
+
+  /** What a policy grants beyond the expected actions, and what it lacks of them. */
+  const difference = (policy: { Statement: Statement[] }, expected: Set<string>) => {
+    const granted = new Set(actionsOf(policy))
+    return {
+      missing: [...expected].filter(action => !granted.has(action)).sort(),
+      extra: [...granted].filter(action => !expected.has(action)).sort()
+    }
+  }
+
+  it('reads the AWS calls from the code: value imports of commands and paginators, not types', () => {
+    const source = [
+      "import type { Service, ListTasksCommandInput } from '@aws-sdk/client-ecs'",
+      "import { type DescribeTasksCommand, ECSClient, UpdateServiceCommand } from '@aws-sdk/client-ecs'",
+      "import { paginateListTasks } from '@aws-sdk/client-ecs'",
+      "import { PutScalingPolicyCommand as Put } from '@aws-sdk/client-application-auto-scaling'",
+      "import { readFile } from 'node:fs/promises'"
+    ].join('\n')
+    expect(sdkImportsIn(source)).toEqual([
+      { client: '@aws-sdk/client-ecs', operation: 'UpdateService' },
+      { client: '@aws-sdk/client-ecs', operation: 'ListTasks' },
+      { client: '@aws-sdk/client-application-auto-scaling', operation: 'PutScalingPolicy' }
+    ])
+    expect(() => sdkImportsIn("import * as ecs from '@aws-sdk/client-ecs'")).toThrow(
+      /import each command by name/
     )
+    // Shared modules count for every action that reaches them.
+    expect(moduleClosure('actions/build-push/index.ts')).toContain('actions/shared/aws.ts')
+    expect(iamActionsOfAction('build-push')).toContain('ecr:GetAuthorizationToken')
+    expect(iamActionsOfAction('ecs-deploy')).toContain('ecs:UpdateService')
+    // The tests run with no cloud credentials, so the test action calls nothing.
+    expect(iamActionsOfAction('test')).toEqual(new Set())
+  })
+
+  it.each(['build', 'deploy'] as const)(
+    'the %s role policy grants exactly the calls its actions make',
+    role => {
+      const policy = policyUnder(readme, roleHeadings[role])
+      expect(difference(policy, expectedActions(role))).toEqual({ missing: [], extra: [] })
+    }
+  )
+
+  it('fails a policy that lacks a call the code makes, or grants one it does not', () => {
+    const lacking = readme.replace(/\n\s*"ecs:ListTasks",/, '')
+    expect(lacking).not.toBe(readme)
+    expect(
+      difference(policyUnder(lacking, roleHeadings.deploy), expectedActions('deploy'))
+    ).toEqual({ missing: ['ecs:ListTasks'], extra: [] })
+    const granting = readme.replace(
+      '"ecs:DescribeServices",',
+      '"ecs:DescribeServices", "ecs:DeleteService",'
+    )
+    expect(
+      difference(policyUnder(granting, roleHeadings.deploy), expectedActions('deploy'))
+    ).toEqual({ missing: [], extra: ['ecs:DeleteService'] })
+    // A push permission in the deploy role is as wrong as a missing one.
+    const pushing = readme.replace('"ecs:ListServices",', '"ecs:ListServices", "ecr:PutImage",')
+    expect(
+      difference(policyUnder(pushing, roleHeadings.deploy), expectedActions('deploy')).extra
+    ).toEqual(['ecr:PutImage'])
+  })
+
+  it('passes the task roles to ECS only', () => {
+    const permissions = policyUnder(readme, roleHeadings.deploy)
     const passRole = statements(permissions).find((s: Statement) => s.Action === 'iam:PassRole')
     expect(passRole?.Condition?.StringEquals?.['iam:PassedToService']).toBe(
       'ecs-tasks.amazonaws.com'
