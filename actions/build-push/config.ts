@@ -1,7 +1,7 @@
 import type { PathKind } from '../shared/paths.js'
 import { join } from 'node:path'
 import { InputError } from '../shared/errors.js'
-import type { Inputs } from '../shared/inputs.js'
+import { lineOnly, type Inputs } from '../shared/inputs.js'
 
 /** Every input of build-push, parsed and checked once, before anything is built or pushed. */
 export interface BuildPushConfig {
@@ -106,22 +106,20 @@ export function readConfig(
     }
   }
 
-  const cacheFrom = unique(
-    inputs
-      .string('cache-from')
-      .split(/\r?\n/)
-      .map(line => line.trim())
-      .filter(line => line !== '' && !line.startsWith('#'))
-  )
-  for (const reference of cacheFrom) {
-    if (/\s/.test(reference)) {
+  const cacheLines = inputs.string('cache-from').split(/\r?\n/)
+  cacheLines.forEach((line, index) => {
+    const reference = line.trim()
+    if (!reference.startsWith('#') && /\s/.test(reference)) {
       throw new InputError(
         'cache-from',
-        reference,
+        lineOnly(index + 1),
         'write one image reference per line, e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/noblepay-api:main'
       )
     }
-  }
+  })
+  const cacheFrom = unique(
+    cacheLines.map(line => line.trim()).filter(line => line !== '' && !line.startsWith('#'))
+  )
 
   return {
     repository,

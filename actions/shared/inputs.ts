@@ -72,19 +72,15 @@ export class Inputs {
   /** Multiline `KEY=VALUE` (or `Name: value` with separator ':'), in order, keys unique. */
   pairs(name: string, separator: '=' | ':' = '='): Array<[string, string]> {
     const pairs: Array<[string, string]> = []
-    for (const line of this.source(name).split(/\r?\n/)) {
+    for (const [index, line] of this.source(name).split(/\r?\n/).entries()) {
+      const number = index + 1
       const trimmed = line.trim()
       if (trimmed === '' || trimmed.startsWith('#')) continue
       const at = trimmed.indexOf(separator)
       const key = at > 0 ? trimmed.slice(0, at).trim() : ''
       if (key === '' || /\s/.test(key)) {
         const shape = separator === '=' ? 'KEY=VALUE' : 'Name: value'
-        // Only the key is echoed: the value may be a secret.
-        throw new InputError(
-          name,
-          at > 0 ? `${key}${separator}…` : (trimmed.split(/\s/)[0] ?? ''),
-          `write one ${shape} per line`
-        )
+        throw new InputError(name, lineOnly(number), `write one ${shape} per line`)
       }
       const value = trimmed.slice(at + 1).trim()
       const existing = pairs.findIndex(([k]) => k === key)
@@ -93,6 +89,14 @@ export class Inputs {
     }
     return pairs
   }
+}
+
+/**
+ * How an error points at a line of a multiline input it could not parse: by its number only.
+ * The line may hold a secret, or half of one, whatever its shape; no part of it is shown.
+ */
+export function lineOnly(number: number): string {
+  return `line ${number}, content hidden`
 }
 
 export function splitLines(raw: string): string[] {

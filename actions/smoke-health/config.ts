@@ -1,5 +1,6 @@
 import { InputError } from '../shared/errors.js'
-import { Inputs, type InputSource } from '../shared/inputs.js'
+import { Inputs, lineOnly, type InputSource } from '../shared/inputs.js'
+import { redactUrl } from '../shared/redact.js'
 import type { Expectations } from './judge.js'
 
 /** Everything the gate needs, parsed and checked before the first request. */
@@ -25,8 +26,16 @@ const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
 
 /**
+ * An Authorization-style value: an auth scheme, then the credentials (RFC 9110 §11.4), e.g.
+ * `Bearer <token>` or `Basic <base64>`.
+ */
+const AUTH_CREDENTIALS = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\s+(\S[\s\S]*)$/
+
+/**
  * The parts of the raw `headers` input that may be secret: each line's value, or the whole
- * line where it has no `:`. Masked before the input is even parsed, so no error can show one.
+ * line where it has no `:`; and, for an Authorization-style header, the credentials after
+ * the scheme on their own too, since a server or a tool may echo the token without its
+ * `Bearer `. Masked before the input is even parsed, so no error can show one.
  */
 export function headerSecrets(raw: string): string[] {
   const secrets: string[] = []
@@ -35,12 +44,16 @@ export function headerSecrets(raw: string): string[] {
     if (trimmed === '' || trimmed.startsWith('#')) continue
     const at = trimmed.indexOf(':')
     const value = at >= 0 ? trimmed.slice(at + 1).trim() : trimmed
-    if (value !== '') secrets.push(value)
+    if (value === '') continue
+    secrets.push(value)
+    const name = at >= 0 ? trimmed.slice(0, at).trim() : ''
+    const credentials = /authorization/i.test(name) ? AUTH_CREDENTIALS.exec(value)?.[1] : undefined
+    if (credentials) secrets.push(credentials.trim())
   }
   return secrets
 }
 
-/** Multiline `Name: value`; errors name the line and at most the header name, never a value. */
+/** Multiline `Name: value`; an error names the line by its number only, never its content. */
 export function parseHeaders(raw: string): Array<[string, string]> {
   const headers: Array<[string, string]> = []
   const lines = raw.split(/\r?\n/)
@@ -50,7 +63,7 @@ export function parseHeaders(raw: string): Array<[string, string]> {
     const at = trimmed.indexOf(':')
     const name = at > 0 ? trimmed.slice(0, at).trim() : ''
     const value = at > 0 ? trimmed.slice(at + 1).trim() : ''
-    const where = `line ${index + 1}${HEADER_NAME.test(name) ? ` (${name})` : ''}, value hidden`
+    const where = lineOnly(index + 1)
     if (!HEADER_NAME.test(name)) {
       throw new InputError(
         'headers',
@@ -74,26 +87,25 @@ export function parseHeaders(raw: string): Array<[string, string]> {
 
 export function parseUrl(value: string): string {
   const example = 'use an absolute http:// or https:// URL, e.g. https://api.example.com/health'
+  // The value is shown with its query values masked: a signed URL carries its token there.
+  const shown = redactUrl(value)
   let url: URL
   try {
     url = new URL(value)
   } catch {
-    throw new InputError('url', value, example)
+    throw new InputError('url', shown, example)
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new InputError(
       'url',
-      value,
+      shown,
       `the scheme '${url.protocol.replace(/:$/, '')}' is not supported; ${example}`
     )
   }
   if (url.username !== '' || url.password !== '') {
-    const shown = new URL(url.href)
-    shown.username = '***'
-    shown.password = ''
     throw new InputError(
       'url',
-      shown.href,
+      shown,
       "do not put credentials in the URL; send them with the 'headers' input, e.g. 'Authorization: Bearer <token>'"
     )
   }

@@ -1,3 +1,4 @@
+import { redactUrl } from '../shared/redact.js'
 import type { ProbeResult } from './probe.js'
 
 export const HEALTH_STATUSES = ['healthy', 'degraded', 'unhealthy'] as const
@@ -160,7 +161,9 @@ export function judge(result: ProbeResult, expectations: Expectations): Verdict 
 
   const { httpStatus, body } = result
   const type = mediaType(result.contentType)
-  const after = result.redirectedTo ? ` (after a redirect to ${result.redirectedTo})` : ''
+  const after = result.redirectedTo
+    ? ` (after a redirect to ${redactUrl(result.redirectedTo)})`
+    : ''
   const fail = (status: GateStatus, reason: string, health?: HealthCheck): Verdict => ({
     passed: false,
     status,

@@ -2,6 +2,7 @@ import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders 
 import { request as httpsRequest } from 'node:https'
 import { performance } from 'node:perf_hooks'
 import { USER_AGENT } from '../shared/aws.js'
+import { redactUrl } from '../shared/redact.js'
 
 /** A health body is a few kilobytes; anything past this is not one, and is not read. */
 export const MAX_BODY_BYTES = 1024 * 1024
@@ -196,7 +197,7 @@ export const httpProbe: Probe = async ({ url, headers, timeoutMs }) => {
         }
         if (visited.includes(next.href)) {
           throw new ProbeFailure(
-            `redirect loop: ${[...visited, next.href].join(' -> ')}`,
+            `redirect loop: ${[...visited, next.href].map(href => redactUrl(href)).join(' -> ')}`,
             true,
             httpStatus
           )
@@ -204,7 +205,7 @@ export const httpProbe: Probe = async ({ url, headers, timeoutMs }) => {
         visited.push(next.href)
         if (visited.length - 1 > MAX_REDIRECTS) {
           throw new ProbeFailure(
-            `more than ${MAX_REDIRECTS} redirects (last to ${next.href})`,
+            `more than ${MAX_REDIRECTS} redirects (last to ${redactUrl(next.href)})`,
             true,
             httpStatus
           )

@@ -1,3 +1,4 @@
+import { redactUrl } from '../shared/redact.js'
 import { code, facts, section, table } from '../shared/summary.js'
 import type { SmokeConfig } from './config.js'
 import type { GateStatus } from './judge.js'
@@ -27,7 +28,7 @@ export function planLine(config: SmokeConfig): string {
       : ''
   ].filter(Boolean)
   return (
-    `Polling ${config.url} until ${attempts(config.requiredSuccesses)} in a row pass: every ${seconds(config.intervalMs)}, ` +
+    `Polling ${redactUrl(config.url)} until ${attempts(config.requiredSuccesses)} in a row pass: every ${seconds(config.intervalMs)}, ` +
     `for up to ${seconds(config.timeoutMs)}, ${seconds(config.requestTimeoutMs)} per request` +
     (extras.length ? `; ${extras.join('; ')}` : '')
   )
@@ -80,7 +81,7 @@ export function failureMessage(result: GateResult, config: SmokeConfig): string 
       ? `; ${passes} of ${result.attempts.length} attempts passed, never ${config.requiredSuccesses} in a row`
       : ''
   return (
-    `Health gate failed for ${config.url}: ${why}. ` +
+    `Health gate failed for ${redactUrl(config.url)}: ${why}. ` +
     `timeout-seconds (${seconds(config.timeoutMs)}) ran out after ${attempts(result.attempts.length)} in ${formatSeconds(result.elapsedMs)}` +
     `${flapping}. ${NEXT_STEP[failure ? result.status : 'healthy']}`
   )
@@ -88,7 +89,7 @@ export function failureMessage(result: GateResult, config: SmokeConfig): string 
 
 export function passLine(result: GateResult, config: SmokeConfig): string {
   const last = result.attempts[result.attempts.length - 1]!
-  return `${config.url} passed ${attempts(config.requiredSuccesses)} in a row (${result.attempts.length} in all, ${formatSeconds(result.elapsedMs)}): ${last.verdict.reason}`
+  return `${redactUrl(config.url)} passed ${attempts(config.requiredSuccesses)} in a row (${result.attempts.length} in all, ${formatSeconds(result.elapsedMs)}): ${last.verdict.reason}`
 }
 
 /** The job summary: the verdict, the attempts, the last response time, and each dependency. */
@@ -97,7 +98,7 @@ export function summaryMarkdown(result: GateResult, config: SmokeConfig): string
   const version = result.lastHealth?.health.version
   const expected = config.expectations.expectedVersion
   const overview = facts([
-    ['Endpoint', code(config.url)],
+    ['Endpoint', code(redactUrl(config.url))],
     ['Verdict', result.passed ? `passed: ${result.status}` : `failed: ${result.status}`],
     [
       'Version',

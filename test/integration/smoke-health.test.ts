@@ -13,7 +13,8 @@ import {
   stallBody,
   startHealthServer,
   type HealthServer,
-  type Reply
+  type Reply,
+  type ServiceShape
 } from '../support/health-servers.js'
 
 /** The built bundle, exactly what the runner executes (`npm run package` builds it). */
@@ -375,6 +376,49 @@ describe('smoke-health bundle against real health endpoints', () => {
     expect(shown).not.toContain('deploy-42')
     expect(run.summary).not.toContain('sk_live_7Hq2VZ9xPp')
     expect(run.summary).toContain('| auth | healthy | 2 ms | accepted *** |')
+  })
+
+  it('masks the token after Bearer on its own and every query value, redirect targets included', async () => {
+    const token = 'tk_live_Q2w9Zr7'
+    // Redirects to a URL with a session in its query, then echoes the bare token back.
+    const server = await serve((request, response, index) => {
+      if (request.url?.startsWith('/health?')) {
+        response.writeHead(302, { location: '/health/ready?session=sess_8Hq1' })
+        response.end()
+        return
+      }
+      const services: ServiceShape[] = [
+        { name: 'auth', status: 'unhealthy', message: `token ${token} expired` }
+      ]
+      json(503, healthCheck('unhealthy', { services }))(request, response, index)
+    })
+    const run = await gate({
+      url: `${server.url}?sig=sig_4Kd0&region=eu`,
+      ...FAST,
+      'timeout-seconds': '1',
+      headers: `Authorization: Bearer ${token}`
+    })
+    expect(run.exitCode).toBe(1)
+    expect(server.requests.some(r => r.path === '/health/ready?session=sess_8Hq1')).toBe(true)
+    expect(server.requests.every(r => r.headers.authorization === `Bearer ${token}`)).toBe(true)
+    // The runner is told to mask the bare token too, not only 'Bearer <token>'...
+    expect(run.stdout).toContain(`::add-mask::${token}`)
+    // ...and nothing the action prints or writes shows it, or any query value.
+    const shown = run.stdout
+      .split('\n')
+      .filter(line => !line.startsWith('::add-mask::'))
+      .join('\n')
+    for (const secret of [token, 'sig_4Kd0', 'sess_8Hq1']) {
+      expect(shown).not.toContain(secret)
+      expect(run.summary).not.toContain(secret)
+    }
+    expect(run.errors[0]).toMatch(
+      /^Health gate failed for http:\/\/127\.0\.0\.1:\d+\/health\?sig=\*\*\*&region=\*\*\*: HTTP 503: reports unhealthy; auth is unhealthy: token \*\*\* expired/
+    )
+    expect(run.errors[0]).toMatch(
+      /\(after a redirect to http:\/\/127\.0\.0\.1:\d+\/health\/ready\?session=\*\*\*\)/
+    )
+    expect(run.summary).toContain('| auth | unhealthy |  | token *** expired |')
   })
 
   it('fails a bad input before any request, naming the input', async () => {

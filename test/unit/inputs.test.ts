@@ -1,5 +1,6 @@
 import { Inputs } from '../../actions/shared/inputs.js'
 import { InputError } from '../../actions/shared/errors.js'
+import { redactUrl } from '../../actions/shared/redact.js'
 
 const inputs = (values: Record<string, string>) => new Inputs(name => values[name] ?? '')
 
@@ -31,14 +32,30 @@ describe('Inputs', () => {
     expect(inputs({ h: 'Authorization: Bearer s3cret' }).pairs('h', ':')).toEqual([
       ['Authorization', 'Bearer s3cret']
     ])
-    let message = ''
+  })
+
+  it.each([
+    ['a line without a separator', 'A=1\n\nNOEQUALS s3cret', 3],
+    ['a secret alone on a line', 'A=1\ns3cret', 2],
+    ['a key with a space', 'A=1\nMY s3cret=x', 2],
+    ['a line that starts with the separator', '=s3cret', 1]
+  ])('reports %s by its line number only, never its content', (_, value, line) => {
+    let error: unknown
     try {
-      inputs({ p: 'NOEQUALS s3cret' }).pairs('p')
+      inputs({ p: value }).pairs('p')
     } catch (e) {
-      message = (e as Error).message
+      error = e
     }
-    expect(message).toMatch(/Input 'p'.*KEY=VALUE/)
-    expect(message).not.toContain('s3cret')
+    expect(error).toBeInstanceOf(InputError)
+    expect((error as Error).message).toBe(
+      `Input 'p' is 'line ${line}, content hidden': write one KEY=VALUE per line`
+    )
+  })
+
+  it('reports a bad Name: value line by its number the same way', () => {
+    expect(() => inputs({ h: 'X-Ok: 1\nBearer s3cret' }).pairs('h', ':')).toThrow(
+      "Input 'h' is 'line 2, content hidden': write one Name: value per line"
+    )
   })
 
   it('splits lists on lines and commas', () => {
@@ -63,5 +80,21 @@ describe('clientSettings', () => {
       maxAttempts: 1,
       retryMode: 'standard'
     })
+  })
+})
+
+describe('redactUrl', () => {
+  it.each([
+    ['https://api.example.com/health', 'https://api.example.com/health'],
+    ['https://api.example.com/health?token=s3cret', 'https://api.example.com/health?token=***'],
+    [
+      'https://a.example/h?sig=s3cret&x=1&empty=&s3cret',
+      'https://a.example/h?sig=***&x=***&empty=&***'
+    ],
+    ['https://a.example/h?sig=a%20b==#s3cret', 'https://a.example/h?sig=***#***'],
+    ['https://deploy:s3cret@a.example/h', 'https://***@a.example/h'],
+    ['not a url?token=s3cret', 'not a url?***']
+  ])('shows %s as %s', (url, shown) => {
+    expect(redactUrl(url)).toBe(shown)
   })
 })

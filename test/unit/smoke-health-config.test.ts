@@ -118,22 +118,22 @@ describe('smoke-health inputs', () => {
     [
       'a header without a colon',
       { headers: 'Authorization Bearer s3cret' },
-      /^Input 'headers' is 'line 1, value hidden': write one 'Name: value' per line/
+      /^Input 'headers' is 'line 1, content hidden': write one 'Name: value' per line/
     ],
     [
       'a header name with a space',
       { headers: 'X-Ok: 1\nX Api Key: s3cret' },
-      /^Input 'headers' is 'line 2, value hidden'/
+      /^Input 'headers' is 'line 2, content hidden'/
     ],
     [
       'a header without a name',
       { headers: ': s3cret' },
-      /^Input 'headers' is 'line 1, value hidden'/
+      /^Input 'headers' is 'line 1, content hidden'/
     ],
     [
       'a control character in a value',
       { headers: 'X-Key: s3\u0001cret' },
-      /^Input 'headers' is 'line 1 \(X-Key\), value hidden': a header value cannot hold control/
+      /^Input 'headers' is 'line 1, content hidden': a header value cannot hold control/
     ],
     [
       'a timeout too short for the passes',
@@ -148,6 +148,8 @@ describe('smoke-health inputs', () => {
     expect(error.message).toMatch(message)
     expect(error.message).not.toContain('s3cret')
     expect(error.message).not.toContain('s3\u0001cret')
+    // A bad line is pointed at by its number; not even a well-formed header name is shown.
+    expect(error.message).not.toMatch(/X-Key|X Api Key/)
   })
 
   it('refuses credentials in the URL without echoing the password', () => {
@@ -160,8 +162,47 @@ describe('smoke-health inputs', () => {
 
   it('finds every value that could be secret, even on a malformed line', () => {
     expect(
-      headerSecrets('Authorization: Bearer a\n\n# note\nX-Key:b:c\nnocolon-secret\nX-Empty:')
-    ).toEqual(['Bearer a', 'b:c', 'nocolon-secret'])
+      headerSecrets('Authorization: Bearer a1\n\n# note\nX-Key:b:c\nnocolon-secret\nX-Empty:')
+    ).toEqual(['Bearer a1', 'a1', 'b:c', 'nocolon-secret'])
+  })
+
+  it('masks the credentials after an auth scheme on their own, for Authorization-style headers only', () => {
+    expect(
+      headerSecrets(
+        [
+          'Authorization: Basic ZGVwbG95Omh1bnRlcjI=',
+          'proxy-authorization: Digest username="deploy", response="6629fae4"',
+          'X-Authorization:   Token   tk_9f2a  ',
+          'Authorization: opaque-token-without-scheme',
+          'X-Smoke: deploy 42'
+        ].join('\n')
+      )
+    ).toEqual([
+      'Basic ZGVwbG95Omh1bnRlcjI=',
+      'ZGVwbG95Omh1bnRlcjI=',
+      'Digest username="deploy", response="6629fae4"',
+      'username="deploy", response="6629fae4"',
+      'Token   tk_9f2a',
+      'tk_9f2a',
+      'opaque-token-without-scheme',
+      // Not a credential: masking '42' alone would blank every 42 in the log.
+      'deploy 42'
+    ])
+  })
+
+  it('shows a URL it refuses with its query values masked', () => {
+    const scheme = errorOf({ url: 'ftp://files.example.com/health?token=s3cret' })
+    expect(scheme.message).toMatch(
+      /^Input 'url' is 'ftp:\/\/files\.example\.com\/health\?token=\*\*\*': the scheme 'ftp'/
+    )
+    const unparsable = errorOf({ url: 'api.example.com/health?token=s3cret' })
+    expect(unparsable.message).toMatch(/^Input 'url' is 'api\.example\.com\/health\?\*\*\*'/)
+    const credentials = errorOf({ url: 'https://deploy:hunter2@api.example.com/h?sig=s3cret' })
+    expect(credentials.message).toMatch(
+      /^Input 'url' is 'https:\/\/\*\*\*@api\.example\.com\/h\?sig=\*\*\*'/
+    )
+    for (const error of [scheme, unparsable, credentials])
+      expect(error.message).not.toContain('s3cret')
   })
 
   it('keeps the last of repeated header names, whatever their case', () => {

@@ -391,7 +391,7 @@ describe('run', () => {
     })
     await expect(failure).rejects.toThrow(/rejected token \*\*\*/)
     await expect(failure).rejects.not.toThrow(secret)
-    expect(runner.secrets).toEqual([secret, 'noblepay-eu'])
+    expect(runner.secrets).toEqual([secret, 'sk_live_51HxQz', 'noblepay-eu'])
     expect(runner.events.indexOf('info')).toBeGreaterThan(runner.events.lastIndexOf('secret'))
     expect(requests[0]!.headers).toEqual([
       ['Authorization', secret],
@@ -411,7 +411,55 @@ describe('run', () => {
         input: inputs({ url: URL, headers: 'X-Ok: fine-value\nsk_live_token' }),
         clock: new FakeClock()
       })
-    ).rejects.toThrow(/Input 'headers' is 'line 2, value hidden'/)
+    ).rejects.toThrow(/Input 'headers' is 'line 2, content hidden'/)
     expect(runner.secrets).toEqual(['fine-value', 'sk_live_token'])
+  })
+
+  it('masks the token after an auth scheme on its own, and keeps it out of the log, the summary and the failure', async () => {
+    const token = 'sk_live_51HxQz'
+    const runner = new RecordingRunner()
+    const clock = new FakeClock()
+    // A server that echoes the bare token, without its scheme, in a dependency's message.
+    const { probe } = scripted(clock, [failingDependency(503, `token ${token} expired`)])
+    const failure = run(runner, {
+      input: inputs({
+        url: URL,
+        'timeout-seconds': '6',
+        'required-successes': '1',
+        headers: `Authorization: Bearer ${token}`
+      }),
+      clock,
+      probe
+    })
+    await expect(failure).rejects.toThrow(/token \*\*\* expired/)
+    await expect(failure).rejects.not.toThrow(token)
+    expect(runner.secrets).toContain(token)
+    expect(runner.log).toContain('token *** expired')
+    expect(runner.log).not.toContain(token)
+    expect(runner.summaryText).toContain('token *** expired')
+    expect(runner.summaryText).not.toContain(token)
+  })
+
+  it('shows the endpoint with its query values masked in the log, the summary and the failure', async () => {
+    const runner = new RecordingRunner()
+    const clock = new FakeClock()
+    const { probe, requests } = scripted(clock, [failingDependency()])
+    const signed = 'https://api.example.com/health?sig=Zx9sEcReT&expires=1767225600'
+    const failure = run(runner, {
+      input: inputs({ url: signed, 'timeout-seconds': '6', 'required-successes': '1' }),
+      clock,
+      probe
+    })
+    await expect(failure).rejects.toThrow(
+      /^Health gate failed for https:\/\/api\.example\.com\/health\?sig=\*\*\*&expires=\*\*\*: /
+    )
+    // The request itself goes to the URL as given.
+    expect(requests[0]!.url).toBe(signed)
+    expect(runner.log).toContain('Polling https://api.example.com/health?sig=***&expires=*** until')
+    expect(runner.summaryText).toContain('`https://api.example.com/health?sig=***&expires=***`')
+    for (const shown of [runner.log, runner.summaryText]) {
+      expect(shown).not.toContain('Zx9sEcReT')
+      expect(shown).not.toContain('1767225600')
+    }
   })
 })

