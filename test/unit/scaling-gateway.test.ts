@@ -84,14 +84,19 @@ function play(world: World) {
   })
 }
 
-/** Wraps the mock's current behaviour for a command with per-call faults, in order. */
-function faults<I extends object>(
-  command: Parameters<typeof mock.on>[0],
+type ChangeCommand =
+  | typeof RegisterScalableTargetCommand
+  | typeof PutScalingPolicyCommand
+  | typeof DeleteScalingPolicyCommand
+
+/** Plays a change command with per-call faults, in order: lost before or after applying it. */
+function faults<I>(
+  command: ChangeCommand,
   apply: (input: I) => unknown,
   plan: Array<'lost-after' | 'lost-before' | 'ok' | Error>
 ) {
   let call = 0
-  mock.on(command).callsFake((input: I) => {
+  mock.on(command as never).callsFake((input: I) => {
     const step = plan[call++] ?? 'ok'
     if (step instanceof Error) throw step
     if (step === 'lost-before') throw lost()
@@ -196,7 +201,9 @@ describe('applyScaling through the gateway', () => {
     const { deps } = fixture()
     await applyScaling(SEED, SERVICE, deps)
     for (const call of mock.calls())
-      expect((call.args[1] as { abortSignal?: unknown }).abortSignal).toBeInstanceOf(AbortSignal)
+      expect(((call.args as unknown[])[1] as { abortSignal?: unknown }).abortSignal).toBeInstanceOf(
+        AbortSignal
+      )
   })
 
   it('reads back a PutScalingPolicy whose reply was lost and does not send it again', async () => {
