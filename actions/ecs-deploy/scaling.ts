@@ -10,6 +10,12 @@
  * - `ScalingGateway`: the only code here that calls AWS, through an AwsCaller; a change whose
  *   reply was lost is read back before anything is sent again.
  * - `applyScaling` / `planScaling`: what main.ts calls, with a log line and summary Markdown.
+ *
+ * In main.ts: `const scaling = readScalingInputs(inputs, config.desiredCount)` with the other
+ * inputs, before any AWS call; then, once the request is known to be good and before the
+ * service is updated, when `scaling` is defined:
+ *   const applied = await applyScaling(scaling, config, { gateway: scalingGateway(config.region, caller) })
+ *   runner.info(applied.line); applied.notes.forEach(n => runner.info(n)); // summary: applied.summary
  */
 import {
   ApplicationAutoScalingClient,
