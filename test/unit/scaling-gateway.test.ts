@@ -36,7 +36,11 @@ const lost = () => sdkError('InternalFailure', 500)
 
 /** Application Auto Scaling as the mock plays it: one target, its policies by name. */
 interface World {
-  target?: { MinCapacity: number; MaxCapacity: number }
+  target?: {
+    MinCapacity: number
+    MaxCapacity: number
+    SuspendedState?: { DynamicScalingInSuspended?: boolean }
+  }
   policies: Map<string, ScalingPolicy>
   /** Policies per DescribeScalingPolicies page. */
   pageSize: number
@@ -358,6 +362,22 @@ describe('applyScaling through the gateway', () => {
 })
 
 describe('planScaling', () => {
+  it('warns when dynamic scaling is suspended on the target', async () => {
+    const { deps } = fixture({
+      target: {
+        MinCapacity: 3,
+        MaxCapacity: 20,
+        SuspendedState: { DynamicScalingInSuspended: true }
+      }
+    })
+    const result = await planScaling({ ...SEED, targets: {} }, SERVICE, deps)
+    expect(result.outcome).toBe('unchanged')
+    expect(result.line).toContain(
+      'Dynamic scaling is suspended on this target: the policies act once it is resumed.'
+    )
+    expect(result.summary).toContain('Dynamic scaling is suspended')
+  })
+
   it('says what would change and changes nothing', async () => {
     const { deps } = fixture({ target: { MinCapacity: 2, MaxCapacity: 10 } })
     const result = await planScaling(SEED, SERVICE, deps)
