@@ -1,7 +1,7 @@
 /**
  * A local AWS for the deploy pipeline, on real Docker: the ECS stand-in running tasks as
  * containers (DockerTaskRuntime), the ECR stand-in handing out the local registry's login,
- * and per service a "load balancer" on loopback that forwards to a running task. The action
+ * the Application Auto Scaling stand-in scaling the ECS stand-in's services, and per service a "load balancer" on loopback that forwards to a running task. The action
  * bundles reach it through the SDK's endpoint variables (`emulator.env`).
  *
  * ECR scans: `emulator.setScanFindings(digest, …)` sets what DescribeImageScanFindings reports
@@ -21,6 +21,12 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
+import { ecsServices } from './autoscaling-standin/ecs-resources.js'
+import {
+  ENDPOINT_VARIABLE as AUTOSCALING_ENDPOINT_VARIABLE,
+  startAutoScalingStandin,
+  type AutoScalingStandin
+} from './autoscaling-standin/server.js'
 import { startEcrStandin, type EcrStandin, type ScanSpec } from './ecr-standin/server.js'
 import {
   DockerTaskRuntime,
@@ -101,6 +107,8 @@ export interface Emulator {
   label: string
   ecs: EcsStandin
   ecr: EcrStandin
+  /** Application Auto Scaling for the ECS stand-in's services. */
+  autoscaling: AutoScalingStandin
   runtime: DockerTaskRuntime
   registry: RegistryLogin
   /** What the action bundles need: endpoints, region, throwaway keys. */
@@ -162,6 +170,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
 
   let ecs: EcsStandin | undefined
   let ecr: EcrStandin | undefined
+  let autoscaling: AutoScalingStandin | undefined
   const balancers: LoadBalancer[] = []
   let closed = false
   const onSignal = (signal: NodeJS.Signals) => {
@@ -196,6 +205,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     }
     await Promise.allSettled(balancers.map(b => b.close()))
     await ecr?.close()
+    await autoscaling?.close()
     if (ecs) await ecs.close()
     else await runtime.close()
     rmSync(dockerConfig, { recursive: true, force: true })
@@ -211,16 +221,19 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       repositories: options.repositories,
       region
     })
+    autoscaling = await startAutoScalingStandin({ region, resources: ecsServices(ecs.endpoint) })
   } catch (error) {
     await close()
     throw error
   }
   const ecsStandin = ecs
   const ecrStandin = ecr
+  const autoscalingStandin = autoscaling
 
   const env = {
     AWS_ENDPOINT_URL_ECS: ecsStandin.endpoint,
     AWS_ENDPOINT_URL_ECR: ecrStandin.endpoint,
+    [AUTOSCALING_ENDPOINT_VARIABLE]: autoscalingStandin.endpoint,
     AWS_REGION: region,
     AWS_ACCESS_KEY_ID: 'emulator',
     AWS_SECRET_ACCESS_KEY: 'emulator'
@@ -331,6 +344,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     label: runtime.label,
     ecs: ecsStandin,
     ecr: ecrStandin,
+    autoscaling: autoscalingStandin,
     runtime,
     registry,
     env,
