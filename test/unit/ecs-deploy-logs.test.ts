@@ -93,7 +93,7 @@ describe('awslogsLocation', () => {
   })
 
   it("takes the deploy's region when the options name none, and old-style task ARNs", () => {
-    const { 'awslogs-region': _region, ...noRegion } = OPTIONS
+    const noRegion = { 'awslogs-group': OPTIONS['awslogs-group'], 'awslogs-stream-prefix': 'ecs' }
     expect(
       awslogsLocation(awslogs(noRegion), 'api', 'arn:aws:ecs:eu-west-1:1:task/abc123', 'eu-west-1')
     ).toMatchObject({ region: 'eu-west-1', stream: 'ecs/api/abc123' })
