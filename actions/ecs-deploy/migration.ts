@@ -418,7 +418,7 @@ function failureMessage(
   const head = `The migration failed: ${commandText} as a one-off task${taskId ? ` (${taskId})` : ''} of ${revision} in cluster '${request.cluster}': ${reason.replace(/\.$/, '')}.`
   const tail =
     lines.length > 0
-      ? ` Last log line: ${lines.at(-1)!.message.trim().split(/\r?\n/).pop()}`
+      ? ` Last log line: ${(lines.at(-1)!.message.trim().split(/\r?\n/).pop() ?? '').replace(/\.$/, '')}.`
       : logsUnavailable
         ? ` No log lines: ${logsUnavailable}.`
         : ''
