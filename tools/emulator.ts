@@ -1,7 +1,9 @@
 /**
  * A local AWS for the deploy pipeline, on real Docker: the ECS stand-in running tasks as
- * containers (DockerTaskRuntime), the ECR stand-in handing out the local registry's login,
- * and per service a "load balancer" on loopback that forwards to a running task. The action
+ * containers (DockerTaskRuntime), RunTask's one-off tasks included, the ECR stand-in handing
+ * out the local registry's login, the CloudWatch Logs stand-in serving each task container's
+ * `docker logs` as its awslogs stream, and per service a "load balancer" on loopback that
+ * forwards to a running task. The action
  * bundles reach it through the SDK's endpoint variables (`emulator.env`).
  *
  * Needs `bash tools/docker-up.sh` (as root) first. Every container it makes carries the label
@@ -25,6 +27,7 @@ import {
   type ContainerDefinition
 } from './ecs-standin/docker-runtime.js'
 import { startEcsStandin, TARGET_PREFIX, type EcsStandin } from './ecs-standin/server.js'
+import { startLogsStandin, type LogsStandin } from './logs-standin/server.js'
 
 export const DOCKER = '/usr/bin/docker'
 export const REGISTRY_DIR = process.env.NOBLEPAY_REGISTRY_DIR ?? '/tmp/noblepay-registry'
@@ -82,6 +85,10 @@ export interface ServiceSpec {
   healthCheck?: ContainerDefinition['healthCheck']
   /** Circuit breaker with rollback; default true. */
   circuitBreaker?: boolean
+  /** The container's command; default the image's. */
+  command?: string[]
+  /** The awslogs group its lines go to (stream prefix `ecs`); default `/ecs/<name>`. */
+  logGroup?: string
 }
 
 export interface LoadBalancer {
@@ -98,6 +105,8 @@ export interface Emulator {
   label: string
   ecs: EcsStandin
   ecr: EcrStandin
+  /** CloudWatch Logs: the task containers' `docker logs` as awslogs streams. */
+  logs: LogsStandin
   runtime: DockerTaskRuntime
   registry: RegistryLogin
   /** What the action bundles need: endpoints, region, throwaway keys. */
@@ -157,6 +166,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
 
   let ecs: EcsStandin | undefined
   let ecr: EcrStandin | undefined
+  let logs: LogsStandin | undefined
   const balancers: LoadBalancer[] = []
   let closed = false
   const onSignal = (signal: NodeJS.Signals) => {
@@ -191,6 +201,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     }
     await Promise.allSettled(balancers.map(b => b.close()))
     await ecr?.close()
+    await logs?.close()
     if (ecs) await ecs.close()
     else await runtime.close()
     rmSync(dockerConfig, { recursive: true, force: true })
@@ -206,16 +217,19 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       repositories: options.repositories,
       region
     })
+    logs = await startLogsStandin({ source: ecs.logSource, region })
   } catch (error) {
     await close()
     throw error
   }
   const ecsStandin = ecs
   const ecrStandin = ecr
+  const logsStandin = logs!
 
   const env = {
     AWS_ENDPOINT_URL_ECS: ecsStandin.endpoint,
     AWS_ENDPOINT_URL_ECR: ecrStandin.endpoint,
+    AWS_ENDPOINT_URL_CLOUDWATCH_LOGS: logsStandin.endpoint,
     AWS_REGION: region,
     AWS_ACCESS_KEY_ID: 'emulator',
     AWS_SECRET_ACCESS_KEY: 'emulator'
@@ -245,7 +259,16 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
             name,
             value
           })),
-          ...(spec.healthCheck ? { healthCheck: spec.healthCheck } : {})
+          ...(spec.healthCheck ? { healthCheck: spec.healthCheck } : {}),
+          ...(spec.command ? { command: spec.command } : {}),
+          logConfiguration: {
+            logDriver: 'awslogs',
+            options: {
+              'awslogs-group': spec.logGroup ?? `/ecs/${spec.name}`,
+              'awslogs-region': region,
+              'awslogs-stream-prefix': 'ecs'
+            }
+          }
         }
       ]
     })
@@ -326,6 +349,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     label: runtime.label,
     ecs: ecsStandin,
     ecr: ecrStandin,
+    logs: logsStandin,
     runtime,
     registry,
     env,
