@@ -277,7 +277,7 @@ export async function runMigration(
       for (const printed of printableLines(line.message)) runner.info(printed)
       kept.push(line)
     }
-    if (request.logLines >= 0) kept.splice(0, Math.max(0, kept.length - request.logLines))
+    kept.splice(0, Math.max(0, kept.length - request.logLines))
   }
 
   let runRequest: RunTaskCommandInput
@@ -303,9 +303,12 @@ export async function runMigration(
     }
     taskArn = outcome.task.taskArn
     lastTask = outcome.task
-    runner.info(
-      `Task ${taskIdOf(taskArn)} started (startedBy ${runRequest.startedBy})${outcome.via === 'answer' ? '' : `; found by reading back after ECS's reply was lost`}.`
-    )
+    const how = {
+      answer: '',
+      'read-back': `; ECS's reply was lost, and the task was found by its startedBy`,
+      conflict: '; ECS answered with the task this client token had already started'
+    }[outcome.via]
+    runner.info(`Task ${taskIdOf(taskArn)} started (startedBy ${runRequest.startedBy})${how}.`)
   } catch (error) {
     return finish({ kind: 'failed', reason: describeError(error) })
   }
