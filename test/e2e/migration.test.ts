@@ -95,7 +95,8 @@ async function migrate(commandLine: string) {
 describe('the migration on the Docker emulator', () => {
   it("fails with the container's exit code, and its stdout and stderr lines from GetLogEvents", async () => {
     const { result, runner } = await migrate(
-      `sh -c 'echo migrating 004_fees; echo "ERROR: relation fees already exists" >&2; exit 3'`
+      // Docker reads stdout and stderr apart: a pause keeps their order beyond doubt.
+      `sh -c 'echo migrating 004_fees; sleep 0.2; echo "ERROR: relation fees already exists" >&2; exit 3'`
     )
     expect(result).toMatchObject({ status: 'failed', exitCode: 3 })
     expect(result.lastLines.map(l => l.message)).toEqual([

@@ -135,8 +135,8 @@ const MAX_KEPT_LOGS = 500
 
 /**
  * `docker logs --timestamps` output as log events, oldest first: each line starts with an
- * RFC 3339 time to the nanosecond, then a space and the line. Sorted on the full time, so lines
- * written to stdout and stderr within one millisecond keep their order.
+ * RFC 3339 time to the nanosecond, then a space and the line. Sorted on the full time Docker
+ * stamped each line with, so stdout and stderr (which it reads apart) merge into one stream.
  */
 export function parseDockerLogs(text: string): ContainerLogEvent[] {
   const parsed: Array<{ seconds: number; nanos: number; event: ContainerLogEvent }> = []
