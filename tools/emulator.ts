@@ -1,7 +1,10 @@
 /**
  * A local AWS for the deploy pipeline, on real Docker: the ECS stand-in running tasks as
- * containers (DockerTaskRuntime), the ECR stand-in handing out the local registry's login,
- * the Application Auto Scaling stand-in scaling the ECS stand-in's services, and per service a "load balancer" on loopback that forwards to a running task. The action
+ * containers (DockerTaskRuntime), RunTask's one-off tasks included, the ECR stand-in handing
+ * out the local registry's login, the Application Auto Scaling stand-in scaling the ECS
+ * stand-in's services, the CloudWatch Logs stand-in serving each task container's
+ * `docker logs` as its awslogs stream, and per service a "load balancer" on loopback that
+ * forwards to a running task. The action
  * bundles reach it through the SDK's endpoint variables (`emulator.env`).
  *
  * ECR scans: `emulator.setScanFindings(digest, …)` sets what DescribeImageScanFindings reports
@@ -34,6 +37,7 @@ import {
   type ContainerDefinition
 } from './ecs-standin/docker-runtime.js'
 import { startEcsStandin, TARGET_PREFIX, type EcsStandin } from './ecs-standin/server.js'
+import { startLogsStandin, type LogsStandin } from './logs-standin/server.js'
 
 export const DOCKER = '/usr/bin/docker'
 export const REGISTRY_DIR = process.env.NOBLEPAY_REGISTRY_DIR ?? '/tmp/noblepay-registry'
@@ -91,6 +95,10 @@ export interface ServiceSpec {
   healthCheck?: ContainerDefinition['healthCheck']
   /** Circuit breaker with rollback; default true. */
   circuitBreaker?: boolean
+  /** The container's command; default the image's. */
+  command?: string[]
+  /** The awslogs group its lines go to (stream prefix `ecs`); default `/ecs/<name>`. */
+  logGroup?: string
 }
 
 export interface LoadBalancer {
@@ -109,6 +117,8 @@ export interface Emulator {
   ecr: EcrStandin
   /** Application Auto Scaling for the ECS stand-in's services. */
   autoscaling: AutoScalingStandin
+  /** CloudWatch Logs: the task containers' `docker logs` as awslogs streams. */
+  logs: LogsStandin
   runtime: DockerTaskRuntime
   registry: RegistryLogin
   /** What the action bundles need: endpoints, region, throwaway keys. */
@@ -171,6 +181,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   let ecs: EcsStandin | undefined
   let ecr: EcrStandin | undefined
   let autoscaling: AutoScalingStandin | undefined
+  let logs: LogsStandin | undefined
   const balancers: LoadBalancer[] = []
   let closed = false
   const onSignal = (signal: NodeJS.Signals) => {
@@ -206,6 +217,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     await Promise.allSettled(balancers.map(b => b.close()))
     await ecr?.close()
     await autoscaling?.close()
+    await logs?.close()
     if (ecs) await ecs.close()
     else await runtime.close()
     rmSync(dockerConfig, { recursive: true, force: true })
@@ -222,6 +234,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       region
     })
     autoscaling = await startAutoScalingStandin({ region, resources: ecsServices(ecs.endpoint) })
+    logs = await startLogsStandin({ source: ecs.logSource, region })
   } catch (error) {
     await close()
     throw error
@@ -229,11 +242,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const ecsStandin = ecs
   const ecrStandin = ecr
   const autoscalingStandin = autoscaling
+  const logsStandin = logs!
 
   const env = {
     AWS_ENDPOINT_URL_ECS: ecsStandin.endpoint,
     AWS_ENDPOINT_URL_ECR: ecrStandin.endpoint,
     [AUTOSCALING_ENDPOINT_VARIABLE]: autoscalingStandin.endpoint,
+    AWS_ENDPOINT_URL_CLOUDWATCH_LOGS: logsStandin.endpoint,
     AWS_REGION: region,
     AWS_ACCESS_KEY_ID: 'emulator',
     AWS_SECRET_ACCESS_KEY: 'emulator'
@@ -263,7 +278,16 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
             name,
             value
           })),
-          ...(spec.healthCheck ? { healthCheck: spec.healthCheck } : {})
+          ...(spec.healthCheck ? { healthCheck: spec.healthCheck } : {}),
+          ...(spec.command ? { command: spec.command } : {}),
+          logConfiguration: {
+            logDriver: 'awslogs',
+            options: {
+              'awslogs-group': spec.logGroup ?? `/ecs/${spec.name}`,
+              'awslogs-region': region,
+              'awslogs-stream-prefix': 'ecs'
+            }
+          }
         }
       ]
     })
@@ -345,6 +369,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     ecs: ecsStandin,
     ecr: ecrStandin,
     autoscaling: autoscalingStandin,
+    logs: logsStandin,
     runtime,
     registry,
     env,

@@ -11,7 +11,13 @@
  * cleaning up after a crash) finds them all.
  */
 import { execFile, execFileSync, spawn } from 'node:child_process'
-import type { ContainerExit, TaskLaunch, TaskReport, TaskRuntime } from './runtime.js'
+import type {
+  ContainerExit,
+  ContainerLogEvent,
+  TaskLaunch,
+  TaskReport,
+  TaskRuntime
+} from './runtime.js'
 import { ESSENTIAL_CONTAINER_EXITED } from './runtime.js'
 
 export const HEALTH_CHECKS_FAILED = 'Task failed container health checks'
@@ -124,8 +130,35 @@ export function exitCodeOf(status: string): number | undefined {
   return match ? Number(match[1]) : undefined
 }
 
+/** Containers whose lines are kept after removal, oldest dropped first. */
+const MAX_KEPT_LOGS = 500
+
+/**
+ * `docker logs --timestamps` output as log events, oldest first: each line starts with an
+ * RFC 3339 time to the nanosecond, then a space and the line. Sorted on the full time Docker
+ * stamped each line with, so stdout and stderr (which it reads apart) merge into one stream.
+ */
+export function parseDockerLogs(text: string): ContainerLogEvent[] {
+  const parsed: Array<{ seconds: number; nanos: number; event: ContainerLogEvent }> = []
+  for (const line of text.split('\n')) {
+    const match = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d) ?(.*)$/.exec(line)
+    if (!match) continue
+    const seconds = Date.parse(`${match[1]}${match[3]}`)
+    if (Number.isNaN(seconds)) continue
+    const nanos = Number((match[2] ?? '').padEnd(9, '0').slice(0, 9))
+    parsed.push({
+      seconds,
+      nanos,
+      event: { timestamp: seconds + Math.floor(nanos / 1e6), message: match[4] ?? '' }
+    })
+  }
+  return parsed.sort((a, b) => a.seconds - b.seconds || a.nanos - b.nanos).map(p => p.event)
+}
+
 export class DockerTaskRuntime implements TaskRuntime {
   private readonly tasks = new Map<string, TaskState>()
+  /** Lines of removed containers, by task ARN and container name. */
+  private readonly keptLogs = new Map<string, ContainerLogEvent[]>()
   private readonly reports: TaskReport[] = []
   private readonly pending = new Set<Promise<unknown>>()
   private readonly docker: string
@@ -193,6 +226,18 @@ export class DockerTaskRuntime implements TaskRuntime {
     return this.reports.splice(0)
   }
 
+  /**
+   * What a task's container logged: `docker logs` while the container exists, the lines kept
+   * when it was removed after that. Undefined before the container was created.
+   */
+  async logs(taskArn: string, container: string): Promise<ContainerLogEvent[] | undefined> {
+    const kept = this.keptLogs.get(`${taskArn}\n${container}`)
+    if (kept) return kept
+    const id = this.tasks.get(taskArn)?.containers.find(c => c.definition.name === container)?.id
+    if (!id) return undefined
+    return this.readLogs(id)
+  }
+
   /** Published ports of the task's containers (all tasks when none is named). */
   ports(taskArn?: string): PublishedPort[] {
     const tasks = taskArn
@@ -237,7 +282,10 @@ export class DockerTaskRuntime implements TaskRuntime {
     const definitions = await this.options.definitions(launch.taskArn)
     const byName = new Map(definitions.map(d => [d.name, d]))
     task.containers = launch.containers.map(spec => ({
-      definition: byName.get(spec.name) ?? { name: spec.name, image: spec.image },
+      definition: withOverrides(
+        byName.get(spec.name) ?? { name: spec.name, image: spec.image },
+        spec
+      ),
       essential: spec.essential,
       ports: []
     }))
@@ -427,6 +475,7 @@ export class DockerTaskRuntime implements TaskRuntime {
     const codes = new Map<string, number>()
     if (ids.length > 0) {
       await this.run(['stop', '--time', String(this.options.stopTimeoutSeconds ?? 2), ...ids])
+      await this.keepLogs(task)
       const inspected = await this.run(['inspect', '--format', '{{.State.ExitCode}}', ...ids])
       inspected.stdout
         .split('\n')
@@ -458,8 +507,28 @@ export class DockerTaskRuntime implements TaskRuntime {
   }
 
   private async removeTask(task: TaskState): Promise<void> {
+    await this.keepLogs(task)
     const ids = task.containers.flatMap(c => (c.id ? [c.id] : []))
     if (ids.length > 0) await this.run(['rm', '--force', '--volumes', ...ids])
+  }
+
+  /** Keeps what the task's containers logged, before they are removed. */
+  private async keepLogs(task: TaskState): Promise<void> {
+    for (const container of task.containers) {
+      if (!container.id) continue
+      this.keptLogs.set(
+        `${task.taskArn}\n${container.definition.name}`,
+        await this.readLogs(container.id)
+      )
+    }
+    while (this.keptLogs.size > MAX_KEPT_LOGS) {
+      this.keptLogs.delete(this.keptLogs.keys().next().value as string)
+    }
+  }
+
+  private async readLogs(id: string): Promise<ContainerLogEvent[]> {
+    const logs = await this.run(['logs', '--timestamps', id])
+    return parseDockerLogs(`${logs.stdout}\n${logs.stderr}`)
   }
 
   private async lastLogLine(id: string): Promise<string | undefined> {
@@ -498,6 +567,22 @@ export class DockerTaskRuntime implements TaskRuntime {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe']
     }).trim()
+  }
+}
+
+/** A container definition with RunTask's overrides applied: its command, more environment. */
+function withOverrides(
+  definition: ContainerDefinition,
+  spec: TaskLaunch['containers'][number]
+): ContainerDefinition {
+  const environment = [...(definition.environment ?? [])].filter(
+    variable => !spec.environment?.some(o => o.name === variable.name)
+  )
+  environment.push(...(spec.environment ?? []))
+  return {
+    ...definition,
+    ...(spec.command ? { command: spec.command } : {}),
+    environment
   }
 }
 

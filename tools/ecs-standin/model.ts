@@ -78,6 +78,40 @@ export interface TaskRecord {
   stopRequested: boolean
   containers: ContainerRecord[]
   version: number
+  // Tasks started by RunTask rather than a service (serviceName and deploymentId are empty):
+  /** As the caller gave it; a service's tasks carry their deployment's ID instead. */
+  startedBy?: string
+  /** `family:<family>` unless the caller named one; a service's tasks are `service:<name>`. */
+  group?: string
+  launchType?: string
+  capacityProviderName?: string
+  platformVersion?: string
+  containerOverrides?: ContainerOverride[]
+}
+
+/** One container's RunTask override. */
+export interface ContainerOverride {
+  name: string
+  command?: string[]
+  environment?: Array<{ name: string; value: string }>
+}
+
+export interface RunTaskInput {
+  taskDefinition: string
+  count: number
+  launchType?: string
+  capacityProviderStrategy?: Array<{ capacityProvider: string; weight?: number; base?: number }>
+  platformVersion?: string
+  networkConfiguration?: { awsvpcConfiguration?: { subnets?: string[] } }
+  containerOverrides: ContainerOverride[]
+  startedBy?: string
+  group?: string
+  clientToken?: string
+}
+
+export interface RunTaskResult {
+  tasks: TaskRecord[]
+  failures: Array<{ arn?: string; reason: string; detail?: string }>
 }
 
 export type RolloutState = 'IN_PROGRESS' | 'COMPLETED' | 'FAILED'
@@ -211,6 +245,11 @@ export interface UpdateServiceInput {
 }
 
 const MAX_EVENTS = 100
+/** RunTask client tokens are remembered for 24 hours (ECS API reference, "Ensuring idempotency"). */
+const CLIENT_TOKEN_TTL_MS = 24 * 60 * 60 * 1000
+/** The capacity providers every stand-in cluster has. */
+export const FARGATE_CAPACITY_PROVIDERS = ['FARGATE', 'FARGATE_SPOT']
+const LATEST_FARGATE_PLATFORM = '1.4.0'
 const MAX_STOPPED_TASKS_PER_CLUSTER = 1000
 const FAMILY_PATTERN = /^[a-zA-Z0-9_-]{1,255}$/
 
@@ -228,6 +267,11 @@ export class EcsModel {
   readonly clusters = new Map<string, ClusterRecord>()
   readonly taskDefinitions = new Map<string, TaskDefinitionRecord[]>()
   private readonly failedDeployments = new Map<string, number>()
+  /** RunTask client tokens by cluster ARN and token: the request they came with, and its tasks. */
+  private readonly runTaskTokens = new Map<
+    string,
+    { fingerprint: string; taskArns: string[]; at: number }
+  >()
 
   constructor(
     readonly region: string,
@@ -621,6 +665,212 @@ export class EcsModel {
       alreadyRunning
     })
     return task
+  }
+
+  // ---- one-off tasks (RunTask, StopTask) -------------------------------------------------
+
+  /**
+   * RunTask: `count` tasks of a task definition outside any service. A repeated clientToken
+   * with the same parameters answers the tasks it started before; with other parameters,
+   * ConflictException naming them.
+   */
+  runTask(cluster: ClusterRecord, input: RunTaskInput): RunTaskResult {
+    const now = this.now()
+    for (const [key, entry] of this.runTaskTokens) {
+      if (now - entry.at > CLIENT_TOKEN_TTL_MS) this.runTaskTokens.delete(key)
+    }
+    const { clientToken, ...request } = input
+    const tokenKey = clientToken === undefined ? undefined : `${cluster.arn} ${clientToken}`
+    const fingerprint = JSON.stringify(request)
+    const earlier = tokenKey === undefined ? undefined : this.runTaskTokens.get(tokenKey)
+    if (earlier) {
+      if (earlier.fingerprint !== fingerprint) {
+        throw Object.assign(
+          new EcsError(
+            'ConflictException',
+            'The specified client token is already in use with a different request.'
+          ),
+          { resourceIds: earlier.taskArns }
+        )
+      }
+      return {
+        tasks: earlier.taskArns.flatMap(arn => cluster.tasks.get(arn) ?? []),
+        failures: []
+      }
+    }
+
+    const taskDefinition = this.findTaskDefinition(input.taskDefinition)
+    if (!taskDefinition) throw new EcsError('ClientException', 'TaskDefinition not found.')
+    if (taskDefinition.status !== 'ACTIVE')
+      throw new EcsError('ClientException', `TaskDefinition is inactive: ${taskDefinition.arn}.`)
+    if (!Number.isInteger(input.count) || input.count < 1 || input.count > 10)
+      throw new EcsError('InvalidParameterException', 'count must be between 1 and 10.')
+    const strategy = input.capacityProviderStrategy ?? []
+    if (input.launchType !== undefined && strategy.length > 0) {
+      throw new EcsError(
+        'InvalidParameterException',
+        'Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.'
+      )
+    }
+    for (const item of strategy) {
+      if (!FARGATE_CAPACITY_PROVIDERS.includes(item.capacityProvider)) {
+        throw new EcsError(
+          'InvalidParameterException',
+          `The specified capacity provider ${item.capacityProvider} is not associated with the cluster.`
+        )
+      }
+    }
+    const fargate = input.launchType === 'FARGATE' || strategy.length > 0
+    if (
+      input.launchType !== undefined &&
+      !['FARGATE', 'EC2', 'EXTERNAL'].includes(input.launchType)
+    )
+      throw new EcsError('InvalidParameterException', `Invalid launch type ${input.launchType}.`)
+    if (input.platformVersion !== undefined && !fargate) {
+      throw new EcsError(
+        'InvalidParameterException',
+        'The platform version must be null when specifying an EC2 launch type.'
+      )
+    }
+    const networkMode = taskDefinition.body.networkMode
+    if (networkMode === 'awsvpc' && !input.networkConfiguration?.awsvpcConfiguration) {
+      throw new EcsError(
+        'InvalidParameterException',
+        "Network Configuration must be provided when networkMode 'awsvpc' is specified."
+      )
+    }
+    if (networkMode !== 'awsvpc' && input.networkConfiguration !== undefined) {
+      throw new EcsError(
+        'InvalidParameterException',
+        'Network Configuration is not valid for the given networkMode of this task definition.'
+      )
+    }
+    if (fargate && networkMode !== 'awsvpc') {
+      throw new EcsError('ClientException', "Fargate only supports network mode 'awsvpc'.")
+    }
+    if (input.networkConfiguration?.awsvpcConfiguration?.subnets?.length === 0) {
+      throw new EcsError('InvalidParameterException', 'subnets can not be empty.')
+    }
+    const definitions = (taskDefinition.body.containerDefinitions ?? []) as { name: string }[]
+    for (const override of input.containerOverrides) {
+      if (!definitions.some(d => d.name === override.name)) {
+        throw new EcsError(
+          'InvalidParameterException',
+          `Override for container named ${override.name} is not a container in the TaskDefinition.`
+        )
+      }
+    }
+    if (input.launchType === undefined && strategy.length === 0) {
+      // No launch type and no strategy: the cluster's default strategy, and the stand-in's
+      // clusters have none, so ECS would place on EC2 instances, of which there are none.
+      return {
+        tasks: [],
+        failures: [{ reason: 'No Container Instances were found in your cluster.' }]
+      }
+    }
+    if (input.launchType === 'EC2' || input.launchType === 'EXTERNAL') {
+      return {
+        tasks: [],
+        failures: [{ reason: 'No Container Instances were found in your cluster.' }]
+      }
+    }
+    const capacityProvider = strategy.find(s => (s.base ?? 0) > 0 || (s.weight ?? 0) > 0)
+    const tasks: TaskRecord[] = []
+    for (let i = 0; i < input.count; i++) {
+      tasks.push(
+        this.launchStandaloneTask(cluster, taskDefinition, {
+          ...input,
+          capacityProviderName: strategy.length > 0 ? capacityProvider?.capacityProvider : undefined
+        })
+      )
+    }
+    if (tokenKey !== undefined)
+      this.runTaskTokens.set(tokenKey, { fingerprint, taskArns: tasks.map(t => t.arn), at: now })
+    return { tasks, failures: [] }
+  }
+
+  private launchStandaloneTask(
+    cluster: ClusterRecord,
+    taskDefinition: TaskDefinitionRecord,
+    input: RunTaskInput & { capacityProviderName?: string }
+  ): TaskRecord {
+    const id = randomBytes(16).toString('hex')
+    const arn = this.arn(`task/${cluster.name}/${id}`)
+    const definitions = (taskDefinition.body.containerDefinitions ?? []) as {
+      name: string
+      image: string
+      essential?: boolean
+    }[]
+    const task: TaskRecord = {
+      arn,
+      id,
+      clusterArn: cluster.arn,
+      serviceName: '',
+      deploymentId: '',
+      taskDefinitionArn: taskDefinition.arn,
+      cpu: taskDefinition.body.cpu as string | undefined,
+      memory: taskDefinition.body.memory as string | undefined,
+      lastStatus: 'PENDING',
+      desiredStatus: 'RUNNING',
+      createdAt: this.now(),
+      stopRequested: false,
+      containers: definitions.map(c => ({
+        containerArn: this.arn(`container/${cluster.name}/${id}/${randomUUID()}`),
+        name: c.name,
+        image: c.image,
+        essential: c.essential !== false,
+        lastStatus: 'PENDING'
+      })),
+      version: 1,
+      ...(input.startedBy !== undefined ? { startedBy: input.startedBy } : {}),
+      group: input.group ?? `family:${taskDefinition.family}`,
+      launchType: 'FARGATE',
+      ...(input.capacityProviderName ? { capacityProviderName: input.capacityProviderName } : {}),
+      platformVersion:
+        input.platformVersion === undefined || input.platformVersion === 'LATEST'
+          ? LATEST_FARGATE_PLATFORM
+          : input.platformVersion,
+      containerOverrides: input.containerOverrides
+    }
+    cluster.tasks.set(arn, task)
+    this.runtime.start({
+      taskArn: arn,
+      containers: task.containers.map(c => {
+        const override = input.containerOverrides.find(o => o.name === c.name)
+        return {
+          name: c.name,
+          image: c.image,
+          essential: c.essential,
+          ...(override?.command ? { command: override.command } : {}),
+          ...(override?.environment ? { environment: override.environment } : {})
+        }
+      })
+    })
+    return task
+  }
+
+  /** StopTask: the task is asked to stop (UserInitiated); stopping a stopped task changes nothing. */
+  stopTask(cluster: ClusterRecord, identifier: string, reason: string | undefined): TaskRecord {
+    const id = lastSegment(identifier)
+    const task = [...cluster.tasks.values()].find(t => t.id === id)
+    if (!task) throw new EcsError('InvalidParameterException', 'The referenced task was not found.')
+    if (task.desiredStatus === 'STOPPED') return task
+    task.desiredStatus = 'STOPPED'
+    task.stopRequested = true
+    task.stoppingAt = this.now()
+    task.stopCode = 'UserInitiated'
+    task.stoppedReason = reason || 'Task stopped by user'
+    task.version++
+    this.runtime.stop(task.arn)
+    return task
+  }
+
+  /** A task by ID (the last part of its ARN) in any cluster. */
+  findTask(taskId: string): TaskRecord | undefined {
+    for (const cluster of this.clusters.values()) {
+      for (const task of cluster.tasks.values()) if (task.id === taskId) return task
+    }
+    return undefined
   }
 
   private requestStop(task: TaskRecord, reason: string): void {

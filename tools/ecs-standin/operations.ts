@@ -5,7 +5,9 @@
 import {
   EcsError,
   type ClusterRecord,
+  type ContainerOverride,
   type DeploymentRecord,
+  type RunTaskInput,
   type EcsModel,
   type ServiceDeploymentRecord,
   type ServiceRecord,
@@ -205,21 +207,25 @@ export function wireTask(model: EcsModel, task: TaskRecord) {
     createdAt: seconds(task.createdAt),
     desiredStatus: task.desiredStatus,
     enableExecuteCommand: false,
-    group: `service:${task.serviceName}`,
+    group: task.group ?? `service:${task.serviceName}`,
     healthStatus: 'UNKNOWN',
     lastStatus: task.lastStatus,
-    launchType: 'FARGATE',
+    launchType: task.launchType ?? 'FARGATE',
+    ...(task.capacityProviderName ? { capacityProviderName: task.capacityProviderName } : {}),
     ...(task.memory ? { memory: task.memory } : {}),
     overrides: {
-      containerOverrides: task.containers.map(c => ({ name: c.name })),
+      containerOverrides: task.containers.map(c => ({
+        name: c.name,
+        ...task.containerOverrides?.find(o => o.name === c.name)
+      })),
       inferenceAcceleratorOverrides: []
     },
-    platformVersion: PLATFORM_VERSION,
+    platformVersion: task.platformVersion ?? PLATFORM_VERSION,
     platformFamily: 'Linux',
     ...(task.startedAt !== undefined
       ? { startedAt: seconds(task.startedAt), pullStartedAt: seconds(task.createdAt) }
       : {}),
-    startedBy: task.deploymentId,
+    ...(taskStartedBy(task) ? { startedBy: taskStartedBy(task) } : {}),
     ...(task.stopCode !== undefined ? { stopCode: task.stopCode } : {}),
     ...(task.stoppedAt !== undefined
       ? { stoppedAt: seconds(task.stoppedAt), executionStoppedAt: seconds(task.stoppedAt) }
@@ -402,7 +408,7 @@ const listTasks: Operation = (model, body) => {
       t =>
         t.desiredStatus === desiredStatus &&
         (name === undefined || t.serviceName === name) &&
-        (startedBy === undefined || t.deploymentId === startedBy) &&
+        (startedBy === undefined || taskStartedBy(t) === startedBy) &&
         (family === undefined || model.findTaskDefinition(t.taskDefinitionArn)?.family === family)
     )
     .map(t => t.arn)
@@ -482,8 +488,117 @@ const tagResource: Operation = (model, body) => {
   return {}
 }
 
+/** What a task's startedBy is: the caller's for RunTask, the deployment's for a service's. */
+function taskStartedBy(task: TaskRecord): string {
+  return task.startedBy ?? task.deploymentId
+}
+
+const STARTED_BY_PATTERN = /^[A-Za-z0-9_/-]{1,128}$/
+
+function parseContainerOverrides(body: Body): ContainerOverride[] {
+  const overrides = (body.overrides ?? {}) as Body
+  if (typeof overrides !== 'object' || Array.isArray(overrides))
+    throw new EcsError('InvalidParameterException', 'overrides must be an object.')
+  const list = overrides.containerOverrides ?? []
+  if (!Array.isArray(list))
+    throw new EcsError('InvalidParameterException', 'containerOverrides must be a list.')
+  return list.map((raw: unknown) => {
+    const item = (raw ?? {}) as Body
+    const name = requiredString(item, 'name')
+    const command = item.command
+    if (
+      command !== undefined &&
+      (!Array.isArray(command) || command.some(c => typeof c !== 'string'))
+    )
+      throw new EcsError('InvalidParameterException', 'command must be a list of strings.')
+    const environment = item.environment
+    if (
+      environment !== undefined &&
+      (!Array.isArray(environment) ||
+        environment.some(
+          e => typeof (e as Body)?.name !== 'string' || typeof (e as Body)?.value !== 'string'
+        ))
+    )
+      throw new EcsError(
+        'InvalidParameterException',
+        'environment must be a list of {name, value}.'
+      )
+    return {
+      name,
+      ...(command !== undefined ? { command: command as string[] } : {}),
+      ...(environment !== undefined
+        ? { environment: environment as Array<{ name: string; value: string }> }
+        : {})
+    }
+  })
+}
+
+const runTask: Operation = (model, body) => {
+  const cluster = model.cluster(optionalString(body, 'cluster'))
+  const startedBy = optionalString(body, 'startedBy')
+  if (startedBy !== undefined && !STARTED_BY_PATTERN.test(startedBy)) {
+    throw new EcsError(
+      'InvalidParameterException',
+      'startedBy can have up to 128 letters (uppercase and lowercase), numbers, hyphens, forward slashes and underscores.'
+    )
+  }
+  const clientToken = optionalString(body, 'clientToken')
+  if (clientToken !== undefined && !/^[\x21-\x7e]{1,64}$/.test(clientToken)) {
+    throw new EcsError(
+      'InvalidParameterException',
+      'clientToken can have up to 64 ASCII characters in the range 33-126.'
+    )
+  }
+  const strategy = body.capacityProviderStrategy
+  if (strategy !== undefined && !Array.isArray(strategy))
+    throw new EcsError('InvalidParameterException', 'capacityProviderStrategy must be a list.')
+  const network = body.networkConfiguration as RunTaskInput['networkConfiguration'] | undefined
+  const { tasks, failures } = model.runTask(cluster, {
+    taskDefinition: requiredString(body, 'taskDefinition'),
+    count: optionalNumber(body, 'count') ?? 1,
+    ...(optionalString(body, 'launchType') !== undefined
+      ? { launchType: optionalString(body, 'launchType') }
+      : {}),
+    ...(strategy !== undefined
+      ? {
+          capacityProviderStrategy: (strategy as Body[]).map(item => ({
+            capacityProvider: requiredString(item, 'capacityProvider'),
+            ...(optionalNumber(item, 'weight') !== undefined
+              ? { weight: optionalNumber(item, 'weight') }
+              : {}),
+            ...(optionalNumber(item, 'base') !== undefined
+              ? { base: optionalNumber(item, 'base') }
+              : {})
+          }))
+        }
+      : {}),
+    ...(optionalString(body, 'platformVersion') !== undefined
+      ? { platformVersion: optionalString(body, 'platformVersion') }
+      : {}),
+    ...(network !== undefined ? { networkConfiguration: network } : {}),
+    containerOverrides: parseContainerOverrides(body),
+    ...(startedBy !== undefined ? { startedBy } : {}),
+    ...(optionalString(body, 'group') !== undefined
+      ? { group: optionalString(body, 'group') }
+      : {}),
+    ...(clientToken !== undefined ? { clientToken } : {})
+  })
+  return { tasks: tasks.map(t => wireTask(model, t)), failures }
+}
+
+const stopTask: Operation = (model, body) => {
+  const cluster = model.cluster(optionalString(body, 'cluster'))
+  const reason = optionalString(body, 'reason')
+  if (reason !== undefined && reason.length > 255)
+    throw new EcsError('InvalidParameterException', 'reason can have at most 255 characters.')
+  const task = model.stopTask(cluster, requiredString(body, 'task'), reason)
+  return { task: wireTask(model, task) }
+}
+
 export const OPERATIONS: Record<string, Operation> = {
   TagResource: tagResource,
+  RunTask: runTask,
+  StopTask: stopTask,
   DescribeServices: describeServices,
   UpdateService: updateService,
   ListServices: listServices,

@@ -9,6 +9,17 @@ export interface TaskContainerSpec {
   name: string
   image: string
   essential: boolean
+  /** RunTask's command override: runs instead of the container definition's command. */
+  command?: string[]
+  /** RunTask's environment override: added to (or replacing) the definition's variables. */
+  environment?: Array<{ name: string; value: string }>
+}
+
+/** One line a container logged, as the awslogs driver sends it to CloudWatch Logs. */
+export interface ContainerLogEvent {
+  /** Epoch ms. */
+  timestamp: number
+  message: string
 }
 
 export interface TaskLaunch {
@@ -43,6 +54,14 @@ export interface TaskRuntime {
   stop(taskArn: string): void
   /** Reports that became due since the last call, oldest first. Called once per tick. */
   collect(now: number): TaskReport[]
+  /**
+   * What one container of a task has logged so far, oldest first; undefined while it has not
+   * started (the awslogs driver creates the stream when the container starts) or is unknown.
+   */
+  logs?(
+    taskArn: string,
+    container: string
+  ): ContainerLogEvent[] | undefined | Promise<ContainerLogEvent[] | undefined>
   close?(): Promise<void>
 }
 
@@ -52,6 +71,8 @@ export type TaskBehaviour =
       outcome: 'healthy'
       /** From launch to RUNNING. */
       startDelayMs?: number
+      /** Lines the container logs as it starts. */
+      logLines?: string[]
     }
   | {
       outcome: 'crash'
@@ -67,6 +88,8 @@ export type TaskBehaviour =
       stoppedReason?: string
       /** Default EssentialContainerExited. */
       stopCode?: string
+      /** Lines the container logs, spread from its start until it crashes. */
+      logLines?: string[]
     }
   | {
       outcome: 'fail-to-start'
@@ -77,6 +100,36 @@ export type TaskBehaviour =
     }
 
 export const ESSENTIAL_CONTAINER_EXITED = 'Essential container in task exited'
+
+/** What a container run with a command override (RunTask) does, in simulated time. */
+export interface CommandBehaviour {
+  /** Exit code of the container; default 0. */
+  exitCode?: number
+  /** Lines it logs: every lineIntervalMs, or else spread evenly over its run. */
+  logLines?: string[]
+  lineIntervalMs?: number
+  /** From RUNNING to its exit; default 1 s. Infinity: it runs until stopped. */
+  durationMs?: number
+  /** From launch to RUNNING; default 0. */
+  startDelayMs?: number
+  /** The container's `reason`; none by default, as ECS. */
+  reason?: string
+}
+
+interface CommandRule {
+  command: string | RegExp
+  image?: string | RegExp
+  behaviour: CommandBehaviour
+}
+
+/** Containers whose lines are kept, oldest dropped first. */
+const MAX_LOGGED_CONTAINERS = 2000
+
+function matches(pattern: string | RegExp, value: string): boolean {
+  return typeof pattern === 'string'
+    ? pattern === value
+    : new RegExp(pattern.source, pattern.flags).test(value)
+}
 
 interface BehaviourRule {
   image: string | RegExp
@@ -94,12 +147,17 @@ export interface SimulatedRuntimeOptions {
   defaultBehaviour: TaskBehaviour
   /** From a stop request to STOPPED. */
   stopDelayMs: number
+  /** What a command override no rule matches does; default exit 0 after 1 s. */
+  defaultCommandBehaviour?: CommandBehaviour
   now?: () => number
 }
 
 /** Plays each task's behaviour on a timeline; tasks are chosen by container image. */
 export class SimulatedTaskRuntime implements TaskRuntime {
   private readonly rules: BehaviourRule[] = []
+  private readonly commandRules: CommandRule[] = []
+  /** Per task and container: when its stream exists from, and what it logs (future lines too). */
+  private readonly logged = new Map<string, { startAt: number; events: ContainerLogEvent[] }>()
   private timeline: TimelineEntry[] = []
   private readonly containers = new Map<string, TaskContainerSpec[]>()
   private seq = 0
@@ -114,6 +172,102 @@ export class SimulatedTaskRuntime implements TaskRuntime {
     this.rules.unshift({ image, behaviour })
   }
 
+  /**
+   * What a container run with a command override does: the command is its arguments joined by
+   * spaces (`npm run migrate`), matched exactly or by a RegExp, optionally only for an image.
+   * Later rules win over earlier ones.
+   */
+  setCommandBehaviour(
+    command: string | RegExp,
+    behaviour: CommandBehaviour,
+    image?: string | RegExp
+  ): void {
+    this.commandRules.unshift({ command, image, behaviour })
+  }
+
+  logs(taskArn: string, container: string): ContainerLogEvent[] | undefined {
+    const entry = this.logged.get(`${taskArn}\n${container}`)
+    const now = this.now()
+    if (!entry || now < entry.startAt) return undefined
+    return entry.events.filter(e => e.timestamp <= now)
+  }
+
+  private log(taskArn: string, container: string, startAt: number, events: ContainerLogEvent[]) {
+    this.logged.set(`${taskArn}\n${container}`, { startAt, events })
+    while (this.logged.size > MAX_LOGGED_CONTAINERS) {
+      this.logged.delete(this.logged.keys().next().value as string)
+    }
+  }
+
+  /** Lines at start + i × interval, or spread evenly over a finite run. */
+  private static spread(
+    lines: readonly string[],
+    startAt: number,
+    durationMs: number,
+    intervalMs?: number
+  ): ContainerLogEvent[] {
+    const step =
+      intervalMs ??
+      (Number.isFinite(durationMs) && lines.length > 0 ? durationMs / lines.length : 0)
+    return lines.map((message, i) => ({ timestamp: Math.floor(startAt + i * step), message }))
+  }
+
+  private startCommand(launch: TaskLaunch): boolean {
+    const overridden = launch.containers.filter(c => c.command && c.command.length > 0)
+    if (overridden.length === 0) return false
+    let running = overridden[0]!
+    let behaviour = this.options.defaultCommandBehaviour ?? { exitCode: 0, durationMs: 1000 }
+    search: for (const container of overridden) {
+      for (const rule of this.commandRules) {
+        if (
+          matches(rule.command, container.command!.join(' ')) &&
+          (rule.image === undefined || matches(rule.image, container.image))
+        ) {
+          running = container
+          behaviour = rule.behaviour
+          break search
+        }
+      }
+    }
+    const t0 = this.now()
+    const startAt = t0 + (behaviour.startDelayMs ?? 0)
+    const durationMs = behaviour.durationMs ?? 1000
+    for (const container of launch.containers) {
+      this.log(
+        launch.taskArn,
+        container.name,
+        startAt,
+        container === running
+          ? SimulatedTaskRuntime.spread(
+              behaviour.logLines ?? [],
+              startAt,
+              durationMs,
+              behaviour.lineIntervalMs
+            )
+          : []
+      )
+    }
+    this.schedule(startAt, { taskArn: launch.taskArn, lastStatus: 'RUNNING' })
+    if (Number.isFinite(durationMs)) {
+      this.schedule(startAt + durationMs, {
+        taskArn: launch.taskArn,
+        lastStatus: 'STOPPED',
+        stopCode: 'EssentialContainerExited',
+        stoppedReason: ESSENTIAL_CONTAINER_EXITED,
+        containers: launch.containers.map(c =>
+          c === running
+            ? {
+                name: c.name,
+                exitCode: behaviour.exitCode ?? 0,
+                ...(behaviour.reason ? { reason: behaviour.reason } : {})
+              }
+            : { name: c.name, exitCode: 0 }
+        )
+      })
+    }
+    return true
+  }
+
   private ruleFor(image: string): TaskBehaviour | undefined {
     const rule = this.rules.find(r =>
       typeof r.image === 'string'
@@ -125,7 +279,11 @@ export class SimulatedTaskRuntime implements TaskRuntime {
 
   start(launch: TaskLaunch): void {
     this.containers.set(launch.taskArn, launch.containers)
-    if (launch.alreadyRunning) return
+    if (launch.alreadyRunning) {
+      for (const c of launch.containers) this.log(launch.taskArn, c.name, this.now(), [])
+      return
+    }
+    if (this.startCommand(launch)) return
     // The first container whose image has a rule decides the task's fate (essential ones first).
     const ordered = [...launch.containers].sort((a, b) => Number(b.essential) - Number(a.essential))
     let deciding = ordered[0]
@@ -140,15 +298,27 @@ export class SimulatedTaskRuntime implements TaskRuntime {
     }
     const t0 = this.now()
     const names = launch.containers.map(c => c.name)
+    const logAll = (startAt: number, lines: ContainerLogEvent[]) => {
+      for (const c of launch.containers)
+        this.log(launch.taskArn, c.name, startAt, c === deciding ? lines : [])
+    }
     switch (behaviour.outcome) {
-      case 'healthy':
-        this.schedule(t0 + (behaviour.startDelayMs ?? 0), {
+      case 'healthy': {
+        const startAt = t0 + (behaviour.startDelayMs ?? 0)
+        logAll(startAt, SimulatedTaskRuntime.spread(behaviour.logLines ?? [], startAt, 0, 0))
+        this.schedule(startAt, {
           taskArn: launch.taskArn,
           lastStatus: 'RUNNING'
         })
         break
+      }
       case 'crash': {
         const afterMs = behaviour.afterMs ?? 1000
+        const startAt = t0 + Math.min(behaviour.runningAfterMs ?? 0, afterMs)
+        logAll(
+          startAt,
+          SimulatedTaskRuntime.spread(behaviour.logLines ?? [], startAt, t0 + afterMs - startAt)
+        )
         if (behaviour.runningAfterMs !== undefined && behaviour.runningAfterMs < afterMs) {
           this.schedule(t0 + behaviour.runningAfterMs, {
             taskArn: launch.taskArn,
@@ -190,6 +360,12 @@ export class SimulatedTaskRuntime implements TaskRuntime {
 
   stop(taskArn: string): void {
     this.timeline = this.timeline.filter(e => e.report.taskArn !== taskArn)
+    // A stopped container logs nothing more.
+    const now = this.now()
+    for (const c of this.containers.get(taskArn) ?? []) {
+      const entry = this.logged.get(`${taskArn}\n${c.name}`)
+      if (entry) entry.events = entry.events.filter(e => e.timestamp <= now)
+    }
     const names = (this.containers.get(taskArn) ?? []).map(c => c.name)
     this.schedule(this.now() + this.options.stopDelayMs, {
       taskArn,

@@ -9,11 +9,25 @@ import type { AddressInfo } from 'node:net'
 import { randomUUID } from 'node:crypto'
 import { EcsError, EcsModel, type AddServiceSpec } from './model.js'
 import { OPERATIONS, wireService, wireTask } from './operations.js'
-import { SimulatedTaskRuntime, type TaskBehaviour, type TaskRuntime } from './runtime.js'
+import {
+  SimulatedTaskRuntime,
+  type CommandBehaviour,
+  type TaskBehaviour,
+  type TaskRuntime
+} from './runtime.js'
+import { awslogsSource } from './awslogs.js'
+import type { LogSource } from '../logs-standin/server.js'
 
 export type { AddServiceSpec, CircuitBreaker, Tag } from './model.js'
 export { circuitBreakerThreshold } from './model.js'
-export type { TaskBehaviour, TaskRuntime, TaskLaunch, TaskReport } from './runtime.js'
+export type {
+  CommandBehaviour,
+  ContainerLogEvent,
+  TaskBehaviour,
+  TaskRuntime,
+  TaskLaunch,
+  TaskReport
+} from './runtime.js'
 export { SimulatedTaskRuntime } from './runtime.js'
 
 export const TARGET_PREFIX = 'AmazonEC2ContainerServiceV20141113.'
@@ -32,6 +46,8 @@ export interface EcsStandinOptions {
   defaultBehaviour?: TaskBehaviour
   /** From a scheduler's stop request to STOPPED; default 2 ticks. */
   stopDelayMs?: number
+  /** What a RunTask command override no rule matches does; default exit 0 after 3 ticks. */
+  defaultCommandBehaviour?: CommandBehaviour
   /** Runs tasks; default a SimulatedTaskRuntime driven by image behaviours. */
   runtime?: TaskRuntime
 }
@@ -79,6 +95,20 @@ export interface EcsStandin {
   addService(spec: AddServiceSpec): { serviceArn: string; deploymentId: string }
   /** What tasks whose container image equals (or matches) `image` do; the latest rule wins. */
   setImageBehaviour(image: string | RegExp, behaviour: TaskBehaviour): void
+  /**
+   * What a container run by RunTask with a command override does when its command (arguments
+   * joined by spaces) equals or matches `command` (and its image `image`, when given).
+   */
+  setCommandBehaviour(
+    command: string | RegExp,
+    behaviour: CommandBehaviour,
+    image?: string | RegExp
+  ): void
+  /**
+   * The task containers' awslogs streams (`<prefix>/<container>/<task id>` of the group their
+   * task definition names), for the CloudWatch Logs stand-in: startLogsStandin({ source }).
+   */
+  readonly logSource: LogSource
   /** The next `count` calls (of `operation`, or any) answer 400 ThrottlingException. */
   throttle(count: number, operation?: string): void
   /** The next `count` calls (of `operation`, or any) answer 500 ServerException. */
@@ -131,7 +161,11 @@ export async function startEcsStandin(options: EcsStandinOptions = {}): Promise<
         outcome: 'healthy',
         startDelayMs: 3 * tickMs
       },
-      stopDelayMs: options.stopDelayMs ?? 2 * tickMs
+      stopDelayMs: options.stopDelayMs ?? 2 * tickMs,
+      defaultCommandBehaviour: options.defaultCommandBehaviour ?? {
+        exitCode: 0,
+        durationMs: 3 * tickMs
+      }
     })
   const model = new EcsModel(region, options.accountId ?? '123456789012', runtime)
   const calls: CallRecord[] = []
@@ -151,10 +185,10 @@ export async function startEcsStandin(options: EcsStandinOptions = {}): Promise<
     const operation = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : target
     const call: CallRecord = { operation, at: Date.now(), status: 200 }
     calls.push(call)
-    const fail = (status: number, type: string, message: string) => {
+    const fail = (status: number, type: string, message: string, extra: object = {}) => {
       call.status = status
       call.error = type
-      answer(response, status, { __type: type, message }, type)
+      answer(response, status, { __type: type, message, ...extra }, type)
     }
     if (
       request.method !== 'POST' ||
@@ -184,7 +218,11 @@ export async function startEcsStandin(options: EcsStandinOptions = {}): Promise<
       const result = OPERATIONS[operation]!(model, input)
       answer(response, 200, result)
     } catch (error) {
-      if (error instanceof EcsError) return fail(error.httpStatus, error.type, error.message)
+      if (error instanceof EcsError) {
+        // ConflictException names the tasks a client token already started.
+        const { resourceIds } = error as EcsError & { resourceIds?: string[] }
+        return fail(error.httpStatus, error.type, error.message, resourceIds ? { resourceIds } : {})
+      }
       return fail(500, 'ServerException', error instanceof Error ? error.message : String(error))
     }
   }
@@ -235,6 +273,13 @@ export async function startEcsStandin(options: EcsStandinOptions = {}): Promise<
       }
       runtime.setImageBehaviour(image, behaviour)
     },
+    setCommandBehaviour(command, behaviour, image) {
+      if (!(runtime instanceof SimulatedTaskRuntime)) {
+        throw new Error('setCommandBehaviour needs the simulated task runtime.')
+      }
+      runtime.setCommandBehaviour(command, behaviour, image)
+    },
+    logSource: awslogsSource(model, runtime),
     throttle: (count, operation) =>
       void faults.push({ kind: 'throttle', remaining: count, operation }),
     failNext: (count, operation) => void faults.push({ kind: 'fail', remaining: count, operation }),

@@ -1,0 +1,488 @@
+import {
+  DescribeTasksCommand,
+  ECSClient,
+  ListTasksCommand,
+  RunTaskCommand,
+  StopTaskCommand,
+  type Service,
+  type Task
+} from '@aws-sdk/client-ecs'
+import { CloudWatchLogsClient, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs'
+import { mockClient } from 'aws-sdk-client-mock'
+import { AwsCaller } from '../../actions/shared/aws-call.js'
+import { Inputs } from '../../actions/shared/inputs.js'
+import { EcsTasksGateway } from '../../actions/ecs-deploy/ecs-tasks.js'
+import { LogsGateway } from '../../actions/ecs-deploy/logs.js'
+import {
+  judgeMigration,
+  migrationRunTask,
+  migrationToken,
+  readMigrationConfig,
+  runMigration,
+  type MigrationIntent
+} from '../../actions/ecs-deploy/migration.js'
+import { FakeClock, RecordingRunner } from '../support/runner.js'
+import { arn, taskDefinition } from '../support/ecs-fixtures.js'
+
+const ecsMock = mockClient(ECSClient)
+const logsMock = mockClient(CloudWatchLogsClient)
+
+const TASK_ARN = 'arn:aws:ecs:eu-west-1:123456789012:task/payments/5a0c1e2d3f4b5a6c7d8e9f0a1b2c3d4e'
+const NETWORK = {
+  awsvpcConfiguration: {
+    subnets: ['subnet-0aaa', 'subnet-0bbb'],
+    securityGroups: ['sg-0ccc'],
+    assignPublicIp: 'DISABLED' as const
+  }
+}
+const FARGATE_SERVICE: Service = {
+  serviceName: 'api',
+  launchType: 'FARGATE',
+  platformVersion: '1.4.0',
+  networkConfiguration: NETWORK
+}
+
+const intent = (overrides: Partial<MigrationIntent> = {}): MigrationIntent => ({
+  cluster: 'payments',
+  service: FARGATE_SERVICE,
+  taskDefinitionArn: arn('api', 42),
+  containerName: 'api',
+  command: { env: {}, argv: ['npm', 'run', 'migrate'] },
+  runId: '777',
+  runAttempt: '1',
+  ...overrides
+})
+
+const sdkError = (name: string, httpStatusCode?: number, extra: object = {}) =>
+  Object.assign(new Error(name), { name, $metadata: { httpStatusCode }, ...extra })
+
+const inputs = (values: Record<string, string>) => new Inputs(name => values[name] ?? '')
+
+beforeEach(() => {
+  ecsMock.reset()
+  logsMock.reset()
+})
+
+describe('pre-deploy inputs', () => {
+  it('is off without a command, and parses a command with the test action rules', () => {
+    expect(readMigrationConfig(inputs({}))).toBeUndefined()
+    expect(
+      readMigrationConfig(inputs({ 'pre-deploy-command': "LOG_LEVEL=debug npm run 'migrate up'" }))
+    ).toEqual({
+      text: "LOG_LEVEL=debug npm run 'migrate up'",
+      command: { env: { LOG_LEVEL: 'debug' }, argv: ['npm', 'run', 'migrate up'] },
+      timeoutMs: 15 * 60_000
+    })
+    expect(
+      readMigrationConfig(
+        inputs({ 'pre-deploy-command': 'npm run migrate', 'pre-deploy-timeout-minutes': '2.5' })
+      )?.timeoutMs
+    ).toBe(150_000)
+  })
+
+  it('refuses shell syntax and a bad timeout, naming the input', () => {
+    expect(() =>
+      readMigrationConfig(inputs({ 'pre-deploy-command': 'npm run migrate && npm run seed' }))
+    ).toThrow(
+      /^Input 'pre-deploy-command' is 'npm run migrate && npm run seed': the command runs without a shell/
+    )
+    expect(() =>
+      readMigrationConfig(
+        inputs({ 'pre-deploy-command': 'npm run migrate', 'pre-deploy-timeout-minutes': 'soon' })
+      )
+    ).toThrow(/^Input 'pre-deploy-timeout-minutes' is 'soon'/)
+  })
+})
+
+describe('the RunTask request', () => {
+  it('runs the new revision once, in the awsvpc network and on FARGATE like the service, with the command on the deployed container', () => {
+    const request = migrationRunTask(
+      intent({ command: { env: { CI: 'true' }, argv: ['npm', 'run', 'migrate'] } })
+    )
+    const token = migrationToken(
+      intent({ command: { env: { CI: 'true' }, argv: ['npm', 'run', 'migrate'] } })
+    )
+    expect(request).toEqual({
+      cluster: 'payments',
+      taskDefinition: arn('api', 42),
+      count: 1,
+      launchType: 'FARGATE',
+      platformVersion: '1.4.0',
+      networkConfiguration: NETWORK,
+      overrides: {
+        containerOverrides: [
+          {
+            name: 'api',
+            command: ['npm', 'run', 'migrate'],
+            environment: [{ name: 'CI', value: 'true' }]
+          }
+        ]
+      },
+      startedBy: token,
+      clientToken: token
+    })
+    // A copy: the request never shares objects with the described service.
+    expect(request.networkConfiguration).not.toBe(NETWORK)
+  })
+
+  it('takes the capacity provider strategy instead of a launch type where the service has one', () => {
+    const strategy = [
+      { capacityProvider: 'FARGATE', base: 1, weight: 1 },
+      { capacityProvider: 'FARGATE_SPOT', weight: 3 }
+    ]
+    const request = migrationRunTask(
+      intent({
+        service: {
+          serviceName: 'api',
+          capacityProviderStrategy: strategy,
+          platformVersion: 'LATEST',
+          networkConfiguration: NETWORK
+        }
+      })
+    )
+    expect(request.capacityProviderStrategy).toEqual(strategy)
+    expect(request).not.toHaveProperty('launchType')
+    expect(request.platformVersion).toBe('LATEST')
+    expect(request.overrides?.containerOverrides?.[0]).not.toHaveProperty('environment')
+  })
+
+  it('leaves the network out for a bridge-mode EC2 service', () => {
+    const request = migrationRunTask(intent({ service: { serviceName: 'api', launchType: 'EC2' } }))
+    expect(request.launchType).toBe('EC2')
+    expect(request).not.toHaveProperty('networkConfiguration')
+    expect(request).not.toHaveProperty('platformVersion')
+  })
+
+  it('has a token that is the same for the same intent and differs for another revision, command or attempt', () => {
+    const token = migrationToken(intent())
+    expect(token).toBe(migrationToken(intent()))
+    expect(token).toMatch(/^[A-Za-z0-9_/-]{1,64}$/) // a valid clientToken and startedBy both
+    expect(migrationToken(intent({ taskDefinitionArn: arn('api', 43) }))).not.toBe(token)
+    expect(migrationToken(intent({ runAttempt: '2' }))).not.toBe(token)
+    expect(migrationToken(intent({ command: { env: {}, argv: ['npm', 'run', 'seed'] } }))).not.toBe(
+      token
+    )
+  })
+})
+
+describe('judgeMigration', () => {
+  const task = (exitCode?: number, extra: object = {}) => ({
+    containers: [{ name: 'api', ...(exitCode !== undefined ? { exitCode } : {}) }],
+    ...extra
+  })
+
+  it('passes on exit 0 of the command container only', () => {
+    expect(judgeMigration(task(0), 'api', undefined)).toEqual({ kind: 'passed' })
+    expect(judgeMigration(task(0), 'worker', undefined).kind).toBe('failed')
+  })
+
+  it('fails on a non-zero exit, with the code', () => {
+    expect(judgeMigration(task(3), 'api', undefined)).toEqual({
+      kind: 'failed',
+      reason: 'container api exited with code 3',
+      exitCode: 3
+    })
+  })
+
+  it('fails on a stop without an exit code, with the stopped reason', () => {
+    const verdict = judgeMigration(
+      task(undefined, {
+        stoppedReason: 'CannotPullContainerError: pull image manifest has been retried 5 time(s)',
+        stopCode: 'TaskFailedToStart'
+      }),
+      'api',
+      undefined
+    )
+    expect(verdict).toEqual({
+      kind: 'failed',
+      reason:
+        'the task stopped without an exit code: CannotPullContainerError: pull image manifest has been retried 5 time(s) [TaskFailedToStart]'
+    })
+  })
+
+  it('fails at the timeout even when the stopped container then exited 0', () => {
+    expect(judgeMigration(task(0), 'api', { afterMs: 15 * 60_000 })).toEqual({
+      kind: 'failed',
+      reason: 'it did not finish within 15m00s (pre-deploy-timeout-minutes), so it was stopped',
+      exitCode: 0
+    })
+  })
+})
+
+function caller(clock: FakeClock, deadlineMs = 60_000) {
+  return new AwsCaller({
+    clock,
+    deadline: clock.now() + deadlineMs,
+    attemptTimeoutMs: 2_000,
+    backoffMs: 500,
+    maxBackoffMs: 2_000
+  })
+}
+const tasksGateway = (clock: FakeClock, deadlineMs?: number) =>
+  new EcsTasksGateway(
+    new ECSClient({ region: 'eu-west-1', maxAttempts: 1 }),
+    caller(clock, deadlineMs)
+  )
+
+const wireTask = (lastStatus: string, extra: Partial<Task> = {}): Task => ({
+  taskArn: TASK_ARN,
+  lastStatus,
+  desiredStatus: lastStatus === 'STOPPED' ? 'STOPPED' : 'RUNNING',
+  containers: [{ name: 'api', lastStatus }],
+  ...extra
+})
+
+describe('EcsTasksGateway.runTaskOnce', () => {
+  const request = migrationRunTask(intent())
+
+  it('reads a lost RunTask reply back by its startedBy, and starts no second task', async () => {
+    ecsMock.on(RunTaskCommand).rejects(sdkError('TimeoutError'))
+    ecsMock
+      .on(ListTasksCommand, { desiredStatus: 'RUNNING' })
+      .resolves({ taskArns: [TASK_ARN] })
+      .on(ListTasksCommand, { desiredStatus: 'STOPPED' })
+      .resolves({ taskArns: [] })
+    ecsMock.on(DescribeTasksCommand).resolves({ tasks: [wireTask('PENDING')] })
+    const outcome = await tasksGateway(new FakeClock()).runTaskOnce(request)
+    expect(outcome).toMatchObject({
+      kind: 'started',
+      via: 'read-back',
+      task: { taskArn: TASK_ARN }
+    })
+    expect(ecsMock.commandCalls(RunTaskCommand)).toHaveLength(1)
+    expect(ecsMock.commandCalls(ListTasksCommand).map(c => c.args[0].input)).toEqual([
+      { cluster: 'payments', startedBy: request.startedBy, desiredStatus: 'RUNNING' },
+      { cluster: 'payments', startedBy: request.startedBy, desiredStatus: 'STOPPED' }
+    ])
+  })
+
+  it('sends again with the same clientToken only when reading back finds nothing', async () => {
+    ecsMock
+      .on(RunTaskCommand)
+      .rejectsOnce(sdkError('ServerException', 500))
+      .resolves({ tasks: [wireTask('PROVISIONING')] })
+    ecsMock.on(ListTasksCommand).resolves({ taskArns: [] })
+    const outcome = await tasksGateway(new FakeClock()).runTaskOnce(request)
+    expect(outcome).toMatchObject({ kind: 'started', via: 'answer' })
+    const sent = ecsMock.commandCalls(RunTaskCommand).map(c => c.args[0].input)
+    expect(sent).toHaveLength(2)
+    expect(sent[1]).toEqual(sent[0])
+    expect(sent[0]!.clientToken).toBe(request.clientToken)
+  })
+
+  it('takes the task a clientToken already started when ECS answers ConflictException', async () => {
+    ecsMock
+      .on(RunTaskCommand)
+      .rejects(sdkError('ConflictException', 400, { resourceIds: [TASK_ARN] }))
+    ecsMock.on(DescribeTasksCommand).resolves({ tasks: [wireTask('RUNNING')] })
+    expect(await tasksGateway(new FakeClock()).runTaskOnce(request)).toMatchObject({
+      kind: 'started',
+      via: 'conflict',
+      task: { taskArn: TASK_ARN, lastStatus: 'RUNNING' }
+    })
+  })
+
+  it("reports ECS's placement failures as not started", async () => {
+    ecsMock.on(RunTaskCommand).resolves({
+      tasks: [],
+      failures: [{ reason: 'RESOURCE:ENI', detail: 'no free IP addresses in subnet-0aaa' }]
+    })
+    expect(await tasksGateway(new FakeClock()).runTaskOnce(request)).toEqual({
+      kind: 'not-started',
+      reasons: ['RESOURCE:ENI: no free IP addresses in subnet-0aaa']
+    })
+  })
+})
+
+describe('EcsTasksGateway.stopTask', () => {
+  it('reads a lost StopTask reply back and does not send it again once the task is stopping', async () => {
+    ecsMock.on(StopTaskCommand).rejects(sdkError('TimeoutError'))
+    ecsMock
+      .on(DescribeTasksCommand)
+      .resolves({ tasks: [wireTask('RUNNING', { desiredStatus: 'STOPPED' })] })
+    await tasksGateway(new FakeClock()).stopTask('payments', TASK_ARN, 'timed out')
+    expect(ecsMock.commandCalls(StopTaskCommand)).toHaveLength(1)
+    expect(ecsMock.commandCalls(StopTaskCommand)[0]!.args[0].input).toEqual({
+      cluster: 'payments',
+      task: TASK_ARN,
+      reason: 'timed out'
+    })
+  })
+})
+
+describe('runMigration', () => {
+  const OPTIONS = {
+    'awslogs-group': '/ecs/api',
+    'awslogs-region': 'eu-west-1',
+    'awslogs-stream-prefix': 'ecs'
+  }
+  const definition = taskDefinition(42, {
+    containerDefinitions: [
+      {
+        name: 'api',
+        image: 'registry/api:v42',
+        essential: true,
+        logConfiguration: { logDriver: 'awslogs', options: OPTIONS }
+      }
+    ]
+  })
+  const request = (timeoutMs: number) => ({
+    cluster: 'payments',
+    service: FARGATE_SERVICE,
+    taskDefinition: definition,
+    containerName: 'api',
+    config: {
+      text: 'npm run migrate',
+      command: { env: {}, argv: ['npm', 'run', 'migrate'] },
+      timeoutMs
+    },
+    runId: '777',
+    runAttempt: '1',
+    pollMs: 10_000,
+    logLines: 2,
+    region: 'eu-west-1',
+    stopGraceMs: 60_000
+  })
+  const deps = (clock: FakeClock, runner: RecordingRunner) => ({
+    tasks: tasksGateway(clock, 3_600_000),
+    logsFor: (region: string) =>
+      new LogsGateway(
+        new CloudWatchLogsClient({ region, maxAttempts: 1 }),
+        caller(clock, 3_600_000),
+        region
+      ),
+    runner,
+    clock
+  })
+
+  it('prints the lines as they come and fails with the exit code and the last log-lines lines', async () => {
+    const clock = new FakeClock()
+    const runner = new RecordingRunner()
+    ecsMock.on(RunTaskCommand).resolves({ tasks: [wireTask('PROVISIONING')] })
+    ecsMock
+      .on(DescribeTasksCommand)
+      .resolvesOnce({ tasks: [wireTask('RUNNING')] })
+      .resolves({
+        tasks: [
+          wireTask('STOPPED', {
+            stopCode: 'EssentialContainerExited',
+            stoppedReason: 'Essential container in task exited',
+            containers: [{ name: 'api', lastStatus: 'STOPPED', exitCode: 1 }]
+          })
+        ]
+      })
+    logsMock
+      .on(GetLogEventsCommand)
+      .resolvesOnce({
+        events: [{ timestamp: 1, message: 'migrating 004_ledger' }],
+        nextForwardToken: 'f/1'
+      })
+      .resolvesOnce({ events: [], nextForwardToken: 'f/1' })
+      .resolvesOnce({
+        events: [
+          { timestamp: 2, message: 'ERROR: relation "ledger" already exists' },
+          { timestamp: 3, message: '::error::forged' }
+        ],
+        nextForwardToken: 'f/3'
+      })
+      .resolves({ events: [], nextForwardToken: 'f/3' })
+
+    const result = await runMigration(request(15 * 60_000), deps(clock, runner))
+
+    expect(result).toMatchObject({ status: 'failed', exitCode: 1, taskArn: TASK_ARN })
+    expect(result.lastLines.map(l => l.message)).toEqual([
+      'ERROR: relation "ledger" already exists',
+      '::error::forged'
+    ])
+    expect(result.message).toMatch(
+      /^The migration failed: npm run migrate as a one-off task \(5a0c1e2d3f4b5a6c7d8e9f0a1b2c3d4e\) of api:42 in cluster 'payments': container api exited with code 1\./
+    )
+    expect(result.summary).toContain('**The migration failed:** container api exited with code 1.')
+    expect(result.summary).toContain('ERROR: relation "ledger" already exists')
+    // The first line was printed before the task stopped, each line once, none as a command.
+    const migrating = runner.lines.indexOf('  | migrating 004_ledger')
+    expect(migrating).toBeGreaterThan(-1)
+    expect(migrating).toBeLessThan(runner.lines.findIndex(l => l.endsWith('STOPPED')))
+    expect(runner.lines.filter(l => l.includes('already exists'))).toHaveLength(1)
+    expect(runner.lines.some(l => l.startsWith('::error::'))).toBe(false)
+    expect(ecsMock.commandCalls(StopTaskCommand)).toHaveLength(0)
+  })
+
+  it('passes on exit 0', async () => {
+    const clock = new FakeClock()
+    ecsMock.on(RunTaskCommand).resolves({ tasks: [wireTask('PROVISIONING')] })
+    ecsMock.on(DescribeTasksCommand).resolves({
+      tasks: [wireTask('STOPPED', { containers: [{ name: 'api', exitCode: 0 }] })]
+    })
+    logsMock.on(GetLogEventsCommand).resolves({ events: [], nextForwardToken: 'f/0' })
+    const result = await runMigration(request(60_000), deps(clock, new RecordingRunner()))
+    expect(result).toMatchObject({ status: 'passed', exitCode: 0 })
+    expect(result.message).toMatch(/^The migration \(npm run migrate\) passed: task 5a0c1e2d/)
+  })
+
+  it('stops the task at the timeout and fails, after waiting for it to stop', async () => {
+    const clock = new FakeClock()
+    const runner = new RecordingRunner()
+    let stopped = false
+    ecsMock.on(RunTaskCommand).resolves({ tasks: [wireTask('PROVISIONING')] })
+    ecsMock.on(StopTaskCommand).callsFake(() => {
+      stopped = true
+      return { task: wireTask('RUNNING', { desiredStatus: 'STOPPED' }) }
+    })
+    ecsMock.on(DescribeTasksCommand).callsFake(() => ({
+      tasks: [
+        stopped
+          ? wireTask('STOPPED', {
+              stopCode: 'UserInitiated',
+              containers: [{ name: 'api', exitCode: 143 }]
+            })
+          : wireTask('RUNNING')
+      ]
+    }))
+    logsMock.on(GetLogEventsCommand).resolves({ events: [], nextForwardToken: 'f/0' })
+
+    const result = await runMigration(request(60_000), deps(clock, runner))
+
+    expect(result).toMatchObject({ status: 'failed', exitCode: 143 })
+    expect(result.reason).toMatch(/did not finish within 1m00s/)
+    expect(ecsMock.commandCalls(StopTaskCommand)).toHaveLength(1)
+    expect(ecsMock.commandCalls(StopTaskCommand)[0]!.args[0].input.reason).toBe(
+      'pre-deploy-command did not finish within 1m00s'
+    )
+    // Stopped at the timeout, not a poll later.
+    expect(result.durationMs).toBeLessThanOrEqual(60_000 + 10_000)
+  })
+
+  it('says why no lines are shown when the container has no awslogs stream, and makes no logs call', async () => {
+    const clock = new FakeClock()
+    const runner = new RecordingRunner()
+    ecsMock.on(RunTaskCommand).resolves({ tasks: [wireTask('PROVISIONING')] })
+    ecsMock.on(DescribeTasksCommand).resolves({
+      tasks: [wireTask('STOPPED', { containers: [{ name: 'api', exitCode: 2 }] })]
+    })
+    const result = await runMigration(
+      { ...request(60_000), taskDefinition: taskDefinition(42) },
+      deps(clock, runner)
+    )
+    expect(result.logsUnavailable).toMatch(/container api has no logConfiguration/)
+    expect(result.message).toMatch(
+      /exited with code 2\. No log lines: container api has no logConfiguration/
+    )
+    expect(logsMock.commandCalls(GetLogEventsCommand)).toHaveLength(0)
+  })
+
+  it('fails without touching anything when ECS rejects the request', async () => {
+    ecsMock.on(RunTaskCommand).rejects(
+      Object.assign(sdkError('InvalidParameterException', 400), {
+        message: "Network Configuration must be provided when networkMode 'awsvpc' is specified."
+      })
+    )
+    const result = await runMigration(request(60_000), deps(new FakeClock(), new RecordingRunner()))
+    expect(result.status).toBe('failed')
+    expect(result.reason).toMatch(
+      /InvalidParameterException: Network Configuration must be provided/
+    )
+    expect(ecsMock.commandCalls(RunTaskCommand)).toHaveLength(1)
+    expect(ecsMock.commandCalls(DescribeTasksCommand)).toHaveLength(0)
+  })
+})

@@ -1,0 +1,335 @@
+/**
+ * A local Amazon CloudWatch Logs stand-in: speaks the JSON 1.1 protocol
+ * (`X-Amz-Target: Logs_20140328.<Operation>`) on loopback and answers GetLogEvents with the
+ * service's paging semantics. Point the AWS SDK at it with AWS_ENDPOINT_URL_CLOUDWATCH_LOGS.
+ *
+ * Streams come from two places: events put here directly (putLogEvents), and a source asked
+ * on every read, e.g. the ECS stand-in's tasks (their simulated lines, or their containers'
+ * `docker logs` in the emulator), named `<prefix>/<container>/<task id>` as the awslogs driver
+ * names them.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { randomUUID } from 'node:crypto'
+
+export const TARGET_PREFIX = 'Logs_20140328.'
+const JSON_CONTENT_TYPE = 'application/x-amz-json-1.1'
+
+/** GetLogEvents' own limits: at most 10,000 events and 1 MB (each event counts 26 bytes more). */
+const MAX_EVENTS = 10_000
+const MAX_BYTES = 1_048_576
+const EVENT_OVERHEAD = 26
+
+export interface LogEvent {
+  /** Epoch ms the event happened. */
+  timestamp: number
+  message: string
+  /** Epoch ms it reached CloudWatch Logs; default the timestamp. */
+  ingestionTime?: number
+}
+
+/** A source's answer for one stream: its events, oldest first, or which part is missing. */
+export type StreamLookup = { events: LogEvent[] } | 'no-group' | 'no-stream'
+export type LogSource = (group: string, stream: string) => StreamLookup | Promise<StreamLookup>
+
+export interface LogsCallRecord {
+  operation: string
+  input: Record<string, unknown>
+  /** Wall-clock ms when it arrived. */
+  at: number
+  status: number
+  error?: string
+}
+
+export interface LogsStandinOptions {
+  port?: number
+  host?: string
+  region?: string
+  accountId?: string
+  /** Asked for streams not put here directly. */
+  source?: LogSource
+}
+
+export interface LogsStandin {
+  /** http://127.0.0.1:<port> */
+  readonly endpoint: string
+  readonly port: number
+  /** Every call received, oldest first. */
+  readonly calls: readonly LogsCallRecord[]
+  createLogGroup(group: string): void
+  /** Appends events (a string is a message logged now) to a stream, creating it and its group. */
+  putLogEvents(group: string, stream: string, events: Array<string | LogEvent>): void
+  /** Reads of this group (or of every group) answer AccessDeniedException from now on. */
+  denyAccess(group?: string): void
+  /** The next `count` calls answer 500 ServiceUnavailableException. */
+  failNext(count: number): void
+  close(): Promise<void>
+}
+
+class LogsError extends Error {
+  constructor(
+    readonly type: string,
+    message: string,
+    readonly httpStatus = 400
+  ) {
+    super(message)
+  }
+}
+
+type Body = Record<string, unknown>
+
+/** A position between two events of a stream, in a direction, as an opaque-looking token. */
+function token(direction: 'f' | 'b', position: number): string {
+  return `${direction}/${String(position).padStart(56, '0')}`
+}
+
+function parseToken(value: string): { direction: 'f' | 'b'; position: number } {
+  const match = /^([fb])\/(\d{56})$/.exec(value)
+  if (!match)
+    throw new LogsError('InvalidParameterException', 'The specified nextToken is invalid.')
+  return { direction: match[1] as 'f' | 'b', position: Number(match[2]) }
+}
+
+/** `arn:aws:logs:<region>:<account>:log-group:<name>[:*]`, or a plain name. */
+function groupName(identifier: string): string {
+  const match = /^arn:aws[a-z-]*:logs:[^:]*:\d*:log-group:(.+?)(:\*)?$/.exec(identifier)
+  return match ? match[1]! : identifier
+}
+
+function optionalNumber(body: Body, name: string): number | undefined {
+  const value = body[name]
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'number' || !Number.isInteger(value))
+    throw new LogsError('InvalidParameterException', `${name} must be an integer.`)
+  return value
+}
+
+/**
+ * GetLogEvents over one stream's events (oldest first). Positions are indexes between events;
+ * a forward page runs from a position towards the end, a backward page towards the start.
+ * Without a token, startFromHead picks the start (true) or the end (false, the default).
+ * Reaching either end hands back the token that was passed in, as CloudWatch Logs does.
+ */
+export function pageEvents(events: readonly LogEvent[], body: Body) {
+  const limit = optionalNumber(body, 'limit') ?? MAX_EVENTS
+  if (limit < 1 || limit > MAX_EVENTS)
+    throw new LogsError(
+      'InvalidParameterException',
+      `1 validation error detected: Value '${limit}' at 'limit' failed to satisfy constraint: Member must have value between 1 and ${MAX_EVENTS}`
+    )
+  const startTime = optionalNumber(body, 'startTime')
+  const endTime = optionalNumber(body, 'endTime')
+  const inWindow = (event: LogEvent) =>
+    (startTime === undefined || event.timestamp >= startTime) &&
+    (endTime === undefined || event.timestamp < endTime)
+  const startFromHead = body.startFromHead === true
+  const nextToken = typeof body.nextToken === 'string' ? body.nextToken : undefined
+  const parsed = nextToken !== undefined ? parseToken(nextToken) : undefined
+  if (parsed?.direction === 'f' && !startFromHead)
+    throw new LogsError(
+      'InvalidParameterException',
+      'startFromHead must be true when nextToken is a nextForwardToken.'
+    )
+  if (parsed && parsed.position > events.length)
+    throw new LogsError('InvalidParameterException', 'The specified nextToken is invalid.')
+
+  const forward = parsed ? parsed.direction === 'f' : startFromHead
+  const picked: number[] = []
+  let bytes = 0
+  const fits = (event: LogEvent) =>
+    picked.length < limit && bytes + Buffer.byteLength(event.message) + EVENT_OVERHEAD <= MAX_BYTES
+  let from: number
+  let to: number
+  if (forward) {
+    from = parsed?.position ?? 0
+    let i = from
+    for (; i < events.length; i++) {
+      const event = events[i]!
+      if (!inWindow(event)) continue
+      if (!fits(event)) break
+      picked.push(i)
+      bytes += Buffer.byteLength(event.message) + EVENT_OVERHEAD
+    }
+    to = i
+  } else {
+    to = parsed?.position ?? events.length
+    let i = to - 1
+    for (; i >= 0; i--) {
+      const event = events[i]!
+      if (!inWindow(event)) continue
+      if (!fits(event)) break
+      picked.unshift(i)
+      bytes += Buffer.byteLength(event.message) + EVENT_OVERHEAD
+    }
+    from = i + 1
+  }
+  return {
+    events: picked.map(i => {
+      const event = events[i]!
+      return {
+        timestamp: event.timestamp,
+        message: event.message,
+        ingestionTime: event.ingestionTime ?? event.timestamp
+      }
+    }),
+    // At an end nothing moves: the token passed in comes back.
+    nextForwardToken: forward && to === parsed?.position && nextToken ? nextToken : token('f', to),
+    nextBackwardToken:
+      !forward && from === parsed?.position && nextToken ? nextToken : token('b', from)
+  }
+}
+
+function readBody(request: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    request.on('data', (chunk: Buffer) => chunks.push(chunk))
+    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
+    request.on('error', reject)
+  })
+}
+
+function answer(response: ServerResponse, status: number, body: unknown, errorType?: string): void {
+  const text = JSON.stringify(body)
+  response.writeHead(status, {
+    'content-type': JSON_CONTENT_TYPE,
+    'content-length': Buffer.byteLength(text),
+    'x-amzn-requestid': randomUUID(),
+    ...(errorType ? { 'x-amzn-errortype': errorType } : {})
+  })
+  response.end(text)
+}
+
+export async function startLogsStandin(options: LogsStandinOptions = {}): Promise<LogsStandin> {
+  const region = options.region ?? 'eu-west-1'
+  const accountId = options.accountId ?? '123456789012'
+  const groups = new Map<string, Map<string, LogEvent[]>>()
+  const denied = new Set<string | undefined>()
+  const calls: LogsCallRecord[] = []
+  let failures = 0
+
+  const lookup = async (group: string, stream: string): Promise<StreamLookup> => {
+    const own = groups.get(group)
+    const events = own?.get(stream)
+    if (events) return { events }
+    const found = options.source ? await options.source(group, stream) : 'no-group'
+    if (found === 'no-group' && own) return 'no-stream'
+    return found
+  }
+
+  const getLogEvents = async (body: Body) => {
+    const name = typeof body.logGroupName === 'string' ? body.logGroupName : undefined
+    const identifier =
+      typeof body.logGroupIdentifier === 'string' ? body.logGroupIdentifier : undefined
+    if ((name === undefined) === (identifier === undefined)) {
+      throw new LogsError(
+        'InvalidParameterException',
+        'LogGroup name or identifier must be specified, but not both.'
+      )
+    }
+    const stream = body.logStreamName
+    if (typeof stream !== 'string' || stream === '') {
+      throw new LogsError(
+        'InvalidParameterException',
+        "1 validation error detected: Value null at 'logStreamName' failed to satisfy constraint: Member must not be null"
+      )
+    }
+    const group = name ?? groupName(identifier!)
+    if (denied.has(undefined) || denied.has(group)) {
+      throw new LogsError(
+        'AccessDeniedException',
+        `User: arn:aws:sts::${accountId}:assumed-role/deploy/session is not authorized to perform: logs:GetLogEvents on resource: arn:aws:logs:${region}:${accountId}:log-group:${group}:log-stream:${stream} because no identity-based policy allows the logs:GetLogEvents action`
+      )
+    }
+    const found = await lookup(group, stream)
+    if (found === 'no-group')
+      throw new LogsError('ResourceNotFoundException', 'The specified log group does not exist.')
+    if (found === 'no-stream')
+      throw new LogsError('ResourceNotFoundException', 'The specified log stream does not exist.')
+    return pageEvents(found.events, body)
+  }
+
+  const operations: Record<string, (body: Body) => Promise<unknown>> = {
+    GetLogEvents: getLogEvents
+  }
+
+  const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    const text = await readBody(request)
+    const target = String(request.headers['x-amz-target'] ?? '')
+    const operation = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : target
+    let input: Body = {}
+    try {
+      const parsed: unknown = text.trim() === '' ? {} : JSON.parse(text)
+      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed))
+        input = parsed as Body
+    } catch {
+      // answered below
+    }
+    const call: LogsCallRecord = { operation, input, at: Date.now(), status: 200 }
+    calls.push(call)
+    const fail = (status: number, type: string, message: string) => {
+      call.status = status
+      call.error = type
+      answer(response, status, { __type: type, message }, type)
+    }
+    if (request.method !== 'POST' || !(operation in operations)) {
+      return fail(
+        400,
+        'UnknownOperationException',
+        `Operation ${target || '(none)'} is not supported.`
+      )
+    }
+    if (failures > 0) {
+      failures--
+      return fail(500, 'ServiceUnavailableException', 'The service cannot complete the request.')
+    }
+    try {
+      answer(response, 200, await operations[operation]!(input))
+    } catch (error) {
+      if (error instanceof LogsError) return fail(error.httpStatus, error.type, error.message)
+      return fail(500, 'ServiceUnavailableException', String(error))
+    }
+  }
+
+  const server = createServer((request, response) => {
+    handle(request, response).catch((error: unknown) => {
+      if (!response.headersSent)
+        answer(response, 500, { __type: 'ServiceUnavailableException', message: String(error) })
+    })
+  })
+  const host = options.host ?? '127.0.0.1'
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port ?? 0, host, () => resolve())
+  })
+  const port = (server.address() as AddressInfo).port
+
+  return {
+    endpoint: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    port,
+    calls,
+    createLogGroup(group) {
+      if (!groups.has(group)) groups.set(group, new Map())
+    },
+    putLogEvents(group, stream, events) {
+      if (!groups.has(group)) groups.set(group, new Map())
+      const streams = groups.get(group)!
+      const list = streams.get(stream) ?? []
+      for (const event of events) {
+        list.push(typeof event === 'string' ? { timestamp: Date.now(), message: event } : event)
+      }
+      list.sort((a, b) => a.timestamp - b.timestamp)
+      streams.set(stream, list)
+    },
+    denyAccess(group) {
+      denied.add(group)
+    },
+    failNext(count) {
+      failures += count
+    },
+    close: () =>
+      new Promise<void>(resolve => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      })
+  }
+}
