@@ -1,7 +1,9 @@
 /**
  * Measures what matters for speed, outside the test suite:
- *   - ecs-deploy: time from ECS marking a rollout FAILED to our first ::error:: line, and
- *     ECS API calls per minute while waiting (against the local ECS stand-in);
+ *   - ecs-deploy: time from ECS marking a rollout FAILED to our first ::error:: line (also
+ *     while ListTasks is slow), wall time under a burst of throttling, ECS API calls per
+ *     minute while waiting (against the local ECS stand-in), and the time scaling and the
+ *     crash-log fetch add (against the local stand-ins);
  *   - build-push: cold, warm, cache-from and skip-if-exists times (real Docker and registry);
  *   - end to end on the Docker-backed emulator: push to healthy, crashing task to our error
  *     line, our overhead over the emulator's own rollout time;
@@ -14,7 +16,9 @@ import { join } from 'node:path'
 import { actionNode } from '../test/support/bundle.js'
 import { benchBuildPush } from './bench/build-push.js'
 import { benchEndToEnd } from './bench/e2e.js'
+import { benchLogFetch } from './bench/logs.js'
 import { benchRollouts } from './bench/rollout.js'
+import { benchScaling } from './bench/scaling.js'
 
 interface Row {
   metric: string
@@ -59,6 +63,8 @@ function bundles(): Row[] {
 
 const rows = [
   ...(await benchRollouts()),
+  ...(await benchScaling()),
+  ...(await benchLogFetch()),
   ...(await benchBuildPush()),
   ...(await benchEndToEnd()),
   ...bundles()

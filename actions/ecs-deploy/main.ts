@@ -9,7 +9,13 @@ import { readDeployConfig, type DeployConfig } from './config.js'
 import { EcsGateway, NotApplied } from './ecs.js'
 import { checkGates, gateDependencies, type GateDependencies } from './gates.js'
 import { resolveRollbackTarget, ROLLED_BACK_TAG } from './previous.js'
-import { deployReport, groupedCauses, type Recovery, type StepRecord } from './report.js'
+import {
+  deployReport,
+  groupedCauses,
+  serviceState,
+  type Recovery,
+  type StepRecord
+} from './report.js'
 import { describeDeployment, primaryDeployment } from './rollout.js'
 import { decideStatus } from './status.js'
 import {
@@ -111,23 +117,26 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
   refuseForeignController(first, config)
 
   // A rollout already in flight is waited for: the baseline is what it settles on.
-  const settled = await settleService(ecs, runner, clock, {
-    cluster: config.cluster,
-    service: config.service,
-    deadline: step.started + config.waitMs,
-    pollMs: config.pollMs,
-    first
-  })
-  if (settled.kind === 'in-flight') {
-    throw new Refusal(
-      `Service '${config.service}' did not settle: ${settled.reason}. Nothing was changed; deploy again once it has settled.`
-    )
+  const settle = async (first: Service) => {
+    const settled = await settleService(ecs, runner, clock, {
+      cluster: config.cluster,
+      service: config.service,
+      deadline: step.started + config.waitMs,
+      pollMs: config.pollMs,
+      first
+    })
+    if (settled.kind === 'in-flight') {
+      throw new Refusal(
+        `Service '${config.service}' did not settle: ${settled.reason}. Nothing was changed; deploy again once it has settled.`
+      )
+    }
+    step.previousArn = settled.baseline.proven?.taskDefinition ?? ''
+    runner.setOutput('previous-task-definition-arn', step.previousArn)
+    return settled
   }
-  const service = settled.service
-  const current = primaryDeployment(service)
+  let settled = await settle(first)
+  let service = settled.service
   const proven = settled.baseline.proven
-  step.previousArn = proven?.taskDefinition ?? ''
-  runner.setOutput('previous-task-definition-arn', step.previousArn)
   runner.info(
     proven
       ? `Service ${config.service} in cluster ${config.cluster} runs ${shortRevision(proven.taskDefinition)}, proven by ${describeDeployment(proven)}.`
@@ -175,6 +184,18 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
     ? await rollbackTarget(rollout, runner, config, service)
     : await registerNextRevision(rollout, runner, config, deps.context, baseArn, baseRevision)
   runner.setOutput('task-definition-arn', step.target)
+
+  // One more look just before the change: another deploy may have started while this step
+  // checked gates and registered. If so, wait for it again rather than cut in.
+  const latest = await rollout.describeService(config.cluster, config.service)
+  if (!sameDeployments(latest, service)) {
+    runner.info(
+      `The service changed while this step prepared (${serviceState(latest)}); waiting for it to settle again.`
+    )
+    settled = await settle(latest)
+  } else settled = { ...settled, service: latest }
+  service = settled.service
+  const current = primaryDeployment(service)
 
   step.facts.changeSent = true
   step.updating = true
@@ -225,7 +246,7 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
         deployment: {
           id: step.deploymentId ?? '',
           taskDefinition: step.target ?? '',
-          baseline: proven?.taskDefinition
+          baseline: step.previousArn || undefined
         },
         deadline: rolloutStarted + config.waitMs,
         pollMs: config.pollMs,
@@ -245,6 +266,16 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
   await result.stopped.settle(attemptTimeoutFor(config.pollMs))
   step.recovery = await recover(ecs, runner, deps, config, step, result, events)
   step.facts.recovery = step.recovery.result?.kind
+}
+
+/** Whether two looks at a service show the same deployments (none started or ended between). */
+function sameDeployments(a: Service, b: Service): boolean {
+  const ids = (s: Service) =>
+    (s.deployments ?? [])
+      .map(d => d.id)
+      .sort()
+      .join(' ')
+  return ids(a) === ids(b)
 }
 
 /** Only the ECS deployment controller can be driven by UpdateService with a new revision. */

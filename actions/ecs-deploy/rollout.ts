@@ -61,6 +61,8 @@ export function judgeRollout(
   const primary = primaryDeployment(service)
   const ecsCanRollBack = breakerRollsBack(service) && watched.baseline !== undefined
 
+  // Completed is completed: a deployment started after ours finished does not undo that.
+  if (ours?.rolloutState === 'COMPLETED') return { kind: 'succeeded' }
   if (primary && primary.id !== watched.id) {
     const failedFirst = ours?.rolloutState === 'FAILED' || seenFailed || ours === undefined
     const isEcsRollback =
@@ -90,7 +92,6 @@ export function judgeRollout(
       ecsRollingBack: ecsCanRollBack
     }
   }
-  if (ours.rolloutState === 'COMPLETED') return { kind: 'succeeded' }
   if (ours.rolloutState === undefined && isSteady(deployments, ours)) return { kind: 'succeeded' }
   const breaker = service.deploymentConfiguration?.deploymentCircuitBreaker
   if (

@@ -6,6 +6,7 @@
  * Needs `bash tools/docker-up.sh` (run as root; the tests run it when they can).
  */
 import { spawn } from 'node:child_process'
+import { ECSClient, UpdateServiceCommand } from '@aws-sdk/client-ecs'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -175,6 +176,67 @@ describe('the pipeline on the Docker emulator', () => {
       )
       expect(runningImages()).toEqual([v3.image, v3.image])
       const gate = await pipeline.gate(v3.version)
+      expect(gate.outputs.status).toBe('healthy')
+    },
+    STEP_TIMEOUT
+  )
+
+  it(
+    'racing deploys: a second deploy waits for the first to settle; a change from elsewhere supersedes ours, which leaves it alone',
+    async () => {
+      const changes = () =>
+        pipeline.emulator.ecs.calls.filter(
+          c =>
+            (c.operation === 'UpdateService' || c.operation === 'RegisterTaskDefinition') &&
+            c.status === 200
+        ).length
+      const before = changes()
+      /** Until the first deploy's UpdateService has landed, so the second finds it in flight. */
+      const landed = async (count: number) => {
+        const until = Date.now() + 30_000
+        while (changes() - before < count && Date.now() < until)
+          await new Promise(resolve => setTimeout(resolve, 50))
+      }
+      // Two pipelines, the second starting while the first rolls out: it waits, then wins.
+      const first = pipeline.deploy({ image: v2.image })
+      await landed(2)
+      const second = await pipeline.deploy({ image: v1.image })
+      const a = await first
+      expect([a.exitCode, a.outputs.status]).toEqual([0, 'succeeded'])
+      expect([second.exitCode, second.outputs.status]).toEqual([0, 'succeeded'])
+      expect(second.stdout).toMatch(/is still rolling out; waiting for it to settle/)
+      expect(second.outputs['previous-task-definition-arn']).toBe(a.outputs['task-definition-arn'])
+      expect(runningImages()).toEqual([v1.image, v1.image])
+      expect(changes() - before).toBe(4)
+
+      // A change made elsewhere (the console, Terraform) in the middle of ours.
+      const ecs = new ECSClient({
+        endpoint: pipeline.emulator.env.AWS_ENDPOINT_URL_ECS,
+        region: pipeline.emulator.env.AWS_REGION,
+        credentials: { accessKeyId: 'emulator', secretAccessKey: 'emulator' }
+      })
+      const ours = pipeline.deploy({ image: v2.image })
+      await landed(4 + 2)
+      await ecs.send(
+        new UpdateServiceCommand({
+          cluster: 'local',
+          service: pipeline.repository,
+          taskDefinition: second.outputs['task-definition-arn'],
+          forceNewDeployment: true
+        })
+      )
+      const run = await ours
+      expect([run.exitCode, run.outputs.status]).toEqual([1, 'superseded'])
+      expect(errorLines(run).at(-1)).toMatch(
+        /superseded: deployment ecs-svc\/\d+ \(payments-api:\d+\) replaced/
+      )
+      // Theirs stands: it rolls out to the end, and ours made one update only.
+      const until = Date.now() + 60_000
+      while (runningImages().join() !== [v1.image, v1.image].join() && Date.now() < until)
+        await new Promise(resolve => setTimeout(resolve, 500))
+      expect(runningImages()).toEqual([v1.image, v1.image])
+      expect(changes() - before).toBe(4 + 2 + 1)
+      const gate = await pipeline.gate(v1.version)
       expect(gate.outputs.status).toBe('healthy')
     },
     STEP_TIMEOUT

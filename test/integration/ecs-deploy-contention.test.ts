@@ -72,6 +72,12 @@ const primary = () =>
 const errorLines = (run: BundleRun) => run.stdout.split('\n').filter(l => l.startsWith('::error::'))
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 
+/** Waits until `count` UpdateService calls have landed: a deploy started is then in flight. */
+async function updated(count: number) {
+  const until = Date.now() + 10_000
+  while (calls('UpdateService') < count && Date.now() < until) await sleep(20)
+}
+
 /** Waits until the service's primary deployment is COMPLETED (or the time is up). */
 async function settled(ms = 10_000) {
   const until = Date.now() + ms
@@ -102,7 +108,7 @@ describe.each([
   it('a second deploy waits for the first to settle; both succeed, the second one last', async () => {
     addService({ circuitBreaker })
     const first = deploy({ image: 'local/api:v2-slow' })
-    await sleep(1_500)
+    await updated(1)
     const second = await deploy({ image: 'local/api:v3' })
     const a = await first
     expect([a.exitCode, a.outputs.status]).toEqual([0, 'succeeded'])
@@ -122,7 +128,7 @@ describe.each([
   it('a change from elsewhere supersedes ours: the step fails, naming it, and never touches the service again', async () => {
     addService({ circuitBreaker })
     const ours = deploy({ image: 'local/api:v2-slow' })
-    await sleep(1_500)
+    await updated(1)
     const theirs = await updateFromElsewhere('local/api:v3')
     const run = await ours
     expect([run.exitCode, run.outputs.status]).toEqual([1, 'superseded'])

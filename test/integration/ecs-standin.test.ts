@@ -9,6 +9,7 @@ import {
   ListTaskDefinitionsCommand,
   ListTasksCommand,
   RegisterTaskDefinitionCommand,
+  TagResourceCommand,
   UpdateServiceCommand,
   type Deployment,
   type Service
@@ -492,5 +493,75 @@ describe('ECS stand-in', () => {
       __type: 'ClientException',
       message: 'Container list cannot be empty.'
     })
+  })
+})
+
+describe('ECS stand-in: what ecs-deploy relies on under contention', () => {
+  it('ListTasks takes startedBy only as its sole filter beside cluster and desiredStatus', async () => {
+    const { standin, ecs, v1DeploymentId } = await fixture()
+    const refused = await rawCall(standin.endpoint, 'ListTasks', {
+      cluster: 'prod',
+      serviceName: 'api',
+      startedBy: v1DeploymentId
+    })
+    expect(refused.status).toBe(400)
+    expect(refused.json.__type).toBe('InvalidParameterException')
+    const listed = await ecs.send(
+      new ListTasksCommand({ cluster: 'prod', startedBy: v1DeploymentId, desiredStatus: 'RUNNING' })
+    )
+    expect(listed.taskArns).toHaveLength(2)
+  })
+
+  it('TagResource adds and replaces tags of a task definition revision; aws: keys are refused', async () => {
+    const { standin, ecs, v1 } = await fixture()
+    await ecs.send(
+      new TagResourceCommand({
+        resourceArn: v1,
+        tags: [{ key: 'noblepay:rolled-back', value: 'a' }]
+      })
+    )
+    await ecs.send(
+      new TagResourceCommand({
+        resourceArn: v1,
+        tags: [{ key: 'noblepay:rolled-back', value: 'b' }]
+      })
+    )
+    const described = await ecs.send(
+      new DescribeTaskDefinitionCommand({ taskDefinition: v1, include: ['TAGS'] })
+    )
+    expect(described.tags).toEqual([{ key: 'noblepay:rolled-back', value: 'b' }])
+    const reserved = await rawCall(standin.endpoint, 'TagResource', {
+      resourceArn: v1,
+      tags: [{ key: 'aws:cloudformation:stack-name', value: 'x' }]
+    })
+    expect(reserved.json.__type).toBe('InvalidParameterException')
+  })
+
+  it('a CODE_DEPLOY service refuses a new task definition through UpdateService, as ECS does', async () => {
+    const { standin, ecs } = await fixture({ deploymentController: 'CODE_DEPLOY' })
+    const v2 = await registerImage(ecs, 'registry/api:v2')
+    const refused = await rawCall(standin.endpoint, 'UpdateService', {
+      cluster: 'prod',
+      service: 'api',
+      taskDefinition: v2
+    })
+    expect(refused.json).toMatchObject({
+      __type: 'InvalidParameterException',
+      message: expect.stringContaining('CODE_DEPLOY deployment controller')
+    })
+    expect((await describe1(ecs)).deploymentController).toEqual({ type: 'CODE_DEPLOY' })
+  })
+
+  it('a service created in progress starts its tasks itself, and a failing first deployment is not rolled back', async () => {
+    const { standin, ecs } = await fixture({
+      initialRollout: 'in-progress',
+      circuitBreaker: { enable: true, rollback: true }
+    })
+    standin.setImageBehaviour('registry/api:v1', { outcome: 'crash', afterMs: 50 })
+    const seen = await pollUntil(ecs, s => s.deployments![0]!.rolloutState === 'FAILED')
+    expect(seen[0]!.deployments![0]!.rolloutState).toBe('IN_PROGRESS')
+    const last = seen.at(-1)!
+    expect(last.deployments).toHaveLength(1)
+    expect(last.deployments![0]!.status).toBe('PRIMARY')
   })
 })

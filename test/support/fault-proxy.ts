@@ -25,6 +25,8 @@ export type FaultMode =
   | 'hang-before'
   /** 400 AccessDeniedException; the call does not reach the service. */
   | 'deny'
+  /** The call reaches the service `delayMs` late, and its reply comes then: a slow API. */
+  | 'slow'
 
 export interface FaultRule {
   /** The operation (X-Amz-Target after the dot) the rule breaks. */
@@ -36,6 +38,8 @@ export interface FaultRule {
   forMs?: number
   /** Let this many matching calls through first (default 0). */
   skip?: number
+  /** For 'slow': how late (default 5000 ms). */
+  delayMs?: number
 }
 
 export interface ProxiedCall {
@@ -62,6 +66,7 @@ interface ActiveRule extends FaultRule {
 }
 
 const FORWARDS: ReadonlySet<FaultMode> = new Set([
+  'slow',
   'server-error-after',
   'reset-after',
   'garble',
@@ -79,7 +84,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   const calls: ProxiedCall[] = []
   const sockets = new Set<Socket>()
 
-  const takeFault = (operation: string, now: number): FaultMode | undefined => {
+  const takeFault = (operation: string, now: number): ActiveRule | undefined => {
     for (const rule of rules) {
       if (rule.operation !== operation) continue
       if (rule.skipped < (rule.skip ?? 0)) {
@@ -88,12 +93,12 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       }
       if (rule.forMs !== undefined) {
         rule.since ??= now
-        if (now - rule.since < rule.forMs) return rule.mode
+        if (now - rule.since < rule.forMs) return rule
         continue
       }
       if (rule.remaining > 0) {
         rule.remaining--
-        return rule.mode
+        return rule
       }
     }
     return undefined
@@ -135,7 +140,8 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     request.on('data', (chunk: Buffer) => chunks.push(chunk))
     request.on('end', () => {
       const operation = operationOf(request)
-      const fault = takeFault(operation, Date.now())
+      const rule = takeFault(operation, Date.now())
+      const fault = rule?.mode
       const forwarded = fault === undefined || FORWARDS.has(fault)
       calls.push({ operation, at: Date.now(), fault, forwarded })
       const json = (status: number, type: string, message: string) => {
@@ -157,26 +163,29 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
         )
       if (fault === 'reset-before') return void request.socket.destroy()
       if (fault === 'hang-before') return
-      forward(request, Buffer.concat(chunks)).then(
-        answer => {
-          if (fault === 'reset-after') return void request.socket.destroy()
-          if (fault === 'hang-after') return
-          if (fault === 'server-error-after') {
-            response.writeHead(502, { 'content-type': 'text/html' })
-            return void response.end('<html><body>502 Bad Gateway</body></html>')
-          }
-          const body =
-            fault === 'garble'
-              ? answer.body.subarray(0, Math.floor(answer.body.length / 2))
-              : answer.body
-          response.writeHead(answer.status, {
-            ...answer.headers,
-            'content-length': String(body.length)
-          })
-          response.end(body)
-        },
-        () => request.socket.destroy()
-      )
+      const delay = fault === 'slow' ? (rule?.delayMs ?? 5000) : 0
+      new Promise(resolve => setTimeout(resolve, delay))
+        .then(() => forward(request, Buffer.concat(chunks)))
+        .then(
+          answer => {
+            if (fault === 'reset-after') return void request.socket.destroy()
+            if (fault === 'hang-after') return
+            if (fault === 'server-error-after') {
+              response.writeHead(502, { 'content-type': 'text/html' })
+              return void response.end('<html><body>502 Bad Gateway</body></html>')
+            }
+            const body =
+              fault === 'garble'
+                ? answer.body.subarray(0, Math.floor(answer.body.length / 2))
+                : answer.body
+            response.writeHead(answer.status, {
+              ...answer.headers,
+              'content-length': String(body.length)
+            })
+            response.end(body)
+          },
+          () => request.socket.destroy()
+        )
     })
   })
   server.on('connection', socket => {

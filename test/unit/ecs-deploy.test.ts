@@ -54,6 +54,8 @@ interface Scenario {
   updates?: Service[]
   /** DescribeTaskDefinition answers as ECS does for a revision that does not exist. */
   missingTaskDefinition?: boolean
+  /** RegisterTaskDefinition answers with this error. */
+  registerError?: Error
 }
 
 async function deploy(scenario: Scenario) {
@@ -83,9 +85,12 @@ async function deploy(scenario: Scenario) {
   })
   ecsMock
     .on(RegisterTaskDefinitionCommand)
-    .callsFake((input: RegisterTaskDefinitionCommandInput) => ({
-      taskDefinition: { ...input, taskDefinitionArn: arn(input.family!, 42), revision: 42 }
-    }))
+    .callsFake((input: RegisterTaskDefinitionCommandInput) => {
+      if (scenario.registerError) throw scenario.registerError
+      return {
+        taskDefinition: { ...input, taskDefinitionArn: arn(input.family!, 42), revision: 42 }
+      }
+    })
   ecsMock.on(UpdateServiceCommand).callsFake(() => {
     updatedAt = clock.now()
     const answer = scenario.updates?.[updates] ?? scenario.timeline!(0)
@@ -301,7 +306,8 @@ describe('ecs-deploy: a rollout that completes', () => {
       timeline: rollingOut(60_000)
     })
     expect(runner.outputs.status).toBe('succeeded')
-    expect(calls(DescribeServicesCommand)).toHaveLength(1)
+    // The first look, and one more just before the update: no poll after it.
+    expect(calls(DescribeServicesCommand)).toHaveLength(2)
   })
 })
 
@@ -512,6 +518,89 @@ describe('ecs-deploy: a rollout that fails', () => {
       runner.lines.some(l => /Describing service 'api'.*: throttled; trying again in/.test(l))
     ).toBe(true)
     expect(runner.outputs.status).toBe('succeeded')
+  })
+})
+
+describe('ecs-deploy: time and the truth on every path', () => {
+  const stuck = () =>
+    service([
+      deployment('ecs-svc/42', 42, { rolloutState: 'IN_PROGRESS', runningCount: 1 }),
+      deployment('ecs-svc/41', 41, { status: 'ACTIVE' })
+    ])
+
+  it('the watch gives up only at the deadline, however many polls fail before it', async () => {
+    let polls = 0
+    const timeline = rollingOut(200_000)
+    const { runner, failure } = await deploy({
+      inputs: { 'wait-for-minutes': '5' },
+      timeline: elapsed => {
+        polls++
+        // Two minutes of 5xx: far more than any fixed number of failed polls.
+        if (elapsed > 10_000 && elapsed < 130_000) throw awsError('ServerException', 'down', 503)
+        return timeline(elapsed)
+      }
+    })
+    expect(failure).toBeUndefined()
+    expect(runner.outputs.status).toBe('succeeded')
+    expect(polls).toBeGreaterThan(10)
+  })
+
+  it('an outage past the deadline ends unknown, within the deadline and one attempt', async () => {
+    const { runner, clock, failure } = await deploy({
+      inputs: { 'wait-for-minutes': '1' },
+      timeline: elapsed => {
+        if (elapsed > 15_000) throw awsError('ServerException', 'down', 503)
+        return stuck()
+      }
+    })
+    expect(runner.outputs.status).toBe('unknown')
+    expect(failure?.message).toMatch(
+      /the outcome is unknown, because the service could not be read/
+    )
+    expect(failure?.message).toContain('It last saw deployment ecs-svc/42 (api:42) IN_PROGRESS')
+    expect(clock.time - Date.parse('2026-11-28T12:00:00Z')).toBeLessThanOrEqual(60_000 + 20_000)
+    expect(calls(UpdateServiceCommand)).toHaveLength(1)
+  })
+
+  it("the watch's last sleep stops at the deadline", async () => {
+    const { runner, clock } = await deploy({
+      inputs: {
+        'wait-for-minutes': '1',
+        'poll-interval-seconds': '25',
+        'rollback-on-failure': 'false'
+      },
+      timeline: () => stuck()
+    })
+    const polls = runner.lines
+      .filter(l => /^\[\d/.test(l) && l.includes('*ecs-svc/42'))
+      .map(l => /^\[([^\]]+)\]/.exec(l)![1])
+    expect(polls).toEqual(['0s', '25s', '50s', '1m00s'])
+    expect(runner.errors[0]).toContain('timed out: the deployment did not complete within 1m00s')
+    expect(clock.time - Date.parse('2026-11-28T12:00:00Z')).toBe(60_000)
+  })
+
+  it('an unexpected error after the update still sets a status and writes a summary', async () => {
+    const { runner, failure } = await deploy({
+      timeline: elapsed =>
+        elapsed > 0 ? ({ ...stuck(), events: 'not a list' } as unknown as Service) : stuck()
+    })
+    expect(failure).toBeDefined()
+    expect(runner.outputs.status).toBe('unknown')
+    expect(runner.summaryText).toContain('| Status | unknown |')
+    expect(runner.summaryText).toContain('**Error:**')
+  })
+
+  it('an error before any change says nothing was changed', async () => {
+    const { runner, failure } = await deploy({
+      timeline: rollingOut(0),
+      registerError: awsError('AccessDeniedException', 'denied')
+    })
+    expect(failure?.message).toMatch(
+      /^Registering a revision of 'api' failed: AccessDeniedException/
+    )
+    expect(runner.outputs.status).toBe('failed')
+    expect(runner.summaryText).toContain('Nothing was changed.')
+    expect(calls(UpdateServiceCommand)).toHaveLength(0)
   })
 })
 
