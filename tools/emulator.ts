@@ -4,7 +4,8 @@
  * out the local registry's login, the Application Auto Scaling stand-in scaling the ECS
  * stand-in's services, the CloudWatch Logs stand-in serving each task container's
  * `docker logs` as its awslogs stream, and per service a "load balancer" on loopback that
- * forwards to a running task. The action
+ * forwards to a running task (for BLUE_GREEN, LINEAR and CANARY services, to the blue or green
+ * target group as the deployment's traffic weights say, with a test listener beside). The action
  * bundles reach it through the SDK's endpoint variables (`emulator.env`).
  *
  * ECR scans: `emulator.setScanFindings(digest, …)` sets what DescribeImageScanFindings reports
@@ -36,7 +37,12 @@ import {
   dockerLogin,
   type ContainerDefinition
 } from './ecs-standin/docker-runtime.js'
-import { startEcsStandin, TARGET_PREFIX, type EcsStandin } from './ecs-standin/server.js'
+import {
+  startEcsStandin,
+  TARGET_PREFIX,
+  type AddServiceSpec,
+  type EcsStandin
+} from './ecs-standin/server.js'
 import { startLogsStandin, type LogsStandin } from './logs-standin/server.js'
 
 export const DOCKER = '/usr/bin/docker'
@@ -99,13 +105,58 @@ export interface ServiceSpec {
   command?: string[]
   /** The awslogs group its lines go to (stream prefix `ecs`); default `/ecs/<name>`. */
   logGroup?: string
+  /**
+   * ECS's deployment strategy, and for BLUE_GREEN, LINEAR and CANARY the lifecycle's settings
+   * (bake time, steps, hooks, and the stand-in's time scale: stageMs, minuteMs).
+   */
+  deployment?: Pick<
+    AddServiceSpec,
+    | 'strategy'
+    | 'bakeTimeInMinutes'
+    | 'linearConfiguration'
+    | 'canaryConfiguration'
+    | 'lifecycleHooks'
+    | 'stageMs'
+    | 'minuteMs'
+  >
 }
 
+/** One request a load balancer forwarded, and which task (and revision) answered it. */
+export interface ForwardedRequest {
+  /** Wall-clock ms the request arrived. */
+  at: number
+  listener: 'production' | 'test'
+  taskArn: string
+  taskDefinitionArn: string
+  status: number
+}
+
+/**
+ * A load balancer on loopback. For a ROLLING service, every running task is a target. For a
+ * BLUE_GREEN, LINEAR or CANARY service it holds two target groups, the source revision's tasks
+ * (blue) and the target's (green): production traffic (`url`) is split between them as the
+ * stand-in's lifecycle says, test traffic (`testUrl`) reaches green from TEST_TRAFFIC_SHIFT on,
+ * and a ROLLBACK stop sends both back to blue with the StopServiceDeployment call.
+ */
 export interface LoadBalancer {
-  /** http://127.0.0.1:<port> */
+  /** http://127.0.0.1:<port>: the production listener. */
   url: string
+  /** http://127.0.0.1:<port>: the test listener. */
+  testUrl: string
   /** Requests forwarded, by task ARN. */
   readonly forwarded: Map<string, number>
+  /** The latest requests (at most 10 000), oldest first, with the revision that answered. */
+  readonly requests: readonly ForwardedRequest[]
+  /**
+   * Wall-clock ms of the first request at or after `since` that a task of `taskDefinitionArn`
+   * answered (on the production listener unless told): e.g. from a rollback request to the
+   * previous version answering.
+   */
+  firstAnswer(
+    taskDefinitionArn: string,
+    since: number,
+    listener?: ForwardedRequest['listener']
+  ): number | undefined
   close(): Promise<void>
 }
 
@@ -125,7 +176,10 @@ export interface Emulator {
   env: Record<string, string>
   /** Registers a task definition and adds a steady service; resolves once its containers run. */
   createService(spec: ServiceSpec): Promise<{ serviceArn: string; taskDefinitionArn: string }>
-  /** A proxy on loopback forwarding each request to a random RUNNING task of the service. */
+  /**
+   * A load balancer on loopback for the service: production and test listeners forwarding to
+   * its RUNNING tasks (for BLUE_GREEN, LINEAR and CANARY services, by the lifecycle's weights).
+   */
   loadBalancer(service: string, containerPort: number, cluster?: string): Promise<LoadBalancer>
   /** What ECR's DescribeImageScanFindings reports for the image with this digest. */
   setScanFindings(digest: string, scan: ScanSpec | 'no-scan'): void
@@ -297,7 +351,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       name: spec.name,
       taskDefinition: taskDefinitionArn,
       desiredCount,
-      circuitBreaker: { enable: spec.circuitBreaker ?? true, rollback: spec.circuitBreaker ?? true }
+      circuitBreaker: {
+        enable: spec.circuitBreaker ?? true,
+        rollback: spec.circuitBreaker ?? true
+      },
+      ...spec.deployment
     })
     // The service starts steady; wait until its containers really run.
     const deadline = Date.now() + 60_000
@@ -311,53 +369,102 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     return { serviceArn, taskDefinitionArn }
   }
 
+  /** The running tasks a request on `listener` may reach, per the service's routing. */
+  function targetsFor(cluster: string, service: string, listener: ForwardedRequest['listener']) {
+    const running = runningTasks(cluster, service)
+    const routing = ecsStandin.routing(cluster, service)
+    if (!routing) return running
+    const groups = routing[listener].filter(g => g.weight > 0)
+    // One target group by weight, then any of its running tasks (ALB weighted forwarding).
+    let draw = Math.random() * groups.reduce((sum, g) => sum + g.weight, 0)
+    const group = groups.find(g => (draw -= g.weight) < 0) ?? groups.at(-1)
+    return group ? running.filter(t => t.startedBy === group.deploymentId) : []
+  }
+
   async function loadBalancer(
     service: string,
     containerPort: number,
     cluster = 'local'
   ): Promise<LoadBalancer> {
     const forwarded = new Map<string, number>()
-    const server: Server = createServer((incoming, outgoing) => {
-      const targets = runningTasks(cluster, service).flatMap(task =>
-        runtime.ports(task.taskArn).filter(p => p.containerPort === containerPort)
-      )
-      const target = targets[Math.floor(Math.random() * targets.length)]
-      if (!target) {
-        outgoing.writeHead(503, { 'content-type': 'text/plain' }).end('no healthy upstream\n')
-        return
-      }
-      forwarded.set(target.taskArn, (forwarded.get(target.taskArn) ?? 0) + 1)
-      const upstream = httpRequest(
-        {
-          host: target.host,
-          port: target.hostPort,
-          method: incoming.method,
-          path: incoming.url,
-          headers: incoming.headers,
-          timeout: 10_000
-        },
-        answer => {
-          outgoing.writeHead(answer.statusCode ?? 502, answer.headers)
-          answer.pipe(outgoing)
+    const requests: ForwardedRequest[] = []
+    const listen = (listener: ForwardedRequest['listener']): Server =>
+      createServer((incoming, outgoing) => {
+        const at = Date.now()
+        const targets = targetsFor(cluster, service, listener).flatMap(task =>
+          runtime
+            .ports(task.taskArn)
+            .filter(p => p.containerPort === containerPort)
+            .map(port => ({ ...port, taskDefinitionArn: task.taskDefinitionArn }))
+        )
+        const target = targets[Math.floor(Math.random() * targets.length)]
+        if (!target) {
+          outgoing.writeHead(503, { 'content-type': 'text/plain' }).end('no healthy upstream\n')
+          return
         }
-      )
-      upstream.on('timeout', () => upstream.destroy(new Error('upstream timed out')))
-      upstream.on('error', () => {
-        if (!outgoing.headersSent)
-          outgoing.writeHead(502, { 'content-type': 'text/plain' }).end('bad gateway\n')
-        else outgoing.destroy()
-      })
-      incoming.pipe(upstream)
-    })
-    await new Promise<void>(done => server.listen(0, '127.0.0.1', done))
-    const balancer: LoadBalancer = {
-      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      forwarded,
-      close: () =>
-        new Promise<void>(done => {
-          server.close(() => done())
-          server.closeAllConnections()
+        forwarded.set(target.taskArn, (forwarded.get(target.taskArn) ?? 0) + 1)
+        const record: ForwardedRequest = {
+          at,
+          listener,
+          taskArn: target.taskArn,
+          taskDefinitionArn: target.taskDefinitionArn,
+          status: 0
+        }
+        requests.push(record)
+        if (requests.length > 10_000) requests.splice(0, requests.length - 10_000)
+        const upstream = httpRequest(
+          {
+            host: target.host,
+            port: target.hostPort,
+            method: incoming.method,
+            path: incoming.url,
+            headers: incoming.headers,
+            timeout: 10_000
+          },
+          answer => {
+            record.status = answer.statusCode ?? 502
+            outgoing.writeHead(answer.statusCode ?? 502, answer.headers)
+            answer.pipe(outgoing)
+          }
+        )
+        upstream.on('timeout', () => upstream.destroy(new Error('upstream timed out')))
+        upstream.on('error', () => {
+          record.status = 502
+          if (!outgoing.headersSent)
+            outgoing.writeHead(502, { 'content-type': 'text/plain' }).end('bad gateway\n')
+          else outgoing.destroy()
         })
+        incoming.pipe(upstream)
+      })
+    const servers = [listen('production'), listen('test')]
+    await Promise.all(
+      servers.map(server => new Promise<void>(done => server.listen(0, '127.0.0.1', done)))
+    )
+    const url = (server: Server) => `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    const balancer: LoadBalancer = {
+      url: url(servers[0]!),
+      testUrl: url(servers[1]!),
+      forwarded,
+      requests,
+      firstAnswer: (taskDefinitionArn, since, listener = 'production') =>
+        requests.find(
+          r =>
+            r.at >= since &&
+            r.listener === listener &&
+            r.taskDefinitionArn === taskDefinitionArn &&
+            r.status >= 200 &&
+            r.status < 300
+        )?.at,
+      close: () =>
+        Promise.all(
+          servers.map(
+            server =>
+              new Promise<void>(done => {
+                server.close(() => done())
+                server.closeAllConnections()
+              })
+          )
+        ).then(() => undefined)
     }
     balancers.push(balancer)
     return balancer

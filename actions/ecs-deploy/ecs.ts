@@ -18,6 +18,11 @@ import {
   type TaskDefinition
 } from '@aws-sdk/client-ecs'
 import { DescribeServiceRevisionsCommand } from '@aws-sdk/client-ecs'
+import {
+  DescribeServiceDeploymentsCommand,
+  StopServiceDeploymentCommand,
+  type ServiceDeployment
+} from '@aws-sdk/client-ecs'
 import { AwsCaller, AwsRejection } from '../shared/aws-call.js'
 import { ActionError, describeError } from '../shared/errors.js'
 import { describeDeployment, primaryDeployment } from './rollout.js'
@@ -410,6 +415,62 @@ export class EcsGateway {
         finishedAt: b.finishedAt
       }))
   }
+
+  /** One service deployment (BLUE_GREEN, LINEAR, CANARY: with its lifecycle stage and traffic). */
+  async describeServiceDeployment(arn: string): Promise<ServiceDeployment> {
+    const response = await this.caller.read(
+      `Describing service deployment '${shortServiceDeployment(arn)}'`,
+      abortSignal =>
+        this.client.send(new DescribeServiceDeploymentsCommand({ serviceDeploymentArns: [arn] }), {
+          abortSignal
+        })
+    )
+    const found = response.serviceDeployments?.find(d => d.serviceDeploymentArn === arn)
+    if (!found) {
+      const why = response.failures?.find(f => f.arn === arn)?.reason ?? 'not returned'
+      throw new ActionError(
+        `ECS did not describe service deployment '${arn}' (${why}): check that it belongs to this account and region.`
+      )
+    }
+    return found
+  }
+
+  /**
+   * Stops a service deployment with ROLLBACK, once. When the reply is lost, the deployment is
+   * read back: a rollback requested, under way or done means the stop was taken (or ECS rolled
+   * back on its own, which ends the same way); a deployment still under way gets the stop again.
+   */
+  async stopServiceDeployment(
+    arn: string,
+    stopType: 'ROLLBACK'
+  ): Promise<{ serviceDeployment?: ServiceDeployment; readBack: boolean }> {
+    const what = `Stopping service deployment '${shortServiceDeployment(arn)}' with ${stopType}`
+    for (;;) {
+      const outcome = await this.caller.change(what, abortSignal =>
+        this.client.send(
+          new StopServiceDeploymentCommand({ serviceDeploymentArn: arn, stopType }),
+          {
+            abortSignal
+          }
+        )
+      )
+      if (outcome.kind === 'answered') return { readBack: false }
+      const serviceDeployment = await this.describeServiceDeployment(arn)
+      const status = serviceDeployment.status ?? ''
+      if (status.startsWith('ROLLBACK_')) return { serviceDeployment, readBack: true }
+      if (status !== 'PENDING' && status !== 'IN_PROGRESS') {
+        throw new ActionError(
+          `${what} got no readable reply (${describeError(outcome.error)}), and reading it back showed it ${status}: it can no longer be rolled back this way.`
+        )
+      }
+      this.ensureTimeLeft(what, outcome.error)
+    }
+  }
+}
+
+/** The last part of a service deployment ARN, for log lines. */
+export function shortServiceDeployment(arn: string): string {
+  return arn.split('/').slice(-2).join('/')
 }
 
 function rejectedAs(error: unknown, ...names: string[]): boolean {

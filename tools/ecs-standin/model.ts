@@ -127,6 +127,81 @@ export type ServiceDeploymentStatus =
   | 'ROLLBACK_SUCCESSFUL'
   | 'ROLLBACK_FAILED'
 
+/** How a service rolls out a new revision (`deploymentConfiguration.strategy`). */
+export type DeploymentStrategy = 'ROLLING' | 'BLUE_GREEN' | 'LINEAR' | 'CANARY'
+
+/**
+ * The lifecycle stages of a BLUE_GREEN, LINEAR or CANARY service deployment, in the order
+ * ECS passes them (ECS developer guide, "Amazon ECS blue/green service deployments workflow").
+ */
+export const LIFECYCLE_STAGES = [
+  'RECONCILE_SERVICE',
+  'PRE_SCALE_UP',
+  'SCALE_UP',
+  'POST_SCALE_UP',
+  'TEST_TRAFFIC_SHIFT',
+  'POST_TEST_TRAFFIC_SHIFT',
+  'PRODUCTION_TRAFFIC_SHIFT',
+  'POST_PRODUCTION_TRAFFIC_SHIFT',
+  'BAKE_TIME',
+  'CLEAN_UP'
+] as const
+export type LifecycleStage = (typeof LIFECYCLE_STAGES)[number]
+/** Hooks run at every stage but bake time and clean-up. */
+export type HookStage = Exclude<LifecycleStage, 'BAKE_TIME' | 'CLEAN_UP'>
+
+export interface LifecycleHookSpec {
+  /** The Lambda function ECS would invoke; the stand-in plays it by setHookBehaviour. */
+  hookTargetArn: string
+  roleArn?: string
+  lifecycleStages: HookStage[]
+}
+
+/** What a hook (its Lambda) answers, invocation after invocation; the last answer repeats. */
+export interface HookBehaviour {
+  results: Array<'SUCCEEDED' | 'FAILED'>
+  /** From invocation to answer; default the service's stageMs. */
+  afterMs?: number
+}
+
+export interface HookRun {
+  hookId: string
+  targetArn: string
+  stage: HookStage
+  status: 'IN_PROGRESS' | 'SUCCEEDED' | 'FAILED'
+  startedAt: number
+  answersAt: number
+  result: 'SUCCEEDED' | 'FAILED'
+}
+
+/** Where a BLUE_GREEN, LINEAR or CANARY deployment stands in its lifecycle. */
+export interface LifecycleRecord {
+  stage: LifecycleStage
+  stageStartedAt: number
+  /** The revision serving production when the deployment started (blue); none on a first one. */
+  source?: DeploymentRecord
+  /** Percent of production traffic on the target (green). */
+  productionWeight: number
+  /** Percent of test traffic on the target. */
+  testWeight: number
+  /** LINEAR and CANARY: when the next production traffic step is due. */
+  nextShiftAt?: number
+  /** The hook invocations of the current stage (of the latest step, in a traffic shift). */
+  hooks: HookRun[]
+  /** The first stage's work has begun (on the first tick after UpdateService). */
+  started: boolean
+}
+
+export interface LinearConfiguration {
+  stepPercent: number
+  stepBakeTimeInMinutes: number
+}
+
+export interface CanaryConfiguration {
+  canaryPercent: number
+  canaryBakeTimeInMinutes: number
+}
+
 export interface ServiceRevisionRecord {
   arn: string
   serviceArn: string
@@ -149,6 +224,14 @@ export interface ServiceDeploymentRecord {
   sourceRevisionArns: string[]
   targetRevisionArn: string
   rollbackRevisionArn?: string
+  stoppedAt?: number
+  /** The deployment it rolls out, and those it replaces (their tasks are counted live). */
+  target?: DeploymentRecord
+  sources: DeploymentRecord[]
+  /** Set once a rollback starts: why, when, and the revision it returns to. */
+  rollback?: { reason: string; startedAt: number; serviceRevisionArn: string }
+  /** The deployment configuration the service had when it started. */
+  strategy: DeploymentStrategy
 }
 
 export interface DeploymentRecord {
@@ -167,6 +250,8 @@ export interface DeploymentRecord {
   rollbackOf?: string
   revision: ServiceRevisionRecord
   serviceDeployment: ServiceDeploymentRecord
+  /** BLUE_GREEN, LINEAR and CANARY deployments only. */
+  lifecycle?: LifecycleRecord
 }
 
 export interface ServiceEventRecord {
@@ -199,6 +284,15 @@ export interface ServiceRecord {
   /** Oldest first. */
   serviceDeployments: ServiceDeploymentRecord[]
   revisions: ServiceRevisionRecord[]
+  strategy: DeploymentStrategy
+  bakeTimeInMinutes: number
+  linearConfiguration: LinearConfiguration
+  canaryConfiguration: CanaryConfiguration
+  lifecycleHooks: LifecycleHookSpec[]
+  /** How long each lifecycle stage without other work lasts at least (scaled time). */
+  stageMs: number
+  /** How long one minute of bake time lasts (scaled time). */
+  minuteMs: number
 }
 
 export interface ClusterRecord {
@@ -233,6 +327,19 @@ export interface AddServiceSpec {
    * started, as after CreateService; its tasks start (or fail) through the runtime.
    */
   initialRollout?: 'completed' | 'in-progress'
+  /** Default ROLLING. BLUE_GREEN, LINEAR and CANARY play the lifecycle stages. */
+  strategy?: DeploymentStrategy
+  /** Default 0 minutes. */
+  bakeTimeInMinutes?: number
+  /** LINEAR; ECS's defaults: 10 %, 6 minutes. */
+  linearConfiguration?: Partial<LinearConfiguration>
+  /** CANARY; ECS's defaults: 5 %, 10 minutes. */
+  canaryConfiguration?: Partial<CanaryConfiguration>
+  lifecycleHooks?: LifecycleHookSpec[]
+  /** The shortest a lifecycle stage lasts; default 0 (one tick). */
+  stageMs?: number
+  /** One minute of bake time in the stand-in's time; default 60 000 (real time). */
+  minuteMs?: number
 }
 
 export interface UpdateServiceInput {
@@ -242,7 +349,22 @@ export interface UpdateServiceInput {
   minimumHealthyPercent?: number
   maximumPercent?: number
   circuitBreaker?: CircuitBreaker
+  strategy?: DeploymentStrategy
+  bakeTimeInMinutes?: number
+  linearConfiguration?: Partial<LinearConfiguration>
+  canaryConfiguration?: Partial<CanaryConfiguration>
+  lifecycleHooks?: LifecycleHookSpec[]
 }
+
+/** Which deployments production and test traffic reach, and in what share (percent). */
+export interface Routing {
+  production: Array<{ deploymentId: string; taskDefinitionArn: string; weight: number }>
+  test: Array<{ deploymentId: string; taskDefinitionArn: string; weight: number }>
+}
+
+export const DEFAULT_LINEAR: LinearConfiguration = { stepPercent: 10, stepBakeTimeInMinutes: 6 }
+export const DEFAULT_CANARY: CanaryConfiguration = { canaryPercent: 5, canaryBakeTimeInMinutes: 10 }
+const STRATEGIES: DeploymentStrategy[] = ['ROLLING', 'BLUE_GREEN', 'LINEAR', 'CANARY']
 
 const MAX_EVENTS = 100
 /** RunTask client tokens are remembered for 24 hours (ECS API reference, "Ensuring idempotency"). */
@@ -447,8 +569,17 @@ export class EcsModel {
       deployments: [],
       events: [],
       serviceDeployments: [],
-      revisions: []
+      revisions: [],
+      strategy: spec.strategy ?? 'ROLLING',
+      bakeTimeInMinutes: spec.bakeTimeInMinutes ?? 0,
+      linearConfiguration: { ...DEFAULT_LINEAR, ...spec.linearConfiguration },
+      canaryConfiguration: { ...DEFAULT_CANARY, ...spec.canaryConfiguration },
+      lifecycleHooks: spec.lifecycleHooks ?? [],
+      stageMs: spec.stageMs ?? 0,
+      minuteMs: spec.minuteMs ?? 60_000
     }
+    if (!STRATEGIES.includes(service.strategy))
+      throw new Error(`strategy must be one of ${STRATEGIES.join(', ')}.`)
     cluster.services.set(spec.name, service)
     const deployment = this.newDeployment(service, taskDefinition, undefined)
     if (spec.initialRollout === 'in-progress') {
@@ -456,6 +587,7 @@ export class EcsModel {
       service.deployments = [deployment]
       return service
     }
+    deployment.lifecycle = undefined
     deployment.rolloutState = 'COMPLETED'
     deployment.rolloutStateReason = `ECS deployment ${deployment.id} completed.`
     deployment.serviceDeployment.status = 'SUCCESSFUL'
@@ -498,6 +630,20 @@ export class EcsModel {
       service.minimumHealthyPercent = input.minimumHealthyPercent
     if (input.maximumPercent !== undefined) service.maximumPercent = input.maximumPercent
     if (input.circuitBreaker !== undefined) service.circuitBreaker = input.circuitBreaker
+    if (input.strategy !== undefined) {
+      if (!STRATEGIES.includes(input.strategy))
+        throw new EcsError(
+          'InvalidParameterException',
+          `strategy must be one of ${STRATEGIES.join(', ')}.`
+        )
+      service.strategy = input.strategy
+    }
+    if (input.bakeTimeInMinutes !== undefined) service.bakeTimeInMinutes = input.bakeTimeInMinutes
+    if (input.linearConfiguration !== undefined)
+      service.linearConfiguration = { ...DEFAULT_LINEAR, ...input.linearConfiguration }
+    if (input.canaryConfiguration !== undefined)
+      service.canaryConfiguration = { ...DEFAULT_CANARY, ...input.canaryConfiguration }
+    if (input.lifecycleHooks !== undefined) service.lifecycleHooks = input.lifecycleHooks
     let taskDefinition: TaskDefinitionRecord | undefined
     if (input.taskDefinition !== undefined) {
       taskDefinition = this.findTaskDefinition(input.taskDefinition)
@@ -559,12 +705,14 @@ export class EcsModel {
         updatedAt: now,
         status: 'IN_PROGRESS',
         sourceRevisionArns: [...new Set(service.deployments.map(d => d.revision.arn))],
-        targetRevisionArn: revision.arn
+        targetRevisionArn: revision.arn,
+        sources: [...service.deployments],
+        strategy: service.strategy
       }
       service.serviceDeployments.push(serviceDeployment)
     }
     const id = `ecs-svc/${digits(19)}`
-    return {
+    const deployment: DeploymentRecord = {
       id,
       status: 'PRIMARY',
       taskDefinitionArn: taskDefinition.arn,
@@ -580,6 +728,11 @@ export class EcsModel {
       revision,
       serviceDeployment
     }
+    if (!rollbackTo) {
+      serviceDeployment.target = deployment
+      if (service.strategy !== 'ROLLING') deployment.lifecycle = this.newLifecycle(service)
+    }
+    return deployment
   }
 
   private newRevision(
@@ -975,6 +1128,29 @@ export class EcsModel {
     const primary = service.deployments[0]
     if (!primary) return
     primary.desiredCount = service.desiredCount
+    const sd = primary.serviceDeployment
+    if (primary.lifecycle && sd.target === primary && isUnderWay(sd.status)) {
+      this.playLifecycle(cluster, service, primary)
+      return
+    }
+    // A requested rollback shows as such for a stage's time before it is under way (its
+    // traffic switch, for BLUE_GREEN, LINEAR and CANARY, was made with the request).
+    if (sd.status === 'ROLLBACK_REQUESTED') {
+      if (this.now() - (sd.rollback?.startedAt ?? sd.updatedAt) < service.stageMs) return
+      if (sd.target === primary) {
+        // A rolling deployment stopped with ROLLBACK: a new deployment of the source revision.
+        const reason = 'Service deployment rolled back by StopServiceDeployment.'
+        if (!this.startRollback(service, primary, reason)) {
+          // The source revision went meanwhile (another rollback took it): nothing to return to.
+          sd.status = 'STOPPED'
+          sd.statusReason = `${reason} No completed revision was left to roll back to.`
+          sd.finishedAt = sd.stoppedAt = sd.updatedAt = this.now()
+        }
+      } else {
+        sd.status = 'ROLLBACK_IN_PROGRESS'
+        sd.updatedAt = this.now()
+      }
+    }
 
     if (
       service.rolloutStateEnabled &&
@@ -1066,22 +1242,407 @@ export class EcsModel {
     this.failedDeployments.set(deployment.id, deployment.failedAt)
     deployment.updatedAt = now
     this.event(service, `(deployment ${deployment.id}) deployment failed: tasks failed to start.`)
-    const target = service.lastCompleted
-    if (service.circuitBreaker.rollback && target && target.id !== deployment.id) {
-      const taskDefinition = this.findTaskDefinition(target.taskDefinitionArn)
-      if (taskDefinition) {
-        // Not eligible for another rollback until the rollback itself completes.
-        service.lastCompleted = undefined
-        this.startDeployment(service, taskDefinition, target)
-        this.event(service, `rolling back to deployment ${target.id}.`)
-        return
-      }
-    }
+    if (
+      service.circuitBreaker.rollback &&
+      this.startRollback(service, deployment, deployment.rolloutStateReason)
+    )
+      return
     const sd = deployment.serviceDeployment
     sd.status = 'STOPPED'
     sd.statusReason = deployment.rolloutStateReason
     sd.finishedAt = now
     sd.updatedAt = now
+  }
+
+  /**
+   * A rolling deployment's rollback: a new deployment of the last completed revision, which
+   * belongs to the failed service deployment. False when there is nothing to go back to.
+   */
+  private startRollback(
+    service: ServiceRecord,
+    deployment: DeploymentRecord,
+    reason: string
+  ): boolean {
+    const target = service.lastCompleted
+    if (!target || target.id === deployment.id) return false
+    const taskDefinition = this.findTaskDefinition(target.taskDefinitionArn)
+    if (!taskDefinition) return false
+    // Not eligible for another rollback until the rollback itself completes.
+    service.lastCompleted = undefined
+    const now = this.now()
+    deployment.serviceDeployment.rollback ??= {
+      reason,
+      startedAt: now,
+      serviceRevisionArn: target.revision.arn
+    }
+    if (deployment.rolloutState === 'IN_PROGRESS') {
+      deployment.rolloutState = 'FAILED'
+      deployment.rolloutStateReason = reason
+      deployment.updatedAt = now
+    }
+    this.startDeployment(service, taskDefinition, target)
+    this.event(service, `rolling back to deployment ${target.id}.`)
+    return true
+  }
+
+  // ---- BLUE_GREEN, LINEAR and CANARY ------------------------------------------------------
+
+  private newLifecycle(service: ServiceRecord): LifecycleRecord {
+    const source = service.lastCompleted ?? service.deployments[0]
+    // More than one revision still active (a deployment was under way): reconcile first.
+    const others = service.deployments.filter(d => d !== source).length
+    return {
+      stage: others > 0 ? 'RECONCILE_SERVICE' : 'PRE_SCALE_UP',
+      stageStartedAt: this.now(),
+      source,
+      productionWeight: source ? 0 : 100,
+      testWeight: source ? 0 : 100,
+      hooks: [],
+      started: false
+    }
+  }
+
+  /** What a lifecycle hook answers: set per Lambda ARN; unknown ones succeed. */
+  setHookBehaviour(hookTargetArn: string, behaviour: HookBehaviour): void {
+    this.hookBehaviours.set(hookTargetArn, { ...behaviour, invocations: 0 })
+  }
+
+  private readonly hookBehaviours = new Map<string, HookBehaviour & { invocations: number }>()
+
+  private invokeHooks(service: ServiceRecord, lifecycle: LifecycleRecord, stage: HookStage): void {
+    const now = this.now()
+    lifecycle.hooks = service.lifecycleHooks
+      .filter(h => h.lifecycleStages.includes(stage))
+      .map(h => {
+        const behaviour = this.hookBehaviours.get(h.hookTargetArn)
+        const results = behaviour?.results ?? ['SUCCEEDED']
+        const result = results[Math.min(behaviour?.invocations ?? 0, results.length - 1)]!
+        if (behaviour) behaviour.invocations++
+        return {
+          hookId: randomUUID(),
+          targetArn: h.hookTargetArn,
+          stage,
+          status: 'IN_PROGRESS' as const,
+          startedAt: now,
+          answersAt: now + (behaviour?.afterMs ?? service.stageMs),
+          result
+        }
+      })
+  }
+
+  private enterStage(
+    cluster: ClusterRecord,
+    service: ServiceRecord,
+    deployment: DeploymentRecord,
+    stage: LifecycleStage
+  ): void {
+    const lifecycle = deployment.lifecycle!
+    const now = this.now()
+    lifecycle.stage = stage
+    lifecycle.stageStartedAt = now
+    lifecycle.hooks = []
+    deployment.updatedAt = now
+    deployment.serviceDeployment.updatedAt = now
+    const { strategy } = service
+    switch (stage) {
+      case 'SCALE_UP': {
+        const started: TaskRecord[] = []
+        for (let i = 0; i < service.desiredCount; i++)
+          started.push(this.launchTask(cluster, service, deployment))
+        if (started.length > 0)
+          this.event(service, `has started ${started.length} tasks: ${taskList(started)}.`)
+        break
+      }
+      case 'TEST_TRAFFIC_SHIFT':
+        lifecycle.testWeight = 100
+        break
+      case 'PRODUCTION_TRAFFIC_SHIFT':
+        if (strategy === 'LINEAR') {
+          lifecycle.productionWeight = Math.min(100, service.linearConfiguration.stepPercent)
+          lifecycle.nextShiftAt =
+            now + service.linearConfiguration.stepBakeTimeInMinutes * service.minuteMs
+        } else if (strategy === 'CANARY') {
+          lifecycle.productionWeight = Math.min(100, service.canaryConfiguration.canaryPercent)
+          lifecycle.nextShiftAt =
+            now + service.canaryConfiguration.canaryBakeTimeInMinutes * service.minuteMs
+        } else {
+          lifecycle.productionWeight = 100
+        }
+        break
+      case 'CLEAN_UP': {
+        const stopping = this.serviceTasks(cluster, service).filter(
+          t => t.deploymentId !== deployment.id && t.desiredStatus === 'RUNNING'
+        )
+        for (const task of stopping)
+          this.requestStop(task, `Scaling activity initiated by (deployment ${deployment.id})`)
+        if (stopping.length > 0)
+          this.event(
+            service,
+            `has stopped ${stopping.length} running tasks: ${taskList(stopping)}.`
+          )
+        break
+      }
+      case 'RECONCILE_SERVICE': {
+        // Deployments other than the source (an earlier one under way) lose their tasks.
+        const keep = new Set([deployment.id, lifecycle.source?.id])
+        for (const task of this.serviceTasks(cluster, service)) {
+          if (!keep.has(task.deploymentId) && task.desiredStatus === 'RUNNING')
+            this.requestStop(task, `Scaling activity initiated by (deployment ${deployment.id})`)
+        }
+        break
+      }
+    }
+    if (stage !== 'BAKE_TIME' && stage !== 'CLEAN_UP') this.invokeHooks(service, lifecycle, stage)
+  }
+
+  /**
+   * One tick of a BLUE_GREEN, LINEAR or CANARY deployment: the circuit breaker and the hooks
+   * may roll it back; otherwise its stage ends when its work is done and its time has passed,
+   * and the next one starts (one stage per tick at most, so every stage is seen).
+   */
+  private playLifecycle(
+    cluster: ClusterRecord,
+    service: ServiceRecord,
+    green: DeploymentRecord
+  ): void {
+    const lifecycle = green.lifecycle!
+    const sd = green.serviceDeployment
+    const now = this.now()
+    if (sd.status === 'PENDING') sd.status = 'IN_PROGRESS'
+    if (!lifecycle.started) {
+      lifecycle.started = true
+      this.enterStage(cluster, service, green, lifecycle.stage)
+      return
+    }
+    const stageIndex = LIFECYCLE_STAGES.indexOf(lifecycle.stage)
+
+    if (
+      service.rolloutStateEnabled &&
+      service.circuitBreaker.enable &&
+      green.failedTasks >= this.threshold(service, green)
+    ) {
+      const reason = 'ECS deployment circuit breaker: tasks failed to start.'
+      this.event(service, `(deployment ${green.id}) deployment failed: tasks failed to start.`)
+      green.failedAt = Date.now()
+      this.failedDeployments.set(green.id, green.failedAt)
+      if (service.circuitBreaker.rollback && lifecycle.source) {
+        this.rollBackLifecycle(service, green, reason, false)
+      } else {
+        green.rolloutState = 'FAILED'
+        green.rolloutStateReason = reason
+        sd.status = 'STOPPED'
+        sd.statusReason = reason
+        sd.finishedAt = sd.stoppedAt = sd.updatedAt = now
+      }
+      return
+    }
+
+    // From SCALE_UP on, the green revision keeps its desired count: failed tasks are replaced.
+    if (stageIndex >= LIFECYCLE_STAGES.indexOf('SCALE_UP')) {
+      const live = this.serviceTasks(cluster, service).filter(
+        t => t.deploymentId === green.id && t.desiredStatus === 'RUNNING'
+      )
+      const started: TaskRecord[] = []
+      for (let i = live.length; i < service.desiredCount; i++)
+        started.push(this.launchTask(cluster, service, green))
+      if (started.length > 0)
+        this.event(service, `has started ${started.length} tasks: ${taskList(started)}.`)
+    }
+
+    for (const hook of lifecycle.hooks) {
+      if (hook.status === 'IN_PROGRESS' && now >= hook.answersAt) hook.status = hook.result
+    }
+    const failedHook = lifecycle.hooks.find(h => h.status === 'FAILED')
+    if (failedHook) {
+      this.rollBackLifecycle(
+        service,
+        green,
+        `Lifecycle hook ${failedHook.targetArn} failed at ${failedHook.stage}.`,
+        false
+      )
+      return
+    }
+    const hooksDone = lifecycle.hooks.every(h => h.status === 'SUCCEEDED')
+    const elapsed = now - lifecycle.stageStartedAt
+
+    if (lifecycle.stage === 'PRODUCTION_TRAFFIC_SHIFT' && lifecycle.productionWeight < 100) {
+      if (hooksDone && lifecycle.nextShiftAt !== undefined && now >= lifecycle.nextShiftAt) {
+        const linear = service.strategy === 'LINEAR'
+        lifecycle.productionWeight = linear
+          ? Math.min(100, lifecycle.productionWeight + service.linearConfiguration.stepPercent)
+          : 100
+        lifecycle.nextShiftAt =
+          now + service.linearConfiguration.stepBakeTimeInMinutes * service.minuteMs
+        green.updatedAt = sd.updatedAt = now
+        // Hooks at PRODUCTION_TRAFFIC_SHIFT run at every step.
+        this.invokeHooks(service, lifecycle, 'PRODUCTION_TRAFFIC_SHIFT')
+      }
+      return
+    }
+    if (!hooksDone || elapsed < service.stageMs) return
+    let done = true
+    switch (lifecycle.stage) {
+      case 'SCALE_UP': {
+        const { running, pending } = this.counts(cluster, green)
+        done = running >= service.desiredCount && pending === 0
+        break
+      }
+      case 'BAKE_TIME':
+        done = elapsed >= service.bakeTimeInMinutes * service.minuteMs
+        break
+      case 'CLEAN_UP':
+      case 'RECONCILE_SERVICE':
+        done = this.serviceTasks(cluster, service).every(
+          t =>
+            t.lastStatus === 'STOPPED' ||
+            t.deploymentId === green.id ||
+            (lifecycle.stage === 'RECONCILE_SERVICE' && t.deploymentId === lifecycle.source?.id)
+        )
+        break
+    }
+    if (!done) return
+    const next = LIFECYCLE_STAGES[stageIndex + 1]
+    if (next) {
+      this.enterStage(cluster, service, green, next)
+      return
+    }
+    green.rolloutState = 'COMPLETED'
+    green.rolloutStateReason = `ECS deployment ${green.id} completed.`
+    green.updatedAt = now
+    for (const d of service.deployments.slice(1)) d.status = 'INACTIVE'
+    service.deployments = [green]
+    service.lastCompleted = green
+    sd.status = 'SUCCESSFUL'
+    sd.finishedAt = sd.updatedAt = now
+    this.event(service, `(deployment ${green.id}) deployment completed.`)
+    this.event(service, 'has reached a steady state.')
+  }
+
+  /**
+   * Production and test traffic back to the source revision at once; its deployment is the
+   * primary again, and the green tasks are drained. ROLLBACK_REQUESTED (a stop) becomes
+   * ROLLBACK_IN_PROGRESS on the next tick; ROLLBACK_SUCCESSFUL once the green tasks are gone.
+   */
+  private rollBackLifecycle(
+    service: ServiceRecord,
+    green: DeploymentRecord,
+    reason: string,
+    requested: boolean
+  ): void {
+    const lifecycle = green.lifecycle!
+    const source = lifecycle.source!
+    const sd = green.serviceDeployment
+    const now = this.now()
+    lifecycle.productionWeight = 0
+    lifecycle.testWeight = 0
+    lifecycle.nextShiftAt = undefined
+    sd.status = requested ? 'ROLLBACK_REQUESTED' : 'ROLLBACK_IN_PROGRESS'
+    sd.statusReason = reason
+    sd.rollback = { reason, startedAt: now, serviceRevisionArn: source.revision.arn }
+    sd.rollbackRevisionArn = source.revision.arn
+    sd.updatedAt = now
+    green.rolloutState = 'FAILED'
+    green.rolloutStateReason = reason
+    green.status = 'ACTIVE'
+    green.updatedAt = now
+    source.status = 'PRIMARY'
+    source.rolloutState = 'IN_PROGRESS'
+    source.rolloutStateReason = `Rolling back deployment ${green.id}: ${reason}`
+    source.rollbackOf = green.id
+    source.serviceDeployment = sd
+    source.updatedAt = now
+    service.deployments = [source, ...service.deployments.filter(d => d !== source)]
+    service.lastCompleted = undefined
+    this.event(service, `rolling back deployment ${green.id} to deployment ${source.id}.`)
+  }
+
+  /**
+   * StopServiceDeployment with ROLLBACK: allowed while the deployment is pending, in progress
+   * or already stopping or rolling back (the last two continue as they are).
+   */
+  stopServiceDeployment(arn: string, stopType: string): ServiceDeploymentRecord {
+    const found = this.findServiceDeployment(arn)
+    if (!found)
+      throw new EcsError(
+        'ServiceDeploymentNotFoundException',
+        `Service deployment ${arn} not found.`
+      )
+    const { service, serviceDeployment: sd } = found
+    if (stopType !== 'ROLLBACK')
+      throw new EcsError(
+        'InvalidParameterException',
+        `stopType ${stopType} is not supported by the stand-in; use ROLLBACK.`
+      )
+    if (['STOP_REQUESTED', 'ROLLBACK_REQUESTED', 'ROLLBACK_IN_PROGRESS'].includes(sd.status))
+      return sd
+    if (!isUnderWay(sd.status))
+      throw new EcsError(
+        'ConflictException',
+        `The service deployment is ${sd.status} and can no longer be stopped.`
+      )
+    const green = sd.target
+    const reason = 'Service deployment rolled back by StopServiceDeployment.'
+    if (green?.lifecycle) {
+      if (!green.lifecycle.source)
+        throw new EcsError(
+          'InvalidParameterException',
+          'The service deployment has no source service revision to roll back to.'
+        )
+      this.rollBackLifecycle(service, green, reason, true)
+      return sd
+    }
+    if (!service.lastCompleted || service.lastCompleted === green)
+      throw new EcsError(
+        'InvalidParameterException',
+        'The service deployment has no source service revision to roll back to.'
+      )
+    sd.status = 'ROLLBACK_REQUESTED'
+    sd.statusReason = reason
+    sd.updatedAt = this.now()
+    sd.rollback = {
+      reason,
+      startedAt: this.now(),
+      serviceRevisionArn: service.lastCompleted.revision.arn
+    }
+    return sd
+  }
+
+  findServiceDeployment(
+    arn: string
+  ):
+    | { cluster: ClusterRecord; service: ServiceRecord; serviceDeployment: ServiceDeploymentRecord }
+    | undefined {
+    for (const cluster of this.clusters.values()) {
+      for (const service of cluster.services.values()) {
+        const serviceDeployment = service.serviceDeployments.find(sd => sd.arn === arn)
+        if (serviceDeployment) return { cluster, service, serviceDeployment }
+      }
+    }
+    return undefined
+  }
+
+  /** Where production and test traffic go; undefined for ROLLING services (any running task). */
+  routing(service: ServiceRecord): Routing | undefined {
+    if (service.strategy === 'ROLLING') return undefined
+    const primary = service.deployments[0]
+    if (!primary) return { production: [], test: [] }
+    const entry = (d: DeploymentRecord, weight: number) => ({
+      deploymentId: d.id,
+      taskDefinitionArn: d.taskDefinitionArn,
+      weight
+    })
+    const lifecycle = primary.lifecycle
+    if (
+      lifecycle &&
+      primary.serviceDeployment.target === primary &&
+      isUnderWay(primary.serviceDeployment.status) &&
+      lifecycle.source
+    ) {
+      const split = (weight: number) =>
+        [entry(primary, weight), entry(lifecycle.source!, 100 - weight)].filter(e => e.weight > 0)
+      return { production: split(lifecycle.productionWeight), test: split(lifecycle.testWeight) }
+    }
+    return { production: [entry(primary, 100)], test: [entry(primary, 100)] }
   }
 
   private event(service: ServiceRecord, text: string): void {
@@ -1112,6 +1673,11 @@ export class EcsModel {
   failedAt(deploymentId: string): number | undefined {
     return this.failedDeployments.get(deploymentId)
   }
+}
+
+/** A service deployment that has not finished: it can still move on, or be stopped. */
+function isUnderWay(status: ServiceDeploymentStatus): boolean {
+  return status === 'PENDING' || status === 'IN_PROGRESS'
 }
 
 function taskList(tasks: TaskRecord[]): string {

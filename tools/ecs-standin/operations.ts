@@ -3,7 +3,12 @@
  * reference: field names as AWS spells them, timestamps as epoch seconds.
  */
 import {
+  circuitBreakerThreshold,
   EcsError,
+  type CanaryConfiguration,
+  type DeploymentStrategy,
+  type LifecycleHookSpec,
+  type LinearConfiguration,
   type ClusterRecord,
   type ContainerOverride,
   type DeploymentRecord,
@@ -158,7 +163,8 @@ export function wireService(model: EcsModel, cluster: ClusterRecord, service: Se
         ? { ...service.circuitBreaker }
         : { enable: false, rollback: false },
       maximumPercent: service.maximumPercent,
-      minimumHealthyPercent: service.minimumHealthyPercent
+      minimumHealthyPercent: service.minimumHealthyPercent,
+      ...wireStrategy(service)
     },
     deployments,
     roleArn: `arn:aws:iam::${model.accountId}:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS`,
@@ -257,6 +263,148 @@ export function wireTaskDefinition(model: EcsModel, td: TaskDefinitionRecord) {
   }
 }
 
+/** The strategy part of a deploymentConfiguration, as DescribeServices reports it. */
+function wireStrategy(service: { strategy: ServiceRecord['strategy'] } & Partial<ServiceRecord>) {
+  return {
+    strategy: service.strategy,
+    ...(service.strategy !== 'ROLLING'
+      ? {
+          bakeTimeInMinutes: service.bakeTimeInMinutes,
+          ...(service.lifecycleHooks && service.lifecycleHooks.length > 0
+            ? {
+                lifecycleHooks: service.lifecycleHooks.map(h => ({
+                  hookTargetArn: h.hookTargetArn,
+                  ...(h.roleArn ? { roleArn: h.roleArn } : {}),
+                  lifecycleStages: [...h.lifecycleStages]
+                }))
+              }
+            : {})
+        }
+      : {}),
+    ...(service.strategy === 'LINEAR'
+      ? { linearConfiguration: { ...service.linearConfiguration } }
+      : {}),
+    ...(service.strategy === 'CANARY'
+      ? { canaryConfiguration: { ...service.canaryConfiguration } }
+      : {})
+  }
+}
+
+/** One service revision of a service deployment, with its live task counts and traffic shares. */
+function wireRevisionSummary(
+  model: EcsModel,
+  cluster: ClusterRecord,
+  deployment: DeploymentRecord,
+  requested: number,
+  traffic?: { production: number; test: number }
+) {
+  const { running, pending } = model.counts(cluster, deployment)
+  return {
+    arn: deployment.revision.arn,
+    requestedTaskCount: requested,
+    runningTaskCount: running,
+    pendingTaskCount: pending,
+    ...(traffic
+      ? {
+          requestedProductionTrafficWeight: traffic.production,
+          requestedTestTrafficWeight: traffic.test
+        }
+      : {})
+  }
+}
+
+/** A service deployment as DescribeServiceDeployments answers it. */
+export function wireServiceDeployment(
+  model: EcsModel,
+  cluster: ClusterRecord,
+  service: ServiceRecord,
+  sd: ServiceDeploymentRecord
+) {
+  const target = sd.target
+  const lifecycle = target?.lifecycle
+  const underWay = sd.status === 'PENDING' || sd.status === 'IN_PROGRESS'
+  const sources = lifecycle ? (lifecycle.source ? [lifecycle.source] : []) : sd.sources
+  const shares = lifecycle
+    ? { production: lifecycle.productionWeight, test: lifecycle.testWeight }
+    : undefined
+  const threshold = service.failureThreshold ?? circuitBreakerThreshold(service.desiredCount)
+  const breakerOn = service.rolloutStateEnabled && service.circuitBreaker.enable
+  return {
+    serviceDeploymentArn: sd.arn,
+    serviceArn: sd.serviceArn,
+    clusterArn: sd.clusterArn,
+    createdAt: seconds(sd.createdAt),
+    startedAt: seconds(sd.startedAt),
+    updatedAt: seconds(sd.updatedAt),
+    ...(sd.finishedAt !== undefined ? { finishedAt: seconds(sd.finishedAt) } : {}),
+    ...(sd.stoppedAt !== undefined ? { stoppedAt: seconds(sd.stoppedAt) } : {}),
+    sourceServiceRevisions: sources.map(d =>
+      wireRevisionSummary(
+        model,
+        cluster,
+        d,
+        d.status === 'PRIMARY' ? service.desiredCount : 0,
+        shares && { production: 100 - shares.production, test: 100 - shares.test }
+      )
+    ),
+    ...(target
+      ? {
+          targetServiceRevision: wireRevisionSummary(
+            model,
+            cluster,
+            target,
+            underWay || target.status === 'PRIMARY' ? service.desiredCount : 0,
+            shares
+          )
+        }
+      : {}),
+    status: sd.status,
+    ...(sd.statusReason !== undefined ? { statusReason: sd.statusReason } : {}),
+    ...(lifecycle
+      ? {
+          lifecycleStage: lifecycle.stage,
+          ...(lifecycle.hooks.length > 0
+            ? {
+                lifecycleHookDetails: lifecycle.hooks.map(h => ({
+                  hookId: h.hookId,
+                  targetType: 'AWS_LAMBDA',
+                  targetArn: h.targetArn,
+                  status: h.status
+                }))
+              }
+            : {})
+        }
+      : {}),
+    deploymentConfiguration: {
+      deploymentCircuitBreaker: { ...service.circuitBreaker },
+      maximumPercent: service.maximumPercent,
+      minimumHealthyPercent: service.minimumHealthyPercent,
+      ...wireStrategy({ ...service, strategy: sd.strategy })
+    },
+    ...(sd.rollback
+      ? {
+          rollback: {
+            reason: sd.rollback.reason,
+            startedAt: seconds(sd.rollback.startedAt),
+            serviceRevisionArn: sd.rollback.serviceRevisionArn
+          }
+        }
+      : {}),
+    deploymentCircuitBreaker: {
+      status: !breakerOn
+        ? 'DISABLED'
+        : (target?.failedTasks ?? 0) >= threshold
+          ? 'TRIGGERED'
+          : underWay
+            ? 'MONITORING'
+            : 'MONITORING_COMPLETE',
+      failureCount: target?.failedTasks ?? 0,
+      threshold
+    },
+    alarms: { status: 'DISABLED' }
+  }
+}
+
 function wireServiceDeploymentBrief(sd: ServiceDeploymentRecord) {
   return {
     serviceDeploymentArn: sd.arn,
@@ -329,7 +477,12 @@ const updateService: Operation = (model, body) => {
     maximumPercent: optionalNumber(config, 'maximumPercent'),
     circuitBreaker: breaker
       ? { enable: breaker.enable === true, rollback: breaker.rollback === true }
-      : undefined
+      : undefined,
+    strategy: optionalString(config, 'strategy') as DeploymentStrategy | undefined,
+    bakeTimeInMinutes: optionalNumber(config, 'bakeTimeInMinutes'),
+    linearConfiguration: config.linearConfiguration as Partial<LinearConfiguration> | undefined,
+    canaryConfiguration: config.canaryConfiguration as Partial<CanaryConfiguration> | undefined,
+    lifecycleHooks: config.lifecycleHooks as LifecycleHookSpec[] | undefined
   })
   return { service: wireService(model, cluster, service) }
 }
@@ -447,6 +600,33 @@ const listServiceDeployments: Operation = (model, body) => {
     .map(wireServiceDeploymentBrief)
   const { page, nextToken } = paginate(items, body, 20, 100)
   return { serviceDeployments: page, ...(nextToken ? { nextToken } : {}) }
+}
+
+const describeServiceDeployments: Operation = (model, body) => {
+  const serviceDeployments = []
+  const failures = []
+  for (const arn of stringList(body, 'serviceDeploymentArns', 20)) {
+    const found = model.findServiceDeployment(arn)
+    if (!found) {
+      failures.push({ arn, reason: 'MISSING' })
+      continue
+    }
+    if (!found.service.serviceDeploymentsApi)
+      throw accessDenied(model, 'DescribeServiceDeployments', arn)
+    serviceDeployments.push(
+      wireServiceDeployment(model, found.cluster, found.service, found.serviceDeployment)
+    )
+  }
+  return { serviceDeployments, failures }
+}
+
+const stopServiceDeployment: Operation = (model, body) => {
+  const arn = requiredString(body, 'serviceDeploymentArn')
+  const found = model.findServiceDeployment(arn)
+  if (found && !found.service.serviceDeploymentsApi)
+    throw accessDenied(model, 'StopServiceDeployment', arn)
+  const sd = model.stopServiceDeployment(arn, optionalString(body, 'stopType') ?? 'ROLLBACK')
+  return { serviceDeploymentArn: sd.arn }
 }
 
 const describeServiceRevisions: Operation = (model, body) => {
@@ -608,5 +788,7 @@ export const OPERATIONS: Record<string, Operation> = {
   ListTasks: listTasks,
   DescribeTasks: describeTasks,
   ListServiceDeployments: listServiceDeployments,
+  DescribeServiceDeployments: describeServiceDeployments,
+  StopServiceDeployment: stopServiceDeployment,
   DescribeServiceRevisions: describeServiceRevisions
 }

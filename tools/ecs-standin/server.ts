@@ -7,7 +7,13 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { randomUUID } from 'node:crypto'
-import { EcsError, EcsModel, type AddServiceSpec } from './model.js'
+import {
+  EcsError,
+  EcsModel,
+  type AddServiceSpec,
+  type HookBehaviour,
+  type Routing
+} from './model.js'
 import { OPERATIONS, wireService, wireTask } from './operations.js'
 import {
   SimulatedTaskRuntime,
@@ -18,7 +24,17 @@ import {
 import { awslogsSource } from './awslogs.js'
 import type { LogSource } from '../logs-standin/server.js'
 
-export type { AddServiceSpec, CircuitBreaker, Tag } from './model.js'
+export type {
+  AddServiceSpec,
+  CircuitBreaker,
+  DeploymentStrategy,
+  HookBehaviour,
+  LifecycleHookSpec,
+  LifecycleStage,
+  Routing,
+  Tag
+} from './model.js'
+export { LIFECYCLE_STAGES } from './model.js'
 export { circuitBreakerThreshold } from './model.js'
 export type {
   CommandBehaviour,
@@ -121,6 +137,16 @@ export interface EcsStandin {
   tasks(cluster: string, serviceName?: string): WireTask[]
   /** Advances the simulation one step now, outside the timer. */
   tick(): void
+  /**
+   * What the lifecycle hook whose Lambda is `hookTargetArn` answers, invocation after
+   * invocation (the last answer repeats); hooks without a behaviour succeed.
+   */
+  setHookBehaviour(hookTargetArn: string, behaviour: HookBehaviour): void
+  /**
+   * Where a BLUE_GREEN, LINEAR or CANARY service's production and test traffic go, by
+   * deployment and percent; undefined for a ROLLING service (every running task serves).
+   */
+  routing(cluster: string, service: string): Routing | undefined
 }
 
 interface FaultRule {
@@ -293,6 +319,12 @@ export async function startEcsStandin(options: EcsStandinOptions = {}): Promise<
         .filter(t => serviceName === undefined || t.serviceName === serviceName)
         .map(t => wireTask(model, t))
     },
-    tick: () => model.tick()
+    tick: () => model.tick(),
+    setHookBehaviour: (hookTargetArn, behaviour) =>
+      model.setHookBehaviour(hookTargetArn, behaviour),
+    routing(cluster, name) {
+      const record = clusterNamed(cluster)
+      return model.routing(model.service(record, name))
+    }
   }
 }

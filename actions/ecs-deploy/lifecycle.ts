@@ -1,0 +1,547 @@
+/**
+ * ECS's own BLUE_GREEN, LINEAR and CANARY deployments: a service deployment passes lifecycle
+ * stages (scale-up, test traffic, production traffic in steps, bake time, clean-up), and
+ * while the previous revision still runs a rollback is a traffic switch (StopServiceDeployment
+ * with ROLLBACK), not a new deployment.
+ *
+ * - Pure: `lifecycleStrategy` (does the service use one), `judgeServiceDeployment` (a verdict
+ *   from one look), `rollbackPossibility`, `stageLine` (what to print when a stage is entered),
+ *   `readWaitUntil` (the `wait-until` input).
+ * - I/O: `watchServiceDeployment` (the polling loop, results shaped like watch.ts's
+ *   WatchResult) and `rollBackServiceDeployment` (StopServiceDeployment, then watch the rollback
+ *   and time the return of production traffic). AWS calls go through EcsGateway.
+ */
+import type {
+  Deployment,
+  DeploymentStrategy,
+  Service,
+  ServiceDeployment,
+  ServiceDeploymentLifecycleStage
+} from '@aws-sdk/client-ecs'
+import { describeError, InputError } from '../shared/errors.js'
+import type { Inputs } from '../shared/inputs.js'
+import type { Clock, Runner } from '../shared/runner.js'
+import { shortServiceDeployment, type EcsGateway } from './ecs.js'
+import {
+  failureThreshold,
+  formatDuration,
+  newEvents,
+  primaryDeployment,
+  progressLine,
+  type FailureCause
+} from './rollout.js'
+import { StoppedTaskLog, type EventFeed } from './watch.js'
+
+// ---- inputs ------------------------------------------------------------------------------------
+
+/** When the step returns: `steady` (bake time and clean-up done), or `traffic-shifted`. */
+export type WaitUntil = 'steady' | 'traffic-shifted'
+
+export const WAIT_UNTIL_VALUES: readonly WaitUntil[] = ['steady', 'traffic-shifted']
+
+/** The `wait-until` input; for ROLLING services `traffic-shifted` means the same as `steady`. */
+export function readWaitUntil(inputs: Inputs): WaitUntil {
+  const value = inputs.string('wait-until', 'steady')
+  if ((WAIT_UNTIL_VALUES as readonly string[]).includes(value)) return value as WaitUntil
+  throw new InputError(
+    'wait-until',
+    value,
+    'use steady (wait for bake time and clean-up) or traffic-shifted (return once all production traffic is on the new revision)'
+  )
+}
+
+// ---- what the service uses ---------------------------------------------------------------------
+
+export type LifecycleStrategy = Extract<DeploymentStrategy, 'BLUE_GREEN' | 'LINEAR' | 'CANARY'>
+const LIFECYCLE_STRATEGIES: readonly string[] = ['BLUE_GREEN', 'LINEAR', 'CANARY']
+
+/** The service's strategy when its deployments pass lifecycle stages; undefined for ROLLING. */
+export function lifecycleStrategy(service: Service): LifecycleStrategy | undefined {
+  if ((service.deploymentController?.type ?? 'ECS') !== 'ECS') return undefined
+  const strategy = service.deploymentConfiguration?.strategy
+  return strategy && LIFECYCLE_STRATEGIES.includes(strategy)
+    ? (strategy as LifecycleStrategy)
+    : undefined
+}
+
+/** How the service deployment moves production traffic, in words for the log and summary. */
+export function describeStrategy(service: Service): string {
+  const config = service.deploymentConfiguration
+  const bake = `bake time ${config?.bakeTimeInMinutes ?? 0} min`
+  switch (lifecycleStrategy(service)) {
+    case 'BLUE_GREEN':
+      return `BLUE_GREEN (all production traffic at once, ${bake})`
+    case 'LINEAR': {
+      const linear = config?.linearConfiguration
+      return `LINEAR (${linear?.stepPercent ?? 10} % every ${linear?.stepBakeTimeInMinutes ?? 6} min, ${bake})`
+    }
+    case 'CANARY': {
+      const canary = config?.canaryConfiguration
+      return `CANARY (${canary?.canaryPercent ?? 5} % for ${canary?.canaryBakeTimeInMinutes ?? 10} min, then the rest, ${bake})`
+    }
+    default:
+      return 'ROLLING'
+  }
+}
+
+// ---- one look ------------------------------------------------------------------------------------
+
+/** What one look at a service deployment says. Pure: described state in, verdict out. */
+export type LifecycleVerdict =
+  | { kind: 'in-progress' }
+  /** All production traffic is on the target: bake time has started (or clean-up). */
+  | { kind: 'traffic-shifted' }
+  | { kind: 'succeeded' }
+  | {
+      kind: 'failed'
+      cause: FailureCause
+      reason: string
+      /** ECS is rolling the deployment back itself (or will: a hook failed, the breaker tripped). */
+      ecsRollingBack: boolean
+    }
+  | { kind: 'rolled-back'; reason: string }
+  /** Another service deployment replaced ours. */
+  | { kind: 'superseded'; by: string; reason: string }
+
+/** What else one look saw: the service (its current service deployment, our deployment's tasks). */
+export interface LifecycleContext {
+  service?: Service
+  /** Our ECS deployment (`ecs-svc/…`), for its failed task count. */
+  deploymentId?: string
+}
+
+const ROLLING_BACK = ['ROLLBACK_REQUESTED', 'ROLLBACK_IN_PROGRESS']
+
+export function judgeServiceDeployment(
+  sd: ServiceDeployment,
+  context: LifecycleContext = {}
+): LifecycleVerdict {
+  const status = sd.status ?? 'PENDING'
+  const reason = failureReason(sd)
+  if (status === 'SUCCESSFUL') return { kind: 'succeeded' }
+  if (status === 'ROLLBACK_SUCCESSFUL') return { kind: 'rolled-back', reason }
+  if (ROLLING_BACK.includes(status))
+    return { kind: 'failed', cause: 'rollout-failed', reason, ecsRollingBack: true }
+  if (status === 'ROLLBACK_FAILED')
+    return {
+      kind: 'failed',
+      cause: 'rollout-failed',
+      reason: `${reason}; the rollback failed as well`,
+      ecsRollingBack: false
+    }
+  const current = context.service?.currentServiceDeployment
+  const replacedBy = current && current !== sd.serviceDeploymentArn ? current : undefined
+  if (replacedBy) {
+    return {
+      kind: 'superseded',
+      by: replacedBy,
+      reason: `service deployment ${shortServiceDeployment(replacedBy)} replaced ${shortServiceDeployment(sd.serviceDeploymentArn ?? '')}`
+    }
+  }
+  if (status === 'STOPPED' || status === 'STOP_REQUESTED')
+    return { kind: 'failed', cause: 'rollout-failed', reason, ecsRollingBack: false }
+
+  // Under way. A failed hook or a tripped breaker is a failure now, before ECS says so.
+  const hook = sd.lifecycleHookDetails?.find(h => h.status === 'FAILED' || h.status === 'TIMED_OUT')
+  if (hook) {
+    return {
+      kind: 'failed',
+      cause: 'rollout-failed',
+      reason: `lifecycle hook ${hookName(hook.targetArn)} ${hook.status} at ${sd.lifecycleStage ?? 'its stage'}`,
+      ecsRollingBack: hook.status === 'FAILED' || hook.timeoutAction === 'ROLLBACK'
+    }
+  }
+  const breaker = context.service?.deploymentConfiguration?.deploymentCircuitBreaker
+  if (sd.deploymentCircuitBreaker?.status === 'TRIGGERED') {
+    return {
+      kind: 'failed',
+      cause: 'rollout-failed',
+      reason: `the deployment circuit breaker tripped after ${sd.deploymentCircuitBreaker.failureCount ?? '?'} failed tasks`,
+      ecsRollingBack: breaker?.rollback === true
+    }
+  }
+  const ours = context.service?.deployments?.find(d => d.id === context.deploymentId)
+  if (
+    ours &&
+    breaker?.enable !== true &&
+    (ours.failedTasks ?? 0) >= failureThreshold(ours.desiredCount ?? 0)
+  ) {
+    return {
+      kind: 'failed',
+      cause: 'tasks-failing',
+      reason: `${ours.failedTasks} tasks failed to start and the service has no deployment circuit breaker to stop the rollout`,
+      ecsRollingBack: false
+    }
+  }
+  if (sd.lifecycleStage === 'BAKE_TIME' || sd.lifecycleStage === 'CLEAN_UP')
+    return { kind: 'traffic-shifted' }
+  return { kind: 'in-progress' }
+}
+
+/** ECS's own words for why a service deployment failed or rolled back. */
+function failureReason(sd: ServiceDeployment): string {
+  return (
+    sd.rollback?.reason ||
+    sd.statusReason ||
+    `ECS reports service deployment ${shortServiceDeployment(sd.serviceDeploymentArn ?? '')} ${sd.status ?? 'without a status'}`
+  ).replace(/\.$/, '')
+}
+
+/** Whether StopServiceDeployment with ROLLBACK would put the previous revision back at once. */
+export type RollbackPossibility = { possible: true } | { possible: false; why: string }
+
+export function rollbackPossibility(sd: ServiceDeployment): RollbackPossibility {
+  const status = sd.status ?? 'PENDING'
+  if (ROLLING_BACK.includes(status))
+    return { possible: false, why: 'ECS is already rolling it back' }
+  if (status !== 'PENDING' && status !== 'IN_PROGRESS')
+    return { possible: false, why: `the service deployment has ended (${status})` }
+  if ((sd.sourceServiceRevisions ?? []).length === 0)
+    return { possible: false, why: 'there is no previous revision: it is the first deployment' }
+  if (sd.lifecycleStage === 'CLEAN_UP')
+    return {
+      possible: false,
+      why: 'the previous revision is being scaled down (CLEAN_UP)'
+    }
+  return { possible: true }
+}
+
+// ---- what to print --------------------------------------------------------------------------
+
+/** Percent of production and test traffic on the target (new) revision, as ECS reports it. */
+export function trafficOnTarget(sd: ServiceDeployment): { production?: number; test?: number } {
+  return {
+    production: sd.targetServiceRevision?.requestedProductionTrafficWeight,
+    test: sd.targetServiceRevision?.requestedTestTrafficWeight
+  }
+}
+
+/** What identifies a stage as printed: the stage, the traffic split and the hook states. */
+export function stageKey(sd: ServiceDeployment): string {
+  const traffic = trafficOnTarget(sd)
+  const hooks = (sd.lifecycleHookDetails ?? []).map(h => `${h.targetArn}=${h.status}`).join(',')
+  return `${sd.lifecycleStage}|${traffic.production}|${traffic.test}|${hooks}|${sd.status}`
+}
+
+/**
+ * The line printed when a stage is entered (or its traffic or hooks change): the time since
+ * the update, the stage, production traffic split for LINEAR and CANARY steps, test traffic,
+ * and each hook's state.
+ */
+export function stageLine(sd: ServiceDeployment, sinceUpdateMs: number): string {
+  const stage = sd.lifecycleStage ?? 'no stage'
+  const { production, test } = trafficOnTarget(sd)
+  const parts: string[] = []
+  if (production !== undefined) {
+    parts.push(
+      production > 0 && production < 100
+        ? `production traffic ${formatPercent(production)} on the new revision, ${formatPercent(100 - production)} on the previous one`
+        : `production traffic on the ${production >= 100 ? 'new' : 'previous'} revision`
+    )
+  }
+  if (test !== undefined && test > 0 && test < 100 - 1e-9)
+    parts.push(`test traffic ${formatPercent(test)} on the new revision`)
+  else if (test !== undefined && test >= 100 && (production ?? 0) < 100)
+    parts.push('test traffic on the new revision')
+  const hooks = (sd.lifecycleHookDetails ?? []).map(
+    h => `${hookName(h.targetArn)} ${h.status ?? 'UNKNOWN'}`
+  )
+  if (hooks.length > 0) parts.push(`hooks: ${hooks.join(', ')}`)
+  const status = sd.status && sd.status !== 'IN_PROGRESS' ? ` [${sd.status}]` : ''
+  return `[${formatDuration(sinceUpdateMs)} since the update] ${stage}${status}${parts.length > 0 ? `: ${parts.join('; ')}` : ''}`
+}
+
+function formatPercent(value: number): string {
+  return `${Number.isInteger(value) ? value : value.toFixed(1)} %`
+}
+
+/** A hook's Lambda by its function name; a PAUSE hook has none. */
+function hookName(arn: string | undefined): string {
+  if (!arn) return 'pause hook'
+  return arn.split(':function:').pop() ?? arn
+}
+
+// ---- the watch ----------------------------------------------------------------------------------
+
+/** A stage as the watch first saw it, for the summary and the timeline. */
+export interface StageVisit {
+  stage: ServiceDeploymentLifecycleStage | string
+  /** Clock ms of the poll that first saw it. */
+  at: number
+  /** Percent of production traffic on the new revision then. */
+  production?: number
+}
+
+export interface LifecycleWatchRequest {
+  cluster: string
+  service: string
+  serviceDeploymentArn: string
+  /** Our ECS deployment (`ecs-svc/…`) and its revision: stopped tasks and progress lines. */
+  deployment: { id: string; taskDefinition: string }
+  /**
+   * What ends the watch: `steady` (SUCCESSFUL), `traffic-shifted` (bake time started), or
+   * `rolled-back` (watching a rollback of it: ROLLBACK_SUCCESSFUL).
+   */
+  until: WaitUntil | 'rolled-back'
+  /** Clock ms of the UpdateService (or of the stop): stage lines count from it. */
+  since: number
+  deadline: number
+  pollMs: number
+  events: EventFeed
+}
+
+interface Seen {
+  deploymentId: string
+  serviceDeploymentArn: string
+  stages: StageVisit[]
+  elapsedMs: number
+}
+
+/** Shaped like watch.ts's WatchResult (the same kinds and fields), with the lifecycle's extras. */
+export type LifecycleWatchResult =
+  | (Seen & {
+      kind: 'succeeded'
+      reached: WaitUntil | 'rolled-back'
+      service: Service
+      serviceDeployment: ServiceDeployment
+      /** `rolled-back` only: clock ms of the first look with no production traffic on the new revision. */
+      trafficReturnedAt?: number
+    })
+  | (Seen & {
+      kind: 'failed'
+      cause: FailureCause
+      reason: string
+      ecsRollingBack: boolean
+      stopped: StoppedTaskLog
+      service?: Service
+      serviceDeployment?: ServiceDeployment
+      /** Whether StopServiceDeployment could still put the previous revision back at once. */
+      rollback: RollbackPossibility
+    })
+  | (Seen & {
+      kind: 'superseded'
+      by: Deployment
+      reason: string
+      service: Service
+    })
+  | (Seen & {
+      kind: 'unknown'
+      reason: string
+      service?: Service
+    })
+
+/**
+ * Polls the service and its service deployment until the deployment reaches `until`, fails,
+ * is superseded or runs out of time. Each poll prints one progress line and new service events;
+ * each stage (and each traffic step, each hook state) is printed once as it is entered. A failed
+ * hook or a tripped breaker ends the watch on the poll that sees it, before ECS's rollback runs.
+ */
+export async function watchServiceDeployment(
+  ecs: EcsGateway,
+  runner: Runner,
+  clock: Clock,
+  request: LifecycleWatchRequest
+): Promise<LifecycleWatchResult> {
+  const started = clock.now()
+  const reader = ecs.until(request.deadline)
+  const seen: Seen = {
+    deploymentId: request.deployment.id,
+    serviceDeploymentArn: request.serviceDeploymentArn,
+    stages: [],
+    elapsedMs: 0
+  }
+  const stopped = new StoppedTaskLog(reader, runner, request.cluster, request.deployment.id)
+  let failedTasks = 0
+  let lastKey = ''
+  let trafficReturnedAt: number | undefined
+  let service: Service | undefined
+  let sd: ServiceDeployment | undefined
+  const done = () => ({ ...seen, elapsedMs: clock.now() - started })
+
+  for (;;) {
+    try {
+      service = await reader.describeService(request.cluster, request.service)
+      sd = await reader.describeServiceDeployment(request.serviceDeploymentArn)
+    } catch (error) {
+      return {
+        ...done(),
+        kind: 'unknown',
+        reason: `the service deployment could not be read: ${describeError(error)}`,
+        service
+      }
+    }
+    const now = clock.now()
+    runner.info(progressLine(service, request.deployment.id, now - started))
+    for (const event of newEvents(service, request.events.seen, request.events.since)) {
+      runner.info(`  event ${event.createdAt?.toISOString().slice(11, 19) ?? ''} ${event.message}`)
+    }
+    const key = stageKey(sd)
+    if (key !== lastKey) {
+      lastKey = key
+      runner.info(stageLine(sd, now - request.since))
+    }
+    const stage = sd.lifecycleStage
+    if (stage && seen.stages.at(-1)?.stage !== stage)
+      seen.stages.push({ stage, at: now, production: trafficOnTarget(sd).production })
+    if (
+      request.until === 'rolled-back' &&
+      trafficReturnedAt === undefined &&
+      trafficOnTarget(sd).production === 0
+    )
+      trafficReturnedAt = now
+    const ours = service.deployments?.find(d => d.id === request.deployment.id)
+    if ((ours?.failedTasks ?? 0) > failedTasks) {
+      failedTasks = ours?.failedTasks ?? 0
+      stopped.refresh()
+    }
+
+    const verdict = judgeServiceDeployment(sd, {
+      service: request.until === 'rolled-back' ? undefined : service,
+      deploymentId: request.deployment.id
+    })
+    const result = decide(verdict, request.until)
+    if (result === 'succeeded')
+      return {
+        ...done(),
+        kind: 'succeeded',
+        reached: request.until,
+        service,
+        serviceDeployment: sd,
+        trafficReturnedAt
+      }
+    if (result === 'superseded' && verdict.kind === 'superseded') {
+      return {
+        ...done(),
+        kind: 'superseded',
+        by: primaryDeployment(service) ?? { id: verdict.by },
+        reason: verdict.reason,
+        service
+      }
+    }
+    if (result === 'failed') {
+      stopped.refresh()
+      const failure =
+        verdict.kind === 'failed'
+          ? verdict
+          : {
+              cause: 'rollout-failed' as const,
+              reason:
+                request.until === 'rolled-back'
+                  ? `the rollback did not happen: the service deployment ended ${sd.status}`
+                  : `ECS rolled the service deployment back${verdict.kind === 'rolled-back' ? `: ${verdict.reason}` : ''}`,
+              ecsRollingBack: verdict.kind === 'rolled-back'
+            }
+      return {
+        ...done(),
+        kind: 'failed',
+        ...failure,
+        stopped,
+        service,
+        serviceDeployment: sd,
+        rollback: rollbackPossibility(sd)
+      }
+    }
+    if (now >= request.deadline) {
+      stopped.refresh()
+      return {
+        ...done(),
+        kind: 'failed',
+        cause: 'timed-out',
+        reason: `the service deployment did not ${request.until === 'rolled-back' ? 'roll back' : request.until === 'traffic-shifted' ? 'shift production traffic' : 'complete'} within ${formatDuration(request.deadline - started)} (last stage ${sd.lifecycleStage ?? 'unknown'})`,
+        ecsRollingBack: false,
+        stopped,
+        service,
+        serviceDeployment: sd,
+        rollback: rollbackPossibility(sd)
+      }
+    }
+    // Once tasks have failed, look twice as often: a failure is seen within half an interval.
+    const interval = failedTasks > 0 ? request.pollMs / 2 : request.pollMs
+    await clock.sleep(Math.min(interval, request.deadline - now))
+  }
+}
+
+/** How a verdict ends a watch that waits for `until`; undefined keeps polling. */
+export function decide(
+  verdict: LifecycleVerdict,
+  until: WaitUntil | 'rolled-back'
+): 'succeeded' | 'failed' | 'superseded' | undefined {
+  if (until === 'rolled-back') {
+    if (verdict.kind === 'rolled-back') return 'succeeded'
+    if (verdict.kind === 'failed') return verdict.ecsRollingBack ? undefined : 'failed'
+    if (verdict.kind === 'succeeded') return 'failed'
+    return undefined
+  }
+  switch (verdict.kind) {
+    case 'succeeded':
+      return 'succeeded'
+    case 'traffic-shifted':
+      return until === 'traffic-shifted' ? 'succeeded' : undefined
+    case 'failed':
+    case 'rolled-back':
+      return 'failed'
+    case 'superseded':
+      return 'superseded'
+    default:
+      return undefined
+  }
+}
+
+// ---- the rollback -----------------------------------------------------------------------------
+
+export interface LifecycleRollbackRequest extends Omit<LifecycleWatchRequest, 'until' | 'since'> {
+  /** The deployment as last described, when the caller has it: saves one read. */
+  serviceDeployment?: ServiceDeployment
+}
+
+export type LifecycleRollback =
+  /** StopServiceDeployment cannot help: roll back with a new deployment instead. */
+  | { kind: 'not-possible'; why: string }
+  | {
+      kind: 'stopped'
+      /** Clock ms the StopServiceDeployment was sent. */
+      requestedAt: number
+      /** The reply was lost and the deployment read back as rolling back. */
+      readBack: boolean
+      /** From the request to the first look with production traffic back on the previous revision. */
+      trafficReturnedMs?: number
+      result: LifecycleWatchResult
+    }
+
+/**
+ * Rolls a service deployment back while the previous revision still runs: one
+ * StopServiceDeployment with ROLLBACK, then the watch until ROLLBACK_SUCCESSFUL. Says how long
+ * production traffic took to return.
+ */
+export async function rollBackServiceDeployment(
+  ecs: EcsGateway,
+  runner: Runner,
+  clock: Clock,
+  request: LifecycleRollbackRequest
+): Promise<LifecycleRollback> {
+  const gateway = ecs.until(request.deadline)
+  const current =
+    request.serviceDeployment ??
+    (await gateway.describeServiceDeployment(request.serviceDeploymentArn))
+  const possibility = rollbackPossibility(current)
+  if (!possibility.possible) return { kind: 'not-possible', why: possibility.why }
+  const requestedAt = clock.now()
+  const sent = await gateway.stopServiceDeployment(request.serviceDeploymentArn, 'ROLLBACK')
+  runner.info(
+    sent.readBack
+      ? `The reply to StopServiceDeployment was lost; reading it back shows ${sent.serviceDeployment?.status}, so the rollback is under way.`
+      : `Stopped service deployment ${shortServiceDeployment(request.serviceDeploymentArn)} with ROLLBACK: production traffic goes back to the previous revision.`
+  )
+  const result = await watchServiceDeployment(ecs, runner, clock, {
+    ...request,
+    until: 'rolled-back',
+    since: requestedAt
+  })
+  const returnedAt = result.kind === 'succeeded' ? result.trafficReturnedAt : undefined
+  const trafficReturnedMs = returnedAt === undefined ? undefined : returnedAt - requestedAt
+  if (trafficReturnedMs !== undefined)
+    runner.info(
+      `Production traffic was back on the previous revision ${formatDuration(trafficReturnedMs)} after the rollback request (${trafficReturnedMs} ms).`
+    )
+  return { kind: 'stopped', requestedAt, readBack: sent.readBack, trafficReturnedMs, result }
+}
