@@ -1,6 +1,11 @@
 import { InputError } from '../shared/errors.js'
 import { Inputs } from '../shared/inputs.js'
 import { readGateInputs, type GateInputs } from './gates.js'
+import { readWaitUntil, type WaitUntil } from './lifecycle.js'
+import { readLogLines } from './logs.js'
+import { readMigrationConfig, type MigrationConfig } from './migration.js'
+import { readDryRun } from './plan.js'
+import { readScalingInputs, type ScalingDeclaration } from './scaling.js'
 
 /** The ecs-deploy inputs, parsed and checked once, before any AWS call. */
 export interface DeployConfig {
@@ -21,6 +26,16 @@ export interface DeployConfig {
   region: string
   /** The commit-order and image-scan gates (gates.ts). */
   gates: GateInputs
+  /** auto-scaling-*: undefined leaves scaling alone (scaling.ts). */
+  scaling?: ScalingDeclaration
+  /** pre-deploy-command: a one-off task of the new revision before the rollout (migration.ts). */
+  migration?: MigrationConfig
+  /** log-lines: a crashed container's last lines in the failure (logs.ts); 0 is off. */
+  logLines: number
+  /** wait-until: for blue/green, linear and canary services (lifecycle.ts). */
+  waitUntil: WaitUntil
+  /** dry-run: plan and change nothing (plan.ts). */
+  dryRun: boolean
 }
 
 export function readDeployConfig(inputs: Inputs): DeployConfig {
@@ -69,6 +84,7 @@ export function readDeployConfig(inputs: Inputs): DeployConfig {
       )
     }
   }
+  const desiredCount = inputs.optionalNumber('desired-count', { integer: true })
   return {
     cluster,
     service,
@@ -76,7 +92,7 @@ export function readDeployConfig(inputs: Inputs): DeployConfig {
     containerName: inputs.string('container-name'),
     taskDefinitionPath: inputs.string('task-definition'),
     environment,
-    desiredCount: inputs.optionalNumber('desired-count', { integer: true }),
+    desiredCount,
     forceNewDeployment: inputs.boolean('force-new-deployment', true),
     waitForStability: inputs.boolean('wait-for-service-stability', true),
     waitMs: inputs.number('wait-for-minutes', 15, { min: 0.01 }) * 60_000,
@@ -84,7 +100,12 @@ export function readDeployConfig(inputs: Inputs): DeployConfig {
     rollbackOnFailure: inputs.boolean('rollback-on-failure', true),
     rollbackTo,
     region: inputs.string('aws-region'),
-    gates: readGateInputs(inputs)
+    gates: readGateInputs(inputs),
+    scaling: readScalingInputs(inputs, desiredCount),
+    migration: rollbackTo ? undefined : readMigrationConfig(inputs),
+    logLines: readLogLines(inputs),
+    waitUntil: readWaitUntil(inputs),
+    dryRun: readDryRun(inputs)
   }
 }
 

@@ -251,6 +251,34 @@ export function stageLine(sd: ServiceDeployment, sinceUpdateMs: number): string 
   return `[${formatDuration(sinceUpdateMs)} since the update] ${stage}${status}${parts.length > 0 ? `: ${parts.join('; ')}` : ''}`
 }
 
+/** The stages a service deployment goes through, in order, as ECS documents them. */
+export const STAGE_ORDER: readonly string[] = [
+  'RECONCILE_SERVICE',
+  'PRE_SCALE_UP',
+  'SCALE_UP',
+  'POST_SCALE_UP',
+  'TEST_TRAFFIC_SHIFT',
+  'POST_TEST_TRAFFIC_SHIFT',
+  'PRODUCTION_TRAFFIC_SHIFT',
+  'POST_PRODUCTION_TRAFFIC_SHIFT',
+  'BAKE_TIME',
+  'CLEAN_UP'
+]
+
+/**
+ * Stages a deployment went through between two looks: those strictly between the last one
+ * seen and the one seen now, in ECS's order. A stage as short as a poll is still printed, as
+ * passed. RECONCILE_SERVICE comes only when ECS needs it, so it is never inferred.
+ */
+export function stagesBetween(previous: string | undefined, current: string): string[] {
+  const from =
+    previous === undefined ? STAGE_ORDER.indexOf('PRE_SCALE_UP') - 1 : STAGE_ORDER.indexOf(previous)
+  const to = STAGE_ORDER.indexOf(current)
+  if (from < 0 && previous !== undefined) return []
+  if (to < 0 || to <= from + 1) return []
+  return STAGE_ORDER.slice(from + 1, to).filter(stage => stage !== 'RECONCILE_SERVICE')
+}
+
 function formatPercent(value: number): string {
   return `${Number.isInteger(value) ? value : value.toFixed(1)} %`
 }
@@ -375,12 +403,23 @@ export async function watchServiceDeployment(
     for (const event of newEvents(service, request.events.seen, request.events.since)) {
       runner.info(`  event ${event.createdAt?.toISOString().slice(11, 19) ?? ''} ${event.message}`)
     }
+    const stage = sd.lifecycleStage
+    if (stage && seen.stages.at(-1)?.stage !== stage) {
+      // Stages entered and left between two looks are printed too, as passed.
+      for (const passed of request.until === 'rolled-back'
+        ? []
+        : stagesBetween(seen.stages.at(-1)?.stage, stage)) {
+        runner.info(
+          `[${formatDuration(now - request.since)} since the update] ${passed}: passed between two looks`
+        )
+        seen.stages.push({ stage: passed, at: now })
+      }
+    }
     const key = stageKey(sd)
     if (key !== lastKey) {
       lastKey = key
       runner.info(stageLine(sd, now - request.since))
     }
-    const stage = sd.lifecycleStage
     if (stage && seen.stages.at(-1)?.stage !== stage)
       seen.stages.push({ stage, at: now, production: trafficOnTarget(sd).production })
     if (

@@ -1,4 +1,4 @@
-import { ECSClient, type Service } from '@aws-sdk/client-ecs'
+import { ECSClient, type Service, type TaskDefinition } from '@aws-sdk/client-ecs'
 import { clientSettings } from '../shared/aws.js'
 import { attemptTimeoutFor, AwsCaller, AwsRejection } from '../shared/aws-call.js'
 import { runContext, type RunContext } from '../shared/context.js'
@@ -7,26 +7,35 @@ import { environmentInputs, Inputs, type InputSource } from '../shared/inputs.js
 import { realClock, type Clock, type Runner } from '../shared/runner.js'
 import { readDeployConfig, type DeployConfig } from './config.js'
 import { EcsGateway, NotApplied } from './ecs.js'
+import { EcsTasksGateway } from './ecs-tasks.js'
 import { checkGates, gateDependencies, type GateDependencies } from './gates.js'
-import { resolveRollbackTarget, ROLLED_BACK_TAG } from './previous.js'
+import { describeStrategy, lifecycleStrategy, watchServiceDeployment } from './lifecycle.js'
+import { crashLogsText, fetchCrashLogs, logsGateway } from './logs.js'
+import { runMigration } from './migration.js'
+import { planDeploy } from './plan.js'
+import { resolveRollbackTarget } from './previous.js'
+import { markRolledBack, recover, rollBackInFlight } from './recovery.js'
 import {
   deployReport,
-  groupedCauses,
+  firstFailureLine,
   serviceState,
-  type Recovery,
+  type RolloutResult,
   type StepRecord
 } from './report.js'
 import { describeDeployment, primaryDeployment } from './rollout.js'
+import { applyScaling, planScaling, scalingGateway } from './scaling.js'
 import { decideStatus } from './status.js'
 import {
   chooseContainer,
   readTemplate,
   renderTaskDefinition,
+  runTag,
   shortRevision,
   traceTags,
   TRACE_TAGS
 } from './task-definition.js'
-import { settleService, watchDeployment, type EventFeed, type WatchResult } from './watch.js'
+import { Timeline } from './timeline.js'
+import { settleService, watchDeployment, type EventFeed } from './watch.js'
 
 export interface Dependencies {
   inputs: InputSource
@@ -41,7 +50,7 @@ export interface Dependencies {
 /** The longest the first error waits for a stopped-task lookup already under way. */
 const FIRST_ERROR_GRACE_MS = 1000
 
-/** A gate said no before anything changed (a foreign deployment controller, a rollout that would not settle). */
+/** A check said no before anything changed (a foreign deployment controller, a rollout that would not settle). */
 export class Refusal extends ActionError {
   constructor(message: string) {
     super(message)
@@ -62,12 +71,8 @@ export async function run(runner: Runner, overrides: Partial<Dependencies> = {})
   }
   const step: StepRecord = {
     started: deps.clock.now(),
-    facts: {
-      refused: false,
-      changeSent: false,
-      changeRejected: false,
-      unexpectedError: false
-    }
+    facts: { refused: false, changeSent: false, changeRejected: false, unexpectedError: false },
+    timeline: new Timeline('ecs-deploy')
   }
   try {
     await deploy(runner, deps, step)
@@ -94,37 +99,50 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
   const { clock } = deps
   const config = readDeployConfig(new Inputs(deps.inputs))
   step.config = config
-  const ecs = new EcsGateway(
-    deps.ecsClient ?? new ECSClient(clientSettings(config.region, process.env, 'caller')),
-    new AwsCaller({
-      clock,
-      deadline: step.started + config.waitMs,
-      attemptTimeoutMs: attemptTimeoutFor(config.pollMs),
-      backoffMs: Math.min(1000, config.pollMs / 2),
-      maxBackoffMs: Math.max(config.pollMs, 1000),
-      onRetry: (what, failure, error, waitMs) =>
-        runner.info(
-          `  ${what}: ${failure === 'throttled' ? 'throttled' : `no answer (${describeError(error)})`}; trying again in ${(waitMs / 1000).toFixed(1)}s.`
-        )
-    })
-  )
+  step.context = deps.context
+  const caller = new AwsCaller({
+    clock,
+    deadline: step.started + config.waitMs,
+    attemptTimeoutMs: attemptTimeoutFor(config.pollMs),
+    backoffMs: Math.min(1000, config.pollMs / 2),
+    maxBackoffMs: Math.max(config.pollMs, 1000),
+    onRetry: (what, failure, error, waitMs) =>
+      runner.info(
+        `  ${what}: ${failure === 'throttled' ? 'throttled' : `no answer (${describeError(error)})`}; trying again in ${(waitMs / 1000).toFixed(1)}s.`
+      )
+  })
+  const ecsClient =
+    deps.ecsClient ?? new ECSClient(clientSettings(config.region, process.env, 'caller'))
+  const ecs = new EcsGateway(ecsClient, caller)
   step.ecs = ecs
+  const region = () =>
+    config.region || process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || ''
 
-  // The service as it is, and whether it can be deployed to at all.
+  // 1. The service as it is, and whether this action can deploy to it at all.
   const first = await ecs
     .until(step.started + config.waitMs)
     .describeService(config.cluster, config.service)
   refuseForeignController(first, config)
+  const strategy = lifecycleStrategy(first)
+  if (strategy) runner.info(describeStrategy(first))
 
-  // A rollout already in flight is waited for: the baseline is what it settles on.
-  const settle = async (first: Service) => {
+  // 2. An incident rollback while a blue/green deployment still bakes: a traffic switch.
+  if (config.rollbackTo && strategy && !config.dryRun) {
+    const switched = await rollBackInFlight(ecs, runner, clock, config, first, step)
+    if (switched) return
+  }
+
+  // 3. A rollout already in flight is waited for: the baseline is what it settles on.
+  const settle = async (look: Service) => {
+    const from = clock.now()
     const settled = await settleService(ecs, runner, clock, {
       cluster: config.cluster,
       service: config.service,
       deadline: step.started + config.waitMs,
       pollMs: config.pollMs,
-      first
+      first: look
     })
+    if (clock.now() > from) step.timeline.span('settling', from, clock.now())
     if (settled.kind === 'in-flight') {
       throw new Refusal(
         `Service '${config.service}' did not settle: ${settled.reason}. Nothing was changed; deploy again once it has settled.`
@@ -149,8 +167,8 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
   const baseRevision = () =>
     (base ??= ecs.until(step.started + config.waitMs).describeTaskDefinition(baseArn))
 
-  // rollback-to never runs the gates: it puts back a revision that ran before (older code on
-  // purpose), and an incident rollback must not wait on a scan.
+  // 4. The gates. rollback-to never runs them: it puts back a revision that ran before (older
+  // code on purpose), and an incident rollback must not wait on a scan.
   if (!config.rollbackTo) {
     const gate = await checkGates(
       {
@@ -180,13 +198,79 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
   // From here the rollout has its own deadline: the step ends within it and one poll.
   const rolloutStarted = clock.now()
   const rollout = ecs.until(rolloutStarted + config.waitMs)
-  step.target = config.rollbackTo
-    ? await rollbackTarget(rollout, runner, config, service)
-    : await registerNextRevision(rollout, runner, config, deps.context, baseArn, baseRevision)
+  const scaling = config.scaling
+    ? { gateway: scalingGateway(region(), caller.until(rolloutStarted + config.waitMs)) }
+    : undefined
+
+  // 5. A plan instead of a deploy: render, diff, change nothing.
+  if (config.dryRun) {
+    await planOnly(runner, config, deps.context, step, service, baseRevision, rollout, scaling)
+    return
+  }
+
+  // 6. The revision to roll out: registered from the base (once), or the rollback's target.
+  let registered: TaskDefinition | undefined
+  if (config.rollbackTo) {
+    step.target = await rollbackTarget(rollout, runner, config, service)
+  } else {
+    registered = await registerNextRevision(
+      rollout,
+      runner,
+      config,
+      deps.context,
+      baseArn,
+      baseRevision
+    )
+    step.target = registered.taskDefinitionArn ?? ''
+    step.timeline.mark('registered', clock.now(), shortRevision(step.target))
+  }
   runner.setOutput('task-definition-arn', step.target)
 
-  // One more look just before the change: another deploy may have started while this step
-  // checked gates and registered. If so, wait for it again rather than cut in.
+  // 7. Migrations run on the new revision before any task of it serves.
+  if (config.migration && registered) {
+    const from = clock.now()
+    const migration = await runner.group('Migration before the rollout', () =>
+      runMigration(
+        {
+          cluster: config.cluster,
+          service,
+          taskDefinition: registered!,
+          containerName: chooseContainer(registered!, config.containerName),
+          config: config.migration!,
+          runId: deps.context.runId,
+          runAttempt: deps.context.runAttempt,
+          pollMs: config.pollMs,
+          logLines: config.logLines || 20,
+          region: region()
+        },
+        {
+          tasks: new EcsTasksGateway(ecsClient, caller),
+          logsFor: r => logsGateway(r, caller.until(clock.now() + config.migration!.timeoutMs)),
+          runner,
+          clock
+        }
+      )
+    )
+    step.timeline.span('migration', from, clock.now())
+    step.migrationSummary = migration.summary
+    if (migration.status === 'failed') throw new ActionError(migration.message)
+    runner.info(migration.message)
+  }
+
+  // 8. Auto-scaling as declared: only what differs is changed.
+  if (config.scaling && scaling) {
+    const result = await applyScaling(
+      config.scaling,
+      { cluster: config.cluster, service: config.service },
+      scaling
+    )
+    runner.info(result.line)
+    for (const note of result.notes) runner.info(note)
+    step.scalingSummary = result.summary
+  }
+
+  // 9. One more look just before the change: another deploy may have started while this
+  // step checked gates, registered and migrated. If so, wait for it again rather than cut in.
   const latest = await rollout.describeService(config.cluster, config.service)
   if (!sameDeployments(latest, service)) {
     runner.info(
@@ -197,6 +281,7 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
   service = settled.service
   const current = primaryDeployment(service)
 
+  // 10. The update: once, read back if its reply is lost.
   step.facts.changeSent = true
   step.updating = true
   const updated = await rollout.updateService({
@@ -211,9 +296,13 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
     }
   })
   step.updating = false
+  step.timeline.mark('updated', clock.now())
   const ours = updated.deployment ?? (config.forceNewDeployment ? undefined : current)
   step.deploymentId = ours?.id ?? ''
   runner.setOutput('deployment-id', step.deploymentId)
+  const serviceDeploymentArn = strategy ? (updated.service.currentServiceDeployment ?? '') : ''
+  step.serviceDeploymentArn = serviceDeploymentArn
+  if (serviceDeploymentArn) runner.setOutput('service-deployment-arn', serviceDeploymentArn)
   if (updated.readBack) {
     runner.info(
       `The reply to UpdateService was lost; reading the service back shows ${step.deploymentId || 'the update'} under way, so the step carries on with it.`
@@ -222,9 +311,8 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
   runner.info(
     `Updated the service: ${step.deploymentId || 'no new deployment'} rolls out ${shortRevision(step.target)}.`
   )
-  if (config.rollbackTo && service.taskDefinition && service.taskDefinition !== step.target) {
+  if (config.rollbackTo && service.taskDefinition && service.taskDefinition !== step.target)
     await markRolledBack(rollout, runner, service.taskDefinition, deps.context)
-  }
 
   if (!config.waitForStability) {
     runner.info('Not waiting for the rollout (wait-for-service-stability: false).')
@@ -232,40 +320,125 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
     return
   }
 
+  // 11. The watch: every poll printed, a failure reported the moment ECS marks it.
   // Events from before our update belong to earlier deployments: ECS's own clock tells.
   const events: EventFeed = {
     since: ours?.createdAt?.valueOf() ?? updated.startedAt,
     seen: new Set()
   }
-  const result = await runner.group(
+  const watchedFrom = clock.now()
+  const watched = { id: step.deploymentId ?? '', taskDefinition: step.target ?? '' }
+  const result: RolloutResult = await runner.group(
     `Rollout of ${shortRevision(step.target)} (${step.deploymentId})`,
     () =>
-      watchDeployment(ecs, runner, clock, {
-        cluster: config.cluster,
-        service: config.service,
-        deployment: {
-          id: step.deploymentId ?? '',
-          taskDefinition: step.target ?? '',
-          baseline: step.previousArn || undefined
-        },
-        deadline: rolloutStarted + config.waitMs,
-        pollMs: config.pollMs,
-        events
-      })
+      strategy && serviceDeploymentArn
+        ? watchServiceDeployment(ecs, runner, clock, {
+            cluster: config.cluster,
+            service: config.service,
+            serviceDeploymentArn,
+            deployment: watched,
+            until: config.waitUntil,
+            since: updated.startedAt,
+            deadline: rolloutStarted + config.waitMs,
+            pollMs: config.pollMs,
+            events
+          })
+        : watchDeployment(ecs, runner, clock, {
+            cluster: config.cluster,
+            service: config.service,
+            deployment: { ...watched, baseline: step.previousArn || undefined },
+            deadline: rolloutStarted + config.waitMs,
+            pollMs: config.pollMs,
+            events
+          })
   )
   step.rollout = result
   step.facts.rollout = result.kind
+  recordRollout(step, result, watchedFrom, clock.now())
   if (result.kind !== 'failed') return
 
-  // The first error, as soon as the failure is seen and before any rollback. When no stopped
-  // task is known yet, a lookup under way gets a moment (half a poll, at most 1 s: the error
-  // still comes within one poll of ECS marking the failure); a slow one is not waited for.
+  // 12. The first error, as soon as the failure is seen and before any rollback. When no
+  // stopped task is known yet, a lookup under way gets a moment (half a poll, at most 1 s:
+  // the error still comes within one poll of ECS marking the failure).
   if (result.stopped.tasks.length === 0)
     await result.stopped.settle(Math.min(config.pollMs / 2, FIRST_ERROR_GRACE_MS))
   runner.error(firstFailureLine(config, result))
-  await result.stopped.settle(attemptTimeoutFor(config.pollMs))
-  step.recovery = await recover(ecs, runner, deps, config, step, result, events)
+  step.timeline.mark('failed', clock.now())
+
+  // 13. The crashed container's own words, while the rollback starts: never before the error.
+  const crashLogs =
+    config.logLines > 0 && registered
+      ? result.stopped.settle(attemptTimeoutFor(config.pollMs)).then(() =>
+          fetchCrashLogs(
+            {
+              taskDefinition: registered!,
+              stoppedTasks: result.stopped.tasks,
+              containerName: chooseContainer(registered!, config.containerName),
+              count: config.logLines,
+              region: region()
+            },
+            r => logsGateway(r, caller.until(clock.now() + 30_000))
+          )
+        )
+      : undefined
+  if (crashLogs) {
+    step.crashLogs = await crashLogs
+    for (const line of crashLogsText(step.crashLogs)) runner.info(line)
+  }
+  step.recovery = await recover(ecs, runner, clock, config, step, result, events)
   step.facts.recovery = step.recovery.result?.kind
+}
+
+/** Registers nothing, updates nothing: the plan of what a deploy would change. */
+async function planOnly(
+  runner: Runner,
+  config: DeployConfig,
+  context: RunContext,
+  step: StepRecord,
+  service: Service,
+  baseRevision: () => ReturnType<EcsGateway['describeTaskDefinition']>,
+  ecs: EcsGateway,
+  scaling: { gateway: ReturnType<typeof scalingGateway> } | undefined
+): Promise<void> {
+  const running = (await baseRevision()).taskDefinition
+  let next: TaskDefinition
+  if (config.rollbackTo) {
+    step.target = await rollbackTarget(ecs, runner, config, service)
+    next = (await ecs.describeTaskDefinition(step.target)).taskDefinition
+  } else {
+    const base = config.taskDefinitionPath
+      ? await readTemplate(config.taskDefinitionPath)
+      : await baseRevision()
+    const containerName = chooseContainer(base.taskDefinition, config.containerName)
+    next = renderTaskDefinition({
+      base: base.taskDefinition,
+      baseTags: base.tags,
+      containerName,
+      image: config.image,
+      environment: config.environment,
+      trace: { commit: context.sha, run: runTag(context), image: config.image }
+    }) as TaskDefinition
+  }
+  const scalingPlan =
+    config.scaling && scaling
+      ? await planScaling(
+          config.scaling,
+          { cluster: config.cluster, service: config.service },
+          scaling
+        )
+      : undefined
+  const plan = planDeploy({
+    running,
+    next,
+    service,
+    desiredCount: config.desiredCount,
+    scaling: scalingPlan
+  })
+  runner.info(`Dry run: nothing is registered, migrated, scaled or updated.`)
+  for (const line of plan.lines) runner.info(line)
+  runner.setOutput('changes', plan.output)
+  step.planSummary = plan.summary
+  step.facts.planned = true
 }
 
 /** Whether two looks at a service show the same deployments (none started or ended between). */
@@ -276,6 +449,17 @@ function sameDeployments(a: Service, b: Service): boolean {
       .sort()
       .join(' ')
   return ids(a) === ids(b)
+}
+
+/** The rollout on the step's timeline: tasks starting, running or failing, and the stages. */
+function recordRollout(step: StepRecord, result: RolloutResult, from: number, to: number): void {
+  const label = shortRevision(step.target)
+  if ('stages' in result) step.timeline.stages(result.stages, to)
+  if (result.kind === 'succeeded') {
+    step.timeline.span('tasks-starting', from, to, label)
+    step.timeline.mark('succeeded', to)
+  } else if (result.kind === 'failed') step.timeline.span('tasks-failing', from, to, label)
+  else step.timeline.span('tasks-starting', from, to, label)
 }
 
 /** Only the ECS deployment controller can be driven by UpdateService with a new revision. */
@@ -298,7 +482,7 @@ async function registerNextRevision(
   context: RunContext,
   currentArn: string,
   baseRevision: () => ReturnType<EcsGateway['describeTaskDefinition']>
-): Promise<string> {
+): Promise<TaskDefinition> {
   const base = config.taskDefinitionPath
     ? await readTemplate(config.taskDefinitionPath)
     : await baseRevision()
@@ -323,13 +507,7 @@ async function registerNextRevision(
   runner.info(
     `Registered ${shortRevision(arn)} from ${config.taskDefinitionPath || shortRevision(currentArn)}: container ${containerName} runs ${config.image}.`
   )
-  return arn
-}
-
-/** The run and its attempt: a re-run registers its own revision, found by this tag. */
-function runTag(context: RunContext): string {
-  const run = context.runUrl || context.runId
-  return run ? `${run}/attempts/${context.runAttempt || '1'}` : ''
+  return registered.taskDefinition
 }
 
 async function rollbackTarget(
@@ -346,147 +524,4 @@ async function rollbackTarget(
   )
   runner.info(`Rolling back to ${shortRevision(target.taskDefinitionArn)}: ${target.why}.`)
   return target.taskDefinitionArn
-}
-
-/** Tags a revision the service was rolled back from, so `previous` never returns to it. */
-async function markRolledBack(
-  ecs: EcsGateway,
-  runner: Runner,
-  taskDefinition: string,
-  context: RunContext
-): Promise<void> {
-  const value = [new Date().toISOString(), runTag(context)].filter(Boolean).join(' ')
-  try {
-    await ecs.tagTaskDefinition(taskDefinition, [{ key: ROLLED_BACK_TAG, value }])
-    runner.info(
-      `Tagged ${shortRevision(taskDefinition)} ${ROLLED_BACK_TAG}: 'previous' will not return to it.`
-    )
-  } catch (error) {
-    runner.warning(
-      `Could not tag ${shortRevision(taskDefinition)} as rolled back from (${describeError(error)}); rollback-to: previous may still choose it.`
-    )
-  }
-}
-
-async function recover(
-  ecs: EcsGateway,
-  runner: Runner,
-  deps: Dependencies,
-  config: DeployConfig,
-  step: StepRecord,
-  failure: Extract<WatchResult, { kind: 'failed' }>,
-  events: EventFeed
-): Promise<Recovery> {
-  const { clock } = deps
-  const previous = step.previousArn ?? ''
-  const target = step.target ?? ''
-  const watch = (deployment: Parameters<typeof watchDeployment>[3]['deployment'], title: string) =>
-    runner.group(title, () =>
-      watchDeployment(ecs, runner, clock, {
-        cluster: config.cluster,
-        service: config.service,
-        deployment,
-        deadline: clock.now() + config.waitMs,
-        pollMs: config.pollMs,
-        events
-      })
-    )
-  if (failure.ecsRollingBack) {
-    runner.info(
-      'The deployment circuit breaker is rolling the service back; waiting for it to settle.'
-    )
-    const result = await watch(
-      { replacing: failure.deploymentId, baseline: previous },
-      'Rollback by the ECS deployment circuit breaker'
-    )
-    if (result.kind === 'succeeded' && !config.rollbackTo)
-      await markRolledBack(ecs.until(clock.now() + config.waitMs), runner, target, deps.context)
-    return { by: 'ecs', note: 'rolled back by the ECS deployment circuit breaker', result }
-  }
-  if (!config.rollbackOnFailure)
-    return { by: 'none', note: 'no rollback: rollback-on-failure is false' }
-  if (config.rollbackTo) {
-    return {
-      by: 'none',
-      note: 'no rollback: a rollback-to is not undone (the revision it replaced is the one being rolled back from)'
-    }
-  }
-  if (previous === '')
-    return { by: 'none', note: 'no rollback: the service had no proven revision to return to' }
-  if (previous === target) {
-    return {
-      by: 'none',
-      note: `no rollback: the service ran ${shortRevision(previous)} before, the revision that failed`
-    }
-  }
-  // Roll back only our own failed deployment: someone else's deployment is theirs to judge.
-  const phase = ecs.until(clock.now() + config.waitMs)
-  const now = await phase.describeService(config.cluster, config.service)
-  const primary = primaryDeployment(now)
-  if (primary && primary.id !== failure.deploymentId) {
-    return {
-      by: 'none',
-      note: `no rollback: ${describeDeployment(primary)} has replaced ours meanwhile, and this step does not undo it`,
-      result: {
-        kind: 'superseded',
-        deploymentId: failure.deploymentId,
-        by: primary,
-        reason: `${describeDeployment(primary)} replaced deployment ${failure.deploymentId}`,
-        service: now,
-        elapsedMs: 0
-      }
-    }
-  }
-  runner.info(`Putting ${shortRevision(previous)} back (rollback-on-failure).`)
-  let updated
-  try {
-    updated = await phase.updateService({
-      cluster: config.cluster,
-      service: config.service,
-      taskDefinition: previous,
-      forceNewDeployment: true,
-      prior: {
-        deploymentIds: (now.deployments ?? []).map(d => d.id ?? ''),
-        taskDefinition: now.taskDefinition
-      }
-    })
-  } catch (error) {
-    if (!(error instanceof AwsRejection || error instanceof NotApplied)) throw error
-    return { by: 'none', note: `the rollback could not be started: ${describeError(error)}` }
-  }
-  await markRolledBack(phase, runner, target, deps.context)
-  const id = updated.deployment?.id ?? ''
-  const result = await watch(
-    { id, taskDefinition: previous },
-    `Rollback to ${shortRevision(previous)} (${id})`
-  )
-  return { by: 'action', note: `rolled back to ${shortRevision(previous)} by this action`, result }
-}
-
-/** The first `::error::`: the deployment, ECS's reason, and why tasks stopped as far as known. */
-export function firstFailureLine(
-  config: DeployConfig,
-  failure: Extract<WatchResult, { kind: 'failed' }>
-): string {
-  const what = {
-    'rollout-failed': 'failed',
-    replaced: 'was replaced',
-    'tasks-failing': 'is failing',
-    'timed-out': 'timed out'
-  }[failure.cause]
-  return (
-    `Deployment ${failure.deploymentId || '(none)'} of service '${config.service}' in cluster '${config.cluster}' ${what}: ${failure.reason.replace(/\.$/, '')}.` +
-    ` ${stoppedSentence(failure.stopped)}`
-  )
-}
-
-/** Why tasks stopped, each reason once with a count; or why that is not known. */
-export function stoppedSentence(
-  stopped: Extract<WatchResult, { kind: 'failed' }>['stopped']
-): string {
-  const causes = groupedCauses(stopped.tasks)
-  if (causes.length > 0) return `Stopped ${causes.join(' | ')}`
-  if (stopped.failure) return `Why its tasks stopped could not be read: ${stopped.failure}.`
-  if (stopped.looking) return 'Why its tasks stopped is being looked up.'
-  return 'No stopped tasks were recorded for it.'
 }

@@ -1,35 +1,55 @@
 import type { Service } from '@aws-sdk/client-ecs'
+import type { RunContext } from '../shared/context.js'
 import { describeError } from '../shared/errors.js'
 import { code, facts, section, table } from '../shared/summary.js'
 import type { DeployConfig } from './config.js'
 import type { EcsGateway, StoppedTask } from './ecs.js'
+import type { LifecycleWatchResult } from './lifecycle.js'
+import { crashLogsMarkdown, type CrashLogs } from './logs.js'
 import { describeDeployment, formatDuration, primaryDeployment } from './rollout.js'
 import type { DeployStatus, StepFacts } from './status.js'
 import { shortRevision } from './task-definition.js'
-import { stopCause, type WatchResult } from './watch.js'
+import type { Timeline } from './timeline.js'
+import { stopCause, type StoppedTaskLog, type WatchResult } from './watch.js'
+
+/** How a watched rollout ended: a rolling deployment's, or a blue/green service deployment's. */
+export type RolloutResult = WatchResult | LifecycleWatchResult
 
 /** Who put the previous revision back, or why nobody did. */
 export interface Recovery {
   by: 'ecs' | 'action' | 'none'
   note: string
-  result?: WatchResult
+  result?: RolloutResult
+  /** A traffic switch: from the request to production traffic back on the previous revision. */
+  trafficReturnedMs?: number
 }
 
 /** What one run of the step did and saw: everything the status, the summary and the error come from. */
 export interface StepRecord {
   started: number
   facts: StepFacts
+  /** What happened, on one time axis: the summary's chart. */
+  timeline: Timeline
   config?: DeployConfig
+  context?: RunContext
   ecs?: EcsGateway
   previousArn?: string
   target?: string
   deploymentId?: string
+  /** Blue/green, linear, canary: the service deployment of the update. */
+  serviceDeploymentArn?: string
   /** An UpdateService of the rollout is under way (its outcome decides whether anything changed). */
   updating?: boolean
-  rollout?: WatchResult
+  rollout?: RolloutResult
   recovery?: Recovery
+  /** rollback-to by a traffic switch: from the request to production traffic back. */
+  trafficReturnedMs?: number
   /** What the gates found (gates.ts), or empty when they were off. */
   gateSummary?: string
+  migrationSummary?: string
+  scalingSummary?: string
+  planSummary?: string
+  crashLogs?: CrashLogs
   error?: unknown
 }
 
@@ -43,6 +63,32 @@ export function groupedCauses(tasks: StoppedTask[]): string[] {
   return [...causes]
     .slice(0, 3)
     .map(([cause, count]) => `${count} task${count > 1 ? 's' : ''}: ${cause}`)
+}
+
+/** The first `::error::`: the deployment, ECS's reason, and why tasks stopped as far as known. */
+export function firstFailureLine(
+  config: DeployConfig,
+  failure: Extract<RolloutResult, { kind: 'failed' }>
+): string {
+  const what = {
+    'rollout-failed': 'failed',
+    replaced: 'was replaced',
+    'tasks-failing': 'is failing',
+    'timed-out': 'timed out'
+  }[failure.cause]
+  return (
+    `Deployment ${failure.deploymentId || '(none)'} of service '${config.service}' in cluster '${config.cluster}' ${what}: ${failure.reason.replace(/\.$/, '')}.` +
+    ` ${stoppedSentence(failure.stopped)}`
+  )
+}
+
+/** Why tasks stopped, each reason once with a count; or why that is not known. */
+export function stoppedSentence(stopped: StoppedTaskLog): string {
+  const causes = groupedCauses(stopped.tasks)
+  if (causes.length > 0) return `Stopped ${causes.join(' | ')}`
+  if (stopped.failure) return `Why its tasks stopped could not be read: ${stopped.failure}.`
+  if (stopped.looking) return 'Why its tasks stopped is being looked up.'
+  return 'No stopped tasks were recorded for it.'
 }
 
 /** The service as last seen, in one line: what it actually runs. */
@@ -86,9 +132,13 @@ function message(step: StepRecord, status: DeployStatus): string {
   }
   if (rollout?.kind !== 'failed') return `Deploying ${what} to '${name}' ended ${status}.`
   const causes = groupedCauses(rollout.stopped.tasks)
+  const logged = step.crashLogs?.kind === 'lines' ? step.crashLogs.lines.at(-1)?.message : undefined
   const head =
     `Deploying ${what} to '${name}' failed (${rollout.reason.replace(/\.$/, '')})` +
-    (causes.length > 0 ? ` [stopped ${causes.join(' | ')}]` : '')
+    (causes.length > 0 ? ` [stopped ${causes.join(' | ')}]` : '') +
+    (logged
+      ? ` [container ${step.crashLogs?.kind === 'lines' ? step.crashLogs.container : ''} last logged: ${logged.trim()}]`
+      : '')
   const result = recovery?.result
   switch (status) {
     case 'rolled-back':
@@ -117,11 +167,15 @@ function summary(step: StepRecord, status: DeployStatus, now: number): string {
       ['Previous task definition', step.previousArn ? shortRevision(step.previousArn) : undefined],
       ['Image', config?.image || undefined],
       ['Deployment', step.deploymentId],
+      ['Service deployment', step.serviceDeploymentArn?.split('/').pop()],
       ['Service now', step.ecs?.lastSeen ? serviceState(step.ecs.lastSeen) : undefined],
       ['Duration', formatDuration(now - step.started)]
     ])
   ]
   if (step.gateSummary) parts.push(step.gateSummary)
+  if (step.planSummary) parts.push(step.planSummary)
+  if (step.migrationSummary) parts.push(step.migrationSummary)
+  if (step.scalingSummary) parts.push(step.scalingSummary)
   if (step.error !== undefined) {
     parts.push(`**Error:** ${describeError(step.error)}`)
     if (!step.facts.changeSent) parts.push('Nothing was changed.')
@@ -156,5 +210,14 @@ function summary(step: StepRecord, status: DeployStatus, now: number): string {
       parts.push(`**Recovery:** ${recovery.note}${settled ? ` (${settled})` : ''}.`)
     }
   }
-  return section(`ECS deploy: ${config?.service ?? ''} ${status}`, ...parts)
+  if (step.crashLogs && step.crashLogs.kind !== 'off') parts.push(crashLogsMarkdown(step.crashLogs))
+  if (step.trafficReturnedMs !== undefined)
+    parts.push(
+      `**Production traffic back on the previous revision after:** ${step.trafficReturnedMs} ms`
+    )
+  if (step.timeline.events.length > 0) parts.push(step.timeline.toMermaid(now))
+  return section(
+    `ECS deploy: ${config?.service ?? ''} ${status}${step.facts.planned ? ' (dry run)' : ''}`,
+    ...parts
+  )
 }

@@ -11,6 +11,8 @@ export type PhaseEnd = 'succeeded' | 'failed' | 'superseded' | 'unknown'
 export interface StepFacts {
   /** A gate said no before anything changed. */
   refused: boolean
+  /** dry-run: the plan was made, and nothing was changed on purpose. */
+  planned?: boolean
   /** The service may have been changed by this step: an UpdateService was sent. */
   changeSent: boolean
   /** The update is known not to have happened (AWS refused it, or it read back as not made). */
@@ -27,6 +29,7 @@ export function decideStatus(facts: StepFacts): DeployStatus {
   if (facts.refused) return 'refused'
   const changed = facts.changeSent && !facts.changeRejected
   if (facts.unexpectedError) return changed ? 'unknown' : 'failed'
+  if (facts.planned) return 'succeeded'
   if (!changed || facts.rollout === undefined) return 'failed'
   switch (facts.rollout) {
     case 'succeeded':

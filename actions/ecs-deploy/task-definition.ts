@@ -95,6 +95,12 @@ function mergeEnvironment(
   return merged
 }
 
+/** The run and its attempt, as the `noblepay:run` tag says it: a re-run registers its own revision. */
+export function runTag(context: { runUrl: string; runId: string; runAttempt: string }): string {
+  const run = context.runUrl || context.runId
+  return run ? `${run}/attempts/${context.runAttempt || '1'}` : ''
+}
+
 /** The tags that trace a revision to its commit, run and image, as ECS will store them. */
 export function traceTags(trace: Trace): Tag[] {
   return [

@@ -8,7 +8,8 @@ import {
   readWaitUntil,
   rollbackPossibility,
   stageKey,
-  stageLine
+  stageLine,
+  stagesBetween
 } from '../../actions/ecs-deploy/lifecycle.js'
 
 const ARN = 'arn:aws:ecs:eu-west-1:123456789012:service-deployment/prod/api/aaaa'
@@ -325,5 +326,24 @@ describe('stageLine', () => {
     expect(
       stageKey({ ...base, lifecycleHookDetails: [{ targetArn: HOOK, status: 'SUCCEEDED' }] })
     ).not.toBe(stageKey(base))
+  })
+})
+
+describe('stagesBetween', () => {
+  it('names the stages passed between two looks, in ECS order', () => {
+    expect(stagesBetween('PRE_SCALE_UP', 'TEST_TRAFFIC_SHIFT')).toEqual([
+      'SCALE_UP',
+      'POST_SCALE_UP'
+    ])
+    expect(stagesBetween('SCALE_UP', 'POST_SCALE_UP')).toEqual([])
+  })
+  it('before the first look, the stages from PRE_SCALE_UP on; never RECONCILE_SERVICE', () => {
+    expect(stagesBetween(undefined, 'POST_SCALE_UP')).toEqual(['PRE_SCALE_UP', 'SCALE_UP'])
+    expect(stagesBetween(undefined, 'PRE_SCALE_UP')).toEqual([])
+    expect(stagesBetween('RECONCILE_SERVICE', 'SCALE_UP')).toEqual(['PRE_SCALE_UP'])
+  })
+  it('infers nothing from a stage it does not know, or going backwards', () => {
+    expect(stagesBetween('SOMETHING_NEW', 'BAKE_TIME')).toEqual([])
+    expect(stagesBetween('BAKE_TIME', 'SCALE_UP')).toEqual([])
   })
 })
