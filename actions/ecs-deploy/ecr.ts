@@ -1,12 +1,15 @@
 import {
+  DescribeImagesCommand,
   DescribeImageScanFindingsCommand,
+  ECRClient,
   type DescribeImageScanFindingsResponse,
-  type ECRClient,
   type EnhancedImageScanFinding,
   type ImageScanFinding
 } from '@aws-sdk/client-ecr'
-import type { AwsCaller } from '../shared/aws-call.js'
-import { InputError } from '../shared/errors.js'
+import { DeadlineError, type AwsCaller } from '../shared/aws-call.js'
+import { clientSettings } from '../shared/aws.js'
+import { ActionError, describeError, InputError } from '../shared/errors.js'
+import { formatDuration } from './rollout.js'
 
 /** An image in ECR, by digest: what DescribeImageScanFindings needs to find its scan. */
 export interface EcrImage {
@@ -21,6 +24,24 @@ export interface EcrImage {
   repository: string
   /** sha256:… */
   digest: string
+}
+
+/**
+ * The ECR image a deploy should find in ECR before it registers anything: a reference by
+ * digest in an ECR registry (any registry when the ECR endpoint is a stand-in, as for
+ * parseEcrImage). Undefined for a tag, or for a registry that is not ECR: there is nothing
+ * to wait for then.
+ */
+export function ecrImageByDigest(
+  reference: string,
+  endpointOverridden: boolean
+): EcrImage | undefined {
+  try {
+    return parseEcrImage(reference, endpointOverridden)
+  } catch (error) {
+    if (error instanceof InputError) return undefined
+    throw error
+  }
 }
 
 /** ECR's private registry hosts: standard, FIPS, China, and dual-stack. */
@@ -139,6 +160,82 @@ const MISSING: Record<string, 'image' | 'repository' | 'scan'> = {
 type Page =
   DescribeImageScanFindingsResponse | { missing: 'image' | 'repository' | 'scan'; message: string }
 
+/** Bounds a wait for an image to be in ECR. */
+export interface ImageWait {
+  /** Epoch ms: no look starts after it, and the reads are retried only until then. */
+  deadline: number
+  /** Between two looks at an image that is not there yet. */
+  pollMs: number
+  /** One line per look that did not find the image, so a wait is never silent. */
+  onPoll?: (line: string) => void
+}
+
+/** One DescribeImages answer. */
+type ImageAnswer =
+  | { kind: 'present'; pushedAt?: Date }
+  | { kind: 'missing'; what: 'image' | 'repository'; error: string; message: string }
+  | { kind: 'denied'; message: string }
+
+/** What waitForImage found: the image, its absence at the deadline, or why it could not tell. */
+export type ImagePresence =
+  | { kind: 'present'; pushedAt?: Date; looks: number; waitedMs: number }
+  /** Still not there at the deadline; `what` says whether even the repository was missing. */
+  | {
+      kind: 'missing'
+      what: 'image' | 'repository'
+      /** ECR's error name, e.g. ImageNotFoundException. */
+      error: string
+      message: string
+      looks: number
+      waitedMs: number
+    }
+  /** The role may not call DescribeImages on the repository. */
+  | { kind: 'denied'; message: string; looks: number; waitedMs: number }
+  /** ECR kept failing (throttling, 5xx, no answer) until the deadline. */
+  | { kind: 'unanswered'; error: string; waitedMs: number }
+
+/**
+ * The failure to report when the image is not known to be in ECR, or undefined when it is.
+ * Pure. `region` is the region asked (the image's ECR host names it; a stand-in's image is
+ * in the deploy's region). A missing image most often means ECR replication to that region
+ * is not set up, or has not copied the image yet: the message says both, and how to check.
+ */
+export function imageWaitError(
+  image: EcrImage,
+  presence: ImagePresence,
+  region: string
+): ActionError | undefined {
+  const registry = image.registryId ? ` of registry ${image.registryId}` : ''
+  const repository = `ECR repository '${image.repository}'${registry} in ${region}`
+  const untouched = 'Nothing was registered or changed.'
+  switch (presence.kind) {
+    case 'present':
+      return undefined
+    case 'missing': {
+      const waited = `after waiting ${formatDuration(presence.waitedMs)} (${presence.looks} look${presence.looks === 1 ? '' : 's'})`
+      const what =
+        presence.what === 'repository'
+          ? `${repository} does not exist, so image ${image.digest} cannot be there (${waited}).`
+          : `Image ${image.digest} is not in ${repository} ${waited}: ${presence.error}.`
+      const replication = [
+        `If the build pushes to another region, set up ECR replication to ${region} in that region's registry replication configuration (aws ecr put-replication-configuration, in the region the image is pushed to)${presence.what === 'repository' ? `; ECR creates the repository in ${region} when it copies the first image` : ''}.`,
+        'ECR copies only images pushed after replication is set up: push this build again once it is.',
+        `If replication is set up, it has not copied the image yet: deploy again once aws ecr describe-images --region ${region} --repository-name ${image.repository} --image-ids imageDigest=${image.digest} finds it.`,
+        `Otherwise check the digest: build-push's image-digest output names the pushed image.`
+      ].join(' ')
+      return new ActionError(`${what} ${replication} ${untouched}`)
+    }
+    case 'denied':
+      return new ActionError(
+        `The role may not read image ${image.digest} in ${repository}: AccessDeniedException: ${presence.message}. Allow ecr:DescribeImages on arn:aws:ecr:${region}:${image.registryId ?? '<account>'}:repository/${image.repository} (see the deploy role policy in the README). ${untouched}`
+      )
+    case 'unanswered':
+      return new ActionError(
+        `Could not tell whether image ${image.digest} is in ${repository}: ${presence.error}. ${untouched} Deploy again once ECR answers.`
+      )
+  }
+}
+
 /**
  * The ECR calls ecs-deploy makes, through an AwsCaller whose deadline bounds the whole wait
  * (wait-for-minutes): each read is retried until then, and a scan still running then is
@@ -147,8 +244,77 @@ type Page =
 export class EcrGateway implements ScanReader {
   constructor(
     private readonly client: ECRClient,
-    private readonly caller: AwsCaller
+    private readonly caller: AwsCaller,
+    /** The client's region, named in progress lines. */
+    private readonly region?: string
   ) {}
+
+  /**
+   * Waits, until `wait.deadline`, for the image to be in ECR (DescribeImages by digest): an
+   * image replicated from another region appears there some time after its push. One line
+   * per look that did not find it. ImageNotFoundException and RepositoryNotFoundException
+   * mean "not there yet" (replication creates the repository with its first image); other
+   * failures are retried within the deadline, and ECR failing until then is `unanswered`.
+   */
+  async waitForImage(image: EcrImage, wait: ImageWait): Promise<ImagePresence> {
+    const clock = this.caller.clock
+    const caller = this.caller.until(wait.deadline)
+    const started = clock.now()
+    const where = this.region ?? image.region
+    for (let looks = 1; ; looks++) {
+      let answer: ImageAnswer
+      try {
+        answer = await this.describeImage(image, caller)
+      } catch (error) {
+        if (!(error instanceof DeadlineError)) throw error
+        return { kind: 'unanswered', error: describeError(error), waitedMs: clock.now() - started }
+      }
+      const waitedMs = clock.now() - started
+      if (answer.kind !== 'missing') return { ...answer, looks, waitedMs }
+      if (clock.now() + wait.pollMs > wait.deadline) return { ...answer, looks, waitedMs }
+      const absent =
+        answer.what === 'repository'
+          ? `ECR repository ${image.repository} does not exist${where ? ` in ${where}` : ''} yet`
+          : `ECR image ${shortImage(image)} is not${where ? ` in ${where}` : ''} yet`
+      wait.onPoll?.(
+        `[${formatDuration(waitedMs)}] ${absent} (${answer.error}); looking again in ${formatDuration(wait.pollMs)}.`
+      )
+      await clock.sleep(wait.pollMs)
+    }
+  }
+
+  private describeImage(image: EcrImage, caller: AwsCaller): Promise<ImageAnswer> {
+    return caller.read(`ECR DescribeImages for ${shortImage(image)}`, async signal => {
+      try {
+        const response = await this.client.send(
+          new DescribeImagesCommand({
+            registryId: image.registryId,
+            repositoryName: image.repository,
+            imageIds: [{ imageDigest: image.digest }]
+          }),
+          { abortSignal: signal }
+        )
+        const detail = response.imageDetails?.find(d => d.imageDigest === image.digest)
+        return detail
+          ? { kind: 'present', pushedAt: detail.imagePushedAt }
+          : {
+              kind: 'missing',
+              what: 'image',
+              error: 'ImageNotFoundException',
+              message: 'DescribeImages listed no image with that digest'
+            }
+      } catch (error) {
+        const name = error instanceof Error ? error.name : ''
+        const message = describeError(error)
+        if (name === 'ImageNotFoundException' || name === 'RepositoryNotFoundException') {
+          const what = name === 'ImageNotFoundException' ? 'image' : 'repository'
+          return { kind: 'missing', what, error: name, message }
+        }
+        if (name === 'AccessDeniedException') return { kind: 'denied', message }
+        throw error
+      }
+    })
+  }
 
   async scanFindings(image: EcrImage, wait: ScanWait): Promise<ScanLookup> {
     const clock = this.caller.clock
@@ -231,4 +397,19 @@ export class EcrGateway implements ScanReader {
       }
     )
   }
+}
+
+/**
+ * The ECR gateway for an image: in the region its ECR host names (which may differ from the
+ * service's, as for a secondary region's replica), or the deploy's region for a stand-in's
+ * registry. `caller` bounds its reads; waitForImage narrows that to its own deadline.
+ */
+export function ecrGatewayFor(
+  image: EcrImage,
+  deployRegion: string,
+  caller: AwsCaller,
+  env: NodeJS.ProcessEnv = process.env
+): EcrGateway {
+  const region = image.region ?? deployRegion
+  return new EcrGateway(new ECRClient(clientSettings(region, env, 'caller')), caller, region)
 }

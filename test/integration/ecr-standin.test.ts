@@ -1,9 +1,17 @@
 /**
- * The ECR stand-in's DescribeImageScanFindings, through the real AWS SDK client, in front of
- * the local registry tools/docker-up.sh starts (images are pushed to it over its HTTP API).
+ * The ECR stand-in's DescribeImageScanFindings and DescribeImages, through the real AWS SDK
+ * client, in front of the local registry tools/docker-up.sh starts (images are pushed to it
+ * over its HTTP API); and ecs-deploy's wait for a replicated image against it.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { DescribeImageScanFindingsCommand, ECRClient } from '@aws-sdk/client-ecr'
+import {
+  DescribeImagesCommand,
+  DescribeImageScanFindingsCommand,
+  ECRClient
+} from '@aws-sdk/client-ecr'
+import { EcrGateway, parseEcrImage } from '../../actions/ecs-deploy/ecr.js'
+import { AwsCaller } from '../../actions/shared/aws-call.js'
+import { realClock } from '../../actions/shared/runner.js'
 import { basicFinding, startEcrStandin, type EcrStandin } from '../../tools/ecr-standin/server.js'
 import { basicAuth, localRegistry, type LocalRegistry } from '../support/docker.js'
 
@@ -222,5 +230,129 @@ describe('ECR stand-in: DescribeImageScanFindings', () => {
       (await describe_(UNSCANNED, { imageDigest: digest }, { registryId: '123456789012' }))
         .imageScanStatus?.status
     ).toBe('COMPLETE')
+  })
+})
+
+describe('ECR stand-in: DescribeImages', () => {
+  const describeImages = (
+    repositoryName: string,
+    imageId: { imageDigest?: string; imageTag?: string },
+    registryId?: string
+  ) => ecr.send(new DescribeImagesCommand({ repositoryName, imageIds: [imageId], registryId }))
+
+  it('finds a pushed image by digest and by tag, and answers ImageNotFoundException for a digest the registry does not hold', async () => {
+    const digest = await pushImage(UNSCANNED)
+    const byDigest = await describeImages(UNSCANNED, { imageDigest: digest })
+    expect(byDigest.imageDetails?.map(d => [d.repositoryName, d.imageDigest])).toEqual([
+      [UNSCANNED, digest]
+    ])
+    expect(byDigest.imageDetails?.[0]?.imagePushedAt).toBeInstanceOf(Date)
+    expect(
+      (await describeImages(UNSCANNED, { imageTag: 'v1' })).imageDetails?.[0]?.imageDigest
+    ).toBe(digest)
+    expect(await errorName(describeImages(UNSCANNED, { imageDigest: randomDigest() }))).toBe(
+      'ImageNotFoundException'
+    )
+    // A tag that points at another digest is not that image.
+    expect(
+      await errorName(describeImages(UNSCANNED, { imageTag: 'v1', imageDigest: randomDigest() }))
+    ).toBe('ImageNotFoundException')
+  })
+
+  it('answers RepositoryNotFoundException for a repository missing here or in another registry', async () => {
+    const digest = await pushImage(UNSCANNED)
+    expect(await errorName(describeImages('nowhere', { imageDigest: digest }))).toBe(
+      'RepositoryNotFoundException'
+    )
+    expect(
+      await errorName(describeImages(UNSCANNED, { imageDigest: digest }, '999999999999'))
+    ).toBe('RepositoryNotFoundException')
+    expect(
+      (await describeImages(UNSCANNED, { imageDigest: digest }, '123456789012')).imageDetails
+    ).toHaveLength(1)
+  })
+
+  it('keeps a replica missing until its lag has passed since the first request naming it', async () => {
+    const digest = await pushImage(UNSCANNED)
+    standin.setReplicationLag(digest, 400)
+    const asked = Date.now()
+    expect(await errorName(describeImages(UNSCANNED, { imageDigest: digest }))).toBe(
+      'ImageNotFoundException'
+    )
+    // Its scan is missing with it.
+    standin.setScanFindings(digest, { findings: [] })
+    expect(await errorName(describe_(UNSCANNED, { imageDigest: digest }))).toBe(
+      'ImageNotFoundException'
+    )
+    await new Promise(resolve => setTimeout(resolve, Math.max(0, asked + 450 - Date.now())))
+    expect((await describeImages(UNSCANNED, { imageDigest: digest })).imageDetails).toHaveLength(1)
+    expect((await describe_(UNSCANNED, { imageDigest: digest })).imageScanStatus?.status).toBe(
+      'COMPLETE'
+    )
+  })
+
+  it('never lets a replica with an infinite lag arrive', async () => {
+    const digest = await pushImage(UNSCANNED)
+    standin.setReplicationLag(digest, Infinity)
+    for (let i = 0; i < 3; i++) {
+      expect(await errorName(describeImages(UNSCANNED, { imageDigest: digest }))).toBe(
+        'ImageNotFoundException'
+      )
+    }
+  })
+
+  describe("ecs-deploy's wait for the image", () => {
+    const waitFor = async (digest: string, deadlineMs: number) => {
+      const caller = new AwsCaller({
+        clock: realClock,
+        deadline: Date.now() + deadlineMs,
+        attemptTimeoutMs: 2_000,
+        backoffMs: 50,
+        maxBackoffMs: 200
+      })
+      const lines: string[] = []
+      const image = parseEcrImage(
+        `${registry.url.replace(/^https?:\/\//, '')}/${UNSCANNED}@${digest}`,
+        true
+      )
+      const presence = await new EcrGateway(ecr, caller, 'us-east-1').waitForImage(image, {
+        deadline: Date.now() + deadlineMs,
+        pollMs: 100,
+        onPoll: line => lines.push(line)
+      })
+      return { presence, lines }
+    }
+
+    it('waits for a replica that arrives after a lag, one line per look', async () => {
+      const digest = await pushImage(UNSCANNED)
+      standin.setReplicationLag(digest, 500)
+      const { presence, lines } = await waitFor(digest, 10_000)
+      expect(presence).toMatchObject({ kind: 'present' })
+      expect(presence.kind === 'present' && presence.waitedMs).toBeGreaterThanOrEqual(400)
+      expect(lines.length).toBeGreaterThanOrEqual(3)
+      expect(lines[0]).toMatch(
+        /^\[0s\] ECR image scan-standin-unscanned@sha256:[0-9a-f]{12} is not in us-east-1 yet \(ImageNotFoundException\); looking again in 0s\.$/
+      )
+      const calls = standin.calls.filter(c => c.operation === 'DescribeImages')
+      expect(calls.length).toBe(lines.length + 1)
+      expect(
+        calls.every(
+          c => JSON.stringify(c.input.imageIds) === JSON.stringify([{ imageDigest: digest }])
+        )
+      ).toBe(true)
+    })
+
+    it('gives up at its deadline on a replica that never arrives', async () => {
+      const digest = await pushImage(UNSCANNED)
+      standin.setReplicationLag(digest, Infinity)
+      const started = Date.now()
+      const { presence } = await waitFor(digest, 700)
+      expect(presence).toMatchObject({
+        kind: 'missing',
+        what: 'image',
+        error: 'ImageNotFoundException'
+      })
+      expect(Date.now() - started).toBeLessThan(2_000)
+    })
   })
 })

@@ -1,11 +1,11 @@
 /**
  * The AWS calls each action makes, read from its source: every `…Command` class (and
  * `paginate…` helper) imported as a value from an `@aws-sdk/client-<service>` package, in the
- * files its entry point reaches through relative imports. Each becomes the IAM action of the
+ * modules of its folder and the files they reach through relative imports. Each becomes the IAM action of the
  * same name under the service's prefix, so the IAM policy in the setup guide is checked
  * against the code rather than against a list someone has to remember to update.
  */
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import ts from 'typescript'
 import { repositoryRoot } from './workflows.js'
@@ -107,13 +107,27 @@ export function moduleClosure(entry: string, root = repositoryRoot): string[] {
 }
 
 /**
- * The IAM actions behind the AWS calls of one action (`actions/<name>/index.ts` and everything
- * it reaches), e.g. `ecs:DescribeServices`. A client package without a known IAM prefix is an
- * error, so a new service cannot slip past the policy.
+ * The source files of one action: everything `actions/<name>/index.ts` reaches, and every
+ * other module of its folder with what that reaches. A module of the folder that the entry
+ * point does not import yet is code written for the action, to be wired in: the role must
+ * already allow its calls, or the deploy fails on the day it is.
+ */
+export function actionModules(name: string, root = repositoryRoot): string[] {
+  const folder = join('actions', name)
+  const entries = readdirSync(join(root, folder))
+    .filter(file => file.endsWith('.ts') && !file.endsWith('.d.ts'))
+    .map(file => join(folder, file))
+  return [...new Set(entries.flatMap(entry => moduleClosure(entry, root)))].sort()
+}
+
+/**
+ * The IAM actions behind the AWS calls of one action (its modules, see actionModules), e.g.
+ * `ecs:DescribeServices`. A client package without a known IAM prefix is an error, so a new
+ * service cannot slip past the policy.
  */
 export function iamActionsOfAction(name: string, root = repositoryRoot): Set<string> {
   const actions = new Set<string>()
-  for (const path of moduleClosure(join('actions', name, 'index.ts'), root)) {
+  for (const path of actionModules(name, root)) {
     for (const { client, operation } of sdkImportsIn(
       readFileSync(join(root, path), 'utf8'),
       path

@@ -4,7 +4,9 @@
  * problems it found as `<file> <place>: <what is wrong>` lines, so a test asserts an empty list
  * on the real files and a non-empty one on a deliberately broken copy.
  */
-import { existsSync, readFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { isScalar, parseDocument, visit, type Document } from 'yaml'
@@ -729,13 +731,36 @@ function conditionIs(condition: unknown, parts: RegExp[]): boolean {
   )
 }
 
+/** ecs-deploy's auto-scaling inputs: deploy.yml inputs of the same names. */
+export const scalingSettings = [
+  'auto-scaling-min',
+  'auto-scaling-max',
+  'auto-scaling-cpu-target',
+  'auto-scaling-memory-target',
+  'auto-scaling-scale-out-cooldown',
+  'auto-scaling-scale-in-cooldown'
+]
+
+/** deploy.yml inputs passed to its rollout under the same name, with ecs-deploy's defaults. */
+export const deployPassThrough = [
+  ...scalingSettings,
+  'pre-deploy-command',
+  'pre-deploy-timeout-minutes',
+  'log-lines'
+]
+
 /**
  * deploy.yml: credentials, the rollout of the image (with the commit-order and image-scan gates
- * wired), the smoke gate on the new version, and, only when the smoke gate failed, a rollback
- * to the exact revision this deployment replaced, or, on a first deployment that replaced
- * nothing, a step that says there is nothing to roll back to.
+ * wired, the scaling, pre-deploy and log-lines inputs passed through, and wait-until:
+ * traffic-shifted, so the smoke gate runs during bake time), the smoke gate on the new version,
+ * and, only when the smoke gate failed, a rollback to the exact revision this deployment
+ * replaced (no migration, no scaling), or, on a first deployment that replaced nothing, a step
+ * that says there is nothing to roll back to.
  */
-export function checkDeployShape(workflow: Workflow): string[] {
+export function checkDeployShape(
+  workflow: Workflow,
+  resolver: Resolver = repositoryResolver()
+): string[] {
   const problems: string[] = []
   const found = singleJob(workflow, problems)
   if (found === undefined) return problems
@@ -801,6 +826,25 @@ export function checkDeployShape(workflow: Workflow): string[] {
   }
   if (!('image-scan-severity' in callInputs(workflow)))
     problems.push(`${workflow.path}: no input 'image-scan-severity'`)
+  // The capabilities a service declares per environment reach ecs-deploy unchanged, with the
+  // action's own defaults, so an input left out behaves as it would without the workflow.
+  const declared = callInputs(workflow)
+  const ecsDeploy = resolver.action('ecs-deploy')
+  for (const input of deployPassThrough) {
+    if (bare(deployWith[input]) !== `inputs.${input}`)
+      problems.push(`${place}: the rollout must pass ${input} from inputs.${input}`)
+    const own = declared[input]
+    const actionDefault = ecsDeploy?.inputs[input]?.default
+    if (own === undefined) problems.push(`${workflow.path}: no input '${input}'`)
+    else if (String(own.default ?? '') !== String(actionDefault ?? ''))
+      problems.push(
+        `${workflow.path}: input '${input}' defaults to '${String(own.default ?? '')}', ecs-deploy's to '${String(actionDefault ?? '')}'`
+      )
+  }
+  if (deployWith['wait-until'] !== 'traffic-shifted')
+    problems.push(
+      `${place}: the rollout must pass wait-until: traffic-shifted, so the smoke gate runs during bake time and a failed gate's rollback is a traffic switch`
+    )
   for (const { step } of [deploy, smoke]) {
     if (step.if !== undefined)
       problems.push(
@@ -818,7 +862,14 @@ export function checkDeployShape(workflow: Workflow): string[] {
   const deployId = text(deploy.step.id)
   const smokeId = text(smoke.step.id)
   const previousArn = `steps.${deployId}.outputs.previous-task-definition-arn`
-  if (bare(mapping(rollback.step.with)['rollback-to']) !== previousArn) {
+  const rollbackWith = mapping(rollback.step.with)
+  for (const input of deployPassThrough) {
+    if (input in rollbackWith)
+      problems.push(
+        `${place}: the rollback passes ${input}; putting back a revision runs no migration and changes no scaling`
+      )
+  }
+  if (bare(rollbackWith['rollback-to']) !== previousArn) {
     problems.push(
       `${place}: the rollback must use rollback-to: \${{ ${previousArn} }}, the revision this deployment replaced`
     )
@@ -850,9 +901,18 @@ export function checkDeployShape(workflow: Workflow): string[] {
     )
   }
   const outputs = mapping(workflowCall(workflow).outputs)
-  for (const name of ['task-definition-arn', 'status']) {
+  for (const name of ['task-definition-arn', 'status', 'service-deployment-arn']) {
     if (!(name in outputs)) problems.push(`${workflow.path}: workflow_call outputs lack '${name}'`)
   }
+  if (
+    bare(mapping(outputs['service-deployment-arn']).value) !==
+      `jobs.${jobId}.outputs.service-deployment-arn` ||
+    bare(mapping(job.outputs)['service-deployment-arn']) !==
+      `steps.${deployId}.outputs.service-deployment-arn`
+  )
+    problems.push(
+      `${workflow.path}: output 'service-deployment-arn' must be the rollout's (steps.${deployId}.outputs.service-deployment-arn)`
+    )
   const status = text(mapping(job.outputs).status)
   if (
     !new RegExp(`steps\\.${escape(text(rollback.step.id))}\\.outcome`).test(status) ||
@@ -1007,27 +1067,55 @@ export function checkBuildShape(workflow: Workflow): string[] {
 }
 
 const environments = ['staging', 'production'] as const
-/** Each is both a deploy.yml input and, prefixed with the environment, a pipeline.yml input. */
+
+/**
+ * Each is both a deploy.yml input and, prefixed with the environment, a pipeline.yml input:
+ * where the environment lives, who deploys it, what its gate refuses and how far it scales.
+ */
 const perEnvironmentSettings = [
   'cluster',
   'service',
   'url',
+  'health-url',
   'role-to-assume',
   'aws-region',
-  'image-scan-severity'
+  'image-scan-severity',
+  ...scalingSettings
 ]
+
+/** The same pipeline.yml input for every environment, passed to deploy.yml under its own name. */
+const sharedSettings = [
+  'container-name',
+  'expected-version',
+  'wait-for-minutes',
+  'smoke-timeout-seconds',
+  'pre-deploy-timeout-minutes',
+  'log-lines',
+  'runs-on'
+]
+
 /** The scan gate guards production by default; staging may take what production would not. */
 const scanSeverityDefaults = { staging: '', production: 'CRITICAL' }
 
+const deployJobs = (workflow: Workflow): Array<[string, Mapping]> =>
+  jobsOf(workflow).filter(([, job]) => ownWorkflowFile(text(job.uses)) === 'deploy.yml')
+
+/** The deploy.yml job whose environment is the given pipeline input. */
+const deployJobFor = (workflow: Workflow, environmentInput: string) =>
+  deployJobs(workflow).filter(
+    ([, job]) => bare(mapping(job.with).environment) === `inputs.${environmentInput}`
+  )
+
 /**
  * pipeline.yml: one build; staging and production each through deploy.yml with the build's
- * image digest and their own settings; production only after staging.
+ * image digest and their own settings, the shared ones alike and the pre-deploy command
+ * (migrations) in both; production only after staging. The secondary region's job is
+ * checkSecondaryRegion's; any other deploy.yml job is reported.
  */
 export function checkPipelineShape(workflow: Workflow): string[] {
   const problems: string[] = []
   const jobs = jobsOf(workflow)
   const builds = jobs.filter(([, job]) => ownWorkflowFile(text(job.uses)) === 'build.yml')
-  const deploys = jobs.filter(([, job]) => ownWorkflowFile(text(job.uses)) === 'deploy.yml')
   if (builds.length !== 1) {
     problems.push(`${workflow.path}: expected one job calling build.yml, found ${builds.length}`)
     return problems
@@ -1036,9 +1124,7 @@ export function checkPipelineShape(workflow: Workflow): string[] {
   const inputs = callInputs(workflow)
   const byEnvironment = new Map<string, [string, Mapping]>()
   for (const environment of environments) {
-    const matching = deploys.filter(
-      ([, job]) => bare(mapping(job.with).environment) === `inputs.${environment}-environment`
-    )
+    const matching = deployJobFor(workflow, `${environment}-environment`)
     if (matching.length !== 1) {
       problems.push(
         `${workflow.path}: expected one deploy.yml job for ${environment}, found ${matching.length}`
@@ -1062,6 +1148,18 @@ export function checkPipelineShape(workflow: Workflow): string[] {
         problems.push(`${place}: ${setting} must come from inputs.${input}`)
       }
     }
+    for (const setting of [...sharedSettings, 'pre-deploy-command']) {
+      if (!(setting in inputs)) problems.push(`${workflow.path}: no input '${setting}'`)
+      if (bare(given[setting]) !== `inputs.${setting}`)
+        problems.push(`${place}: ${setting} must come from inputs.${setting}`)
+    }
+    for (const setting of scalingSettings) {
+      const input = inputs[`${environment}-${setting}`]
+      if (input && (input.default ?? '') !== '')
+        problems.push(
+          `${workflow.path}: ${environment}-${setting} must default to empty (scaling left alone)`
+        )
+    }
     const severity = inputs[`${environment}-image-scan-severity`]
     if (severity && (severity.default ?? '') !== scanSeverityDefaults[environment]) {
       problems.push(
@@ -1069,10 +1167,13 @@ export function checkPipelineShape(workflow: Workflow): string[] {
       )
     }
   }
-  if (deploys.length !== environments.length) {
-    problems.push(
-      `${workflow.path}: expected ${environments.length} deploy.yml jobs, found ${deploys.length}`
-    )
+  const known = new Set([...byEnvironment.values()].map(([id]) => id))
+  for (const [jobId] of deployJobFor(workflow, 'dr-environment')) known.add(jobId)
+  for (const [jobId] of deployJobs(workflow)) {
+    if (!known.has(jobId))
+      problems.push(
+        `${workflow.path} jobs.${jobId}: a deploy.yml job for no known environment (staging, production or dr)`
+      )
   }
   const staging = byEnvironment.get('staging')
   const production = byEnvironment.get('production')
@@ -1095,6 +1196,260 @@ export function checkPipelineShape(workflow: Workflow): string[] {
     problems.push(
       `${workflow.path}: staging-environment and production-environment must default to different environments`
     )
+  }
+  return problems
+}
+
+/** The secondary region's settings: pipeline.yml input `dr-<name>` → deploy.yml input `<name>`. */
+export const secondaryRegionSettings = [
+  'cluster',
+  'service',
+  'url',
+  'health-url',
+  'role-to-assume',
+  'aws-region'
+]
+/** The inputs that switch the secondary region on and place it; all empty by default. */
+const secondaryRegionInputs = [
+  'dr-environment',
+  ...secondaryRegionSettings.map(setting => `dr-${setting}`),
+  'dr-pre-deploy-command'
+]
+const onlyWithSecondaryRegion = /^inputs\.dr-environment != ''$/
+
+/**
+ * pipeline.yml's secondary region: every dr-* input empty by default; a job that rewrites the
+ * build's digest to the secondary region's ECR host, in a run step fed through env:, and a
+ * deploy.yml job for inputs.dr-environment that deploys that rewritten image with the dr-*
+ * settings and production's scaling, after production. Both run only when dr-environment is
+ * set.
+ */
+export function checkSecondaryRegion(workflow: Workflow): string[] {
+  const problems: string[] = []
+  const inputs = callInputs(workflow)
+  for (const name of secondaryRegionInputs) {
+    const input = inputs[name]
+    if (input === undefined) problems.push(`${workflow.path}: no input '${name}'`)
+    else if (input.required || (input.default ?? '') !== '')
+      problems.push(
+        `${workflow.path}: input '${name}' must be optional and empty by default, so that the secondary region is off unless asked for`
+      )
+  }
+  const builds = jobsOf(workflow).filter(
+    ([, job]) => ownWorkflowFile(text(job.uses)) === 'build.yml'
+  )
+  const buildId = builds[0]?.[0] ?? 'build'
+  const production = deployJobFor(workflow, 'production-environment')[0]?.[0] ?? 'production'
+  const matching = deployJobFor(workflow, 'dr-environment')
+  if (matching.length !== 1) {
+    problems.push(
+      `${workflow.path}: expected one deploy.yml job for inputs.dr-environment, found ${matching.length}`
+    )
+    return problems
+  }
+  const [drId, dr] = matching[0] as [string, Mapping]
+  const place = `${workflow.path} jobs.${drId}`
+  const given = mapping(dr.with)
+  if (!conditionIs(dr.if, [onlyWithSecondaryRegion]))
+    problems.push(
+      `${place}: must run only when the secondary region is set: if: inputs.dr-environment != ''`
+    )
+  if (!needsOf(dr).includes(production))
+    problems.push(`${place}: must need '${production}', so it deploys only what production passed`)
+  for (const setting of secondaryRegionSettings) {
+    if (bare(given[setting]) !== `inputs.dr-${setting}`)
+      problems.push(`${place}: ${setting} must come from inputs.dr-${setting}`)
+  }
+  for (const setting of scalingSettings) {
+    if (bare(given[setting]) !== `inputs.production-${setting}`)
+      problems.push(
+        `${place}: ${setting} must come from inputs.production-${setting}: the secondary region takes production's load`
+      )
+  }
+  if (bare(given['pre-deploy-command']) !== 'inputs.dr-pre-deploy-command')
+    problems.push(`${place}: pre-deploy-command must come from inputs.dr-pre-deploy-command`)
+  for (const setting of sharedSettings) {
+    if (bare(given[setting]) !== `inputs.${setting}`)
+      problems.push(`${place}: ${setting} must come from inputs.${setting}`)
+  }
+
+  // The image: an output of a job it needs, set by a run step from the build's digest and the
+  // secondary region, both through env:.
+  const image = /^needs\.([\w-]+)\.outputs\.([\w-]+)$/.exec(bare(given.image))
+  const rewriteId = image?.[1] ?? ''
+  const rewrite = mapping(mapping(content(workflow).jobs)[rewriteId])
+  if (!image || rewriteId === buildId || !needsOf(dr).includes(rewriteId) || !rewrite.steps) {
+    problems.push(
+      `${place}: must deploy the build's digest rewritten to the secondary region's ECR host, an output of a job it needs (not needs.${buildId}.outputs.image-digest itself)`
+    )
+    return problems
+  }
+  const rewritePlace = `${workflow.path} jobs.${rewriteId}`
+  if (!conditionIs(rewrite.if, [onlyWithSecondaryRegion]))
+    problems.push(`${rewritePlace}: must run only when the secondary region is set`)
+  if (!needsOf(rewrite).includes(buildId) || !needsOf(rewrite).includes(production))
+    problems.push(`${rewritePlace}: must need '${buildId}' and '${production}'`)
+  const grants = Object.values(mapping(rewrite.permissions)).filter(v => v !== 'none')
+  if (!isMapping(rewrite.permissions) || grants.length > 0)
+    problems.push(`${rewritePlace}: rewrites a string and needs no permissions: permissions: {}`)
+  const output = /^steps\.([\w-]+)\.outputs\.[\w-]+$/.exec(
+    bare(mapping(rewrite.outputs)[image[2] ?? ''])
+  )
+  const step = stepsOf(rewrite).find(candidate => candidate.id === output?.[1])
+  if (!output || step === undefined || typeof step.run !== 'string') {
+    problems.push(
+      `${rewritePlace}: output '${image[2]}' must come from a run step of the job that rewrites the image`
+    )
+    return problems
+  }
+  const env = Object.values(mapping(step.env)).map(bare)
+  if (
+    !env.includes(`needs.${buildId}.outputs.image-digest`) ||
+    !env.includes('inputs.dr-aws-region')
+  )
+    problems.push(
+      `${rewritePlace}: the rewrite step must read the build's image-digest and inputs.dr-aws-region through env:`
+    )
+  if (step.run.includes('${{'))
+    problems.push(`${rewritePlace}: the rewrite step must not expand expressions inside run:`)
+  return problems
+}
+
+/** The one run step a job's output comes from, by job and step id, with its env as given. */
+export function runStep(
+  workflow: Workflow,
+  jobId: string,
+  stepId: string
+): { run: string; env: Mapping } {
+  const job = mapping(mapping(content(workflow).jobs)[jobId])
+  const step = stepsOf(job).find(candidate => candidate.id === stepId)
+  if (step === undefined || typeof step.run !== 'string')
+    throw new Error(`${workflow.path}: no run step '${stepId}' in job '${jobId}'`)
+  return { run: step.run, env: mapping(step.env) }
+}
+
+/** What running a step's script did: its exit code, its log, and what it wrote to GITHUB_OUTPUT. */
+export interface ScriptRun {
+  status: number
+  log: string
+  outputs: Record<string, string>
+}
+
+/**
+ * Runs a run step's script as GitHub's runner does on Linux (`bash --noprofile --norc -eo
+ * pipefail`), with the environment variables a test gives in place of the step's env:
+ * expressions, and reads back its GITHUB_OUTPUT lines (name=value).
+ */
+export function runScript(script: string, env: Record<string, string>): ScriptRun {
+  const dir = mkdtempSync(join(tmpdir(), 'workflow-step-'))
+  try {
+    const file = join(dir, 'step.sh')
+    const output = join(dir, 'output')
+    writeFileSync(file, script)
+    writeFileSync(output, '')
+    const result = spawnSync('bash', ['--noprofile', '--norc', '-eo', 'pipefail', file], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', GITHUB_OUTPUT: output, ...env },
+      encoding: 'utf8'
+    })
+    const outputs = Object.fromEntries(
+      readFileSync(output, 'utf8')
+        .split('\n')
+        .filter(line => line.includes('='))
+        .map(line => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)])
+    )
+    return { status: result.status ?? -1, log: `${result.stdout}${result.stderr}`, outputs }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** ecs-deploy inputs that act only when a deploy changes something: a plan passes none. */
+export const changeOnlyInputs = [
+  'rollback-to',
+  'pre-deploy-command',
+  'pre-deploy-timeout-minutes',
+  'rollback-on-failure',
+  'wait-for-service-stability',
+  'wait-until'
+]
+
+/**
+ * The pull-request plan: on pull_request only (never pull_request_target, which runs with the
+ * base repository's secrets and token), one job, in no environment (its OIDC `sub` is then
+ * `repo:<owner>/<name>:pull_request`, which no deploy role trusts), skipped for forks (which get
+ * no OIDC token), granting `id-token: write` and nothing else that writes, assuming one role
+ * that is none of the caller's deploy or build roles, and running ecs-deploy with `dry-run: true`
+ * and none of the change-only inputs, against the staging service with staging's scaling.
+ * Nothing else runs.
+ */
+export function checkPlanShape(plan: Workflow, caller: Workflow): string[] {
+  const problems: string[] = []
+  const triggers = content(plan).on
+  const events =
+    typeof triggers === 'string'
+      ? [triggers]
+      : Array.isArray(triggers)
+        ? triggers.map(text)
+        : Object.keys(mapping(triggers))
+  if (events.length !== 1 || events[0] !== 'pull_request')
+    problems.push(
+      `${plan.path}: must run on pull_request only, found ${events.join(', ') || 'nothing'}`
+    )
+  const found = singleJob(plan, problems)
+  if (found === undefined) return problems
+  const [jobId, job] = found
+  const place = `${plan.path} jobs.${jobId}`
+  if (job.environment !== undefined)
+    problems.push(
+      `${place}: must run in no environment: its token's sub must stay repo:<owner>/<name>:pull_request, which only the read-only role trusts`
+    )
+  if (
+    !/github\.event\.pull_request\.head\.repo\.full_name == github\.repository/.test(bare(job.if))
+  )
+    problems.push(
+      `${place}: must skip pull requests from forks, which get no OIDC token: if: github.event.pull_request.head.repo.full_name == github.repository`
+    )
+  const permissions = mapping(job.permissions)
+  for (const [scope, value] of Object.entries(permissions)) {
+    if (scope === 'id-token' ? value !== 'write' : value === 'write')
+      problems.push(`${place}: grants ${scope}: ${String(value)}; a plan writes nothing`)
+  }
+  if (permissions['id-token'] !== 'write')
+    problems.push(`${place}: must grant id-token: write for the read-only role, and only that`)
+
+  const steps = stepsOf(job)
+  const credentials = findSteps(job, assumesCredentials)
+  const plans = findSteps(job, usesAction('ecs-deploy'))
+  const others = steps.filter(step => !assumesCredentials(step) && !usesAction('ecs-deploy')(step))
+  if (credentials.length !== 1 || plans.length !== 1 || others.length > 0) {
+    problems.push(
+      `${place}: expected one credentials step and one ecs-deploy step and nothing else; found ${credentials.length}, ${plans.length} and ${others.length} other`
+    )
+    return problems
+  }
+  const role = text(mapping(credentials[0]?.step.with)['role-to-assume'])
+  const callerRoles = Object.entries(mapping(jobsOf(caller)[0]?.[1].with))
+    .filter(([key]) => key.endsWith('role-to-assume'))
+    .map(([, value]) => text(value))
+  if (role === '' || callerRoles.includes(role))
+    problems.push(
+      `${place}: must assume a read-only role of its own, not one the pipeline deploys or builds with (${role || 'none'})`
+    )
+  const given = mapping(plans[0]?.step.with)
+  if (given['dry-run'] !== true && given['dry-run'] !== 'true')
+    problems.push(`${place}: ecs-deploy must run with dry-run: true`)
+  for (const input of changeOnlyInputs) {
+    if (input in given) problems.push(`${place}: a plan passes no '${input}'`)
+  }
+  const pipeline = mapping(jobsOf(caller)[0]?.[1].with)
+  for (const setting of ['cluster', 'service', 'aws-region', ...scalingSettings]) {
+    const staging = pipeline[`staging-${setting}`]
+    const planned =
+      setting === 'aws-region' ? mapping(credentials[0]?.step.with)[setting] : given[setting]
+    if (String(planned ?? '') !== String(staging ?? ''))
+      problems.push(
+        `${place}: ${setting} is '${String(planned ?? '')}' where the pipeline's staging has '${String(staging ?? '')}'; the plan must show what the staging deploy would do`
+      )
   }
   return problems
 }

@@ -14,7 +14,14 @@ import {
   checkRollbackShape,
   checkRunExpressions,
   checkSecretsNotEchoed,
+  checkSecondaryRegion,
+  checkPlanShape,
   checkWorkflowCalls,
+  changeOnlyInputs,
+  deployPassThrough,
+  runScript,
+  runStep,
+  scalingSettings,
   lintWorkflow,
   loadWorkflow,
   mutated,
@@ -35,7 +42,8 @@ const reusable = {
 const ci = '.github/workflows/ci.yml'
 const examples = {
   deploy: 'examples/service-repo/.github/workflows/deploy.yml',
-  rollback: 'examples/service-repo/.github/workflows/rollback.yml'
+  rollback: 'examples/service-repo/.github/workflows/rollback.yml',
+  plan: 'examples/service-repo/.github/workflows/plan.yml'
 }
 const allFiles = [...Object.values(reusable), ci, ...Object.values(examples)]
 
@@ -492,12 +500,388 @@ describe('the job graph', () => {
   it('the rollback example offers a choice of environment and a target, passed to rollback.yml@v1', () => {
     const workflow = load(examples.rollback).doc.toJS()
     const inputs = workflow.on.workflow_dispatch.inputs
-    expect(inputs.environment).toMatchObject({ type: 'choice', options: ['staging', 'production'] })
+    expect(inputs.environment).toMatchObject({
+      type: 'choice',
+      options: ['staging', 'production', 'production-dr']
+    })
     expect(inputs.target).toMatchObject({ type: 'string', default: 'previous' })
     expect(workflow.jobs.rollback).toMatchObject({
       uses: 'noblepay/deploy/.github/workflows/rollback.yml@v1',
       with: { environment: '${{ inputs.environment }}', target: '${{ inputs.target }}' }
     })
+  })
+})
+
+describe('blue/green, migrations and scaling in deploy.yml and pipeline.yml', () => {
+  it.each(deployPassThrough)('fails a rollout that does not pass %s through', input => {
+    const broken = mutated(load(reusable.deploy), doc =>
+      step(doc, 'deploy', 'deploy').deleteIn(['with', input])
+    )
+    expect(checkDeployShape(broken)).toEqual([
+      `${reusable.deploy} jobs.deploy: the rollout must pass ${input} from inputs.${input}`
+    ])
+  })
+
+  it("fails a workflow default that differs from ecs-deploy's, which would change a deploy silently", () => {
+    const broken = mutated(load(reusable.deploy), doc =>
+      doc.setIn(['on', 'workflow_call', 'inputs', 'log-lines', 'default'], 5)
+    )
+    expect(checkDeployShape(broken)).toEqual([
+      `${reusable.deploy}: input 'log-lines' defaults to '5', ecs-deploy's to '20'`
+    ])
+  })
+
+  it('fails a rollout that waits for bake time to end before the smoke gate', () => {
+    for (const change of [
+      (doc: Document) => step(doc, 'deploy', 'deploy').setIn(['with', 'wait-until'], 'steady'),
+      (doc: Document) => step(doc, 'deploy', 'deploy').deleteIn(['with', 'wait-until'])
+    ]) {
+      expect(checkDeployShape(mutated(load(reusable.deploy), change))).toEqual([
+        expect.stringMatching(/must pass wait-until: traffic-shifted/)
+      ])
+    }
+  })
+
+  it('fails a rollback that migrates or rescales', () => {
+    const broken = mutated(load(reusable.deploy), doc =>
+      step(doc, 'deploy', 'smoke-rollback').setIn(
+        ['with', 'pre-deploy-command'],
+        '${{ inputs.pre-deploy-command }}'
+      )
+    )
+    expect(checkDeployShape(broken)).toEqual([
+      expect.stringMatching(/the rollback passes pre-deploy-command; putting back a revision/)
+    ])
+  })
+
+  it("exposes the rollout's service deployment, and fails without it", () => {
+    expect(load(reusable.deploy).doc.toJS().jobs.deploy.outputs['service-deployment-arn']).toBe(
+      '${{ steps.deploy.outputs.service-deployment-arn }}'
+    )
+    const broken = mutated(load(reusable.deploy), doc =>
+      doc.deleteIn(['on', 'workflow_call', 'outputs', 'service-deployment-arn'])
+    )
+    expect(checkDeployShape(broken)).toEqual([
+      `${reusable.deploy}: workflow_call outputs lack 'service-deployment-arn'`,
+      expect.stringMatching(/output 'service-deployment-arn' must be the rollout's/)
+    ])
+  })
+
+  it('pipeline.yml passes each environment its own scaling, and the migrations to both', () => {
+    const swapped = mutated(load(reusable.pipeline), doc =>
+      doc.setIn(
+        ['jobs', 'production', 'with', 'auto-scaling-max'],
+        '${{ inputs.staging-auto-scaling-max }}'
+      )
+    )
+    expect(checkPipelineShape(swapped)).toEqual([
+      `${reusable.pipeline} jobs.production: auto-scaling-max must come from inputs.production-auto-scaling-max`
+    ])
+    const unmigrated = mutated(load(reusable.pipeline), doc =>
+      doc.deleteIn(['jobs', 'staging', 'with', 'pre-deploy-command'])
+    )
+    expect(checkPipelineShape(unmigrated)).toEqual([
+      `${reusable.pipeline} jobs.staging: pre-deploy-command must come from inputs.pre-deploy-command`
+    ])
+    const scaledByDefault = mutated(load(reusable.pipeline), doc =>
+      doc.setIn(['on', 'workflow_call', 'inputs', 'staging-auto-scaling-min', 'default'], '1')
+    )
+    expect(checkPipelineShape(scaledByDefault)).toEqual([
+      `${reusable.pipeline}: staging-auto-scaling-min must default to empty (scaling left alone)`
+    ])
+  })
+
+  it('the deploy example declares the seed’s scaling for production and runs the migrations', () => {
+    const given = load(examples.deploy).doc.toJS().jobs.pipeline.with
+    const production = Object.fromEntries(
+      scalingSettings.map(setting => [setting, given[`production-${setting}`]])
+    )
+    expect(production).toEqual({
+      'auto-scaling-min': '3',
+      'auto-scaling-max': '20',
+      'auto-scaling-cpu-target': '70',
+      'auto-scaling-memory-target': '80',
+      'auto-scaling-scale-out-cooldown': '300',
+      'auto-scaling-scale-in-cooldown': '900'
+    })
+    expect(given['pre-deploy-command']).toBe('npm run migrate')
+  })
+})
+
+describe('the secondary region', () => {
+  const pipeline = () => load(reusable.pipeline)
+
+  it('pipeline.yml deploys the digest production passed to dr-environment, only when it is set', () => {
+    expect(checkSecondaryRegion(pipeline())).toEqual([])
+    const jobs = pipeline().doc.toJS().jobs
+    expect(jobs.dr).toMatchObject({
+      if: "inputs.dr-environment != ''",
+      needs: ['production', 'dr-image'],
+      uses: './.github/workflows/deploy.yml',
+      with: { image: '${{ needs.dr-image.outputs.image }}' }
+    })
+  })
+
+  it('fails a secondary region that runs without dr-environment, or before production passed', () => {
+    const always = mutated(pipeline(), doc => doc.deleteIn(['jobs', 'dr', 'if']))
+    expect(checkSecondaryRegion(always)).toEqual([
+      expect.stringMatching(/jobs.dr: must run only when the secondary region is set/)
+    ])
+    const early = mutated(pipeline(), doc => doc.setIn(['jobs', 'dr', 'needs'], ['dr-image']))
+    expect(checkSecondaryRegion(early)).toEqual([
+      expect.stringMatching(/jobs.dr: must need 'production'/)
+    ])
+    const onByDefault = mutated(pipeline(), doc =>
+      doc.setIn(['on', 'workflow_call', 'inputs', 'dr-aws-region', 'default'], 'eu-central-1')
+    )
+    expect(checkSecondaryRegion(onByDefault)).toEqual([
+      expect.stringMatching(/input 'dr-aws-region' must be optional and empty by default/)
+    ])
+  })
+
+  it("fails the build's own digest, which names the build region's registry", () => {
+    const source = mutated(pipeline(), doc =>
+      doc.setIn(['jobs', 'dr', 'with', 'image'], '${{ needs.build.outputs.image-digest }}')
+    )
+    expect(checkSecondaryRegion(source)).toEqual([
+      expect.stringMatching(
+        /must deploy the build's digest rewritten to the secondary region's ECR host/
+      )
+    ])
+  })
+
+  it('fails a rewrite that expands its inputs inside run:, or that holds permissions', () => {
+    const inline = mutated(pipeline(), doc => {
+      const rewrite = step(doc, 'dr-image', 'rewrite')
+      rewrite.delete('env')
+      rewrite.set(
+        'run',
+        'echo "image=${{ needs.build.outputs.image-digest }}-${{ inputs.dr-aws-region }}" >> "$GITHUB_OUTPUT"'
+      )
+    })
+    expect(checkSecondaryRegion(inline)).toEqual([
+      expect.stringMatching(
+        /must read the build's image-digest and inputs.dr-aws-region through env:/
+      ),
+      expect.stringMatching(/must not expand expressions inside run:/)
+    ])
+    const granted = mutated(pipeline(), doc =>
+      doc.setIn(['jobs', 'dr-image', 'permissions'], doc.createNode({ 'id-token': 'write' }))
+    )
+    expect(checkSecondaryRegion(granted)).toEqual([
+      expect.stringMatching(/jobs.dr-image: rewrites a string and needs no permissions/)
+    ])
+  })
+
+  it("fails secondary-region settings taken from production, or scaling that is not production's", () => {
+    const cluster = mutated(pipeline(), doc =>
+      doc.setIn(['jobs', 'dr', 'with', 'cluster'], '${{ inputs.production-cluster }}')
+    )
+    expect(checkSecondaryRegion(cluster)).toEqual([
+      `${reusable.pipeline} jobs.dr: cluster must come from inputs.dr-cluster`
+    ])
+    const scaling = mutated(pipeline(), doc =>
+      doc.setIn(
+        ['jobs', 'dr', 'with', 'auto-scaling-max'],
+        '${{ inputs.staging-auto-scaling-max }}'
+      )
+    )
+    expect(checkSecondaryRegion(scaling)).toEqual([
+      expect.stringMatching(/auto-scaling-max must come from inputs.production-auto-scaling-max/)
+    ])
+  })
+
+  describe("the rewrite step's script, run with bash", () => {
+    const DIGEST = `sha256:${'0f'.repeat(32)}`
+    const { run, env } = runStep(pipeline(), 'dr-image', 'rewrite')
+    /** The step's own env: mapping, with each expression replaced by a value of the test. */
+    const rewrite = (values: Record<string, string>) =>
+      runScript(
+        run,
+        Object.fromEntries(
+          Object.entries(env).map(([name, expression]) => [
+            name,
+            values[String(expression).replace(/^\$\{\{\s*|\s*\}\}$/g, '')] ?? ''
+          ])
+        )
+      )
+    const settings = {
+      'inputs.dr-environment': 'production-dr',
+      'inputs.dr-cluster': 'noblepay-production',
+      'inputs.dr-service': 'noblepay-api',
+      'inputs.dr-url': 'https://api.dr.noblepay.example',
+      'inputs.dr-role-to-assume':
+        'arn:aws:iam::333333333333:role/noblepay-api-deploy-production-dr',
+      'inputs.dr-aws-region': 'eu-central-1'
+    }
+    const withImage = (image: string, overrides: Record<string, string> = {}) =>
+      rewrite({ ...settings, 'needs.build.outputs.image-digest': image, ...overrides })
+
+    it.each([
+      [
+        `111111111111.dkr.ecr.eu-west-1.amazonaws.com/noblepay-api@${DIGEST}`,
+        `111111111111.dkr.ecr.eu-central-1.amazonaws.com/noblepay-api@${DIGEST}`
+      ],
+      [
+        `111111111111.dkr.ecr-fips.eu-west-1.amazonaws.com/team/noblepay-api:main@${DIGEST}`,
+        `111111111111.dkr.ecr-fips.eu-central-1.amazonaws.com/team/noblepay-api:main@${DIGEST}`
+      ],
+      [
+        `111111111111.dkr-ecr.eu-west-1.on.aws/noblepay-api@${DIGEST}`,
+        `111111111111.dkr-ecr.eu-central-1.on.aws/noblepay-api@${DIGEST}`
+      ]
+    ])(
+      'moves %s to the secondary region, keeping account, repository and digest',
+      (image, expected) => {
+        const result = withImage(image)
+        expect(result).toMatchObject({ status: 0, outputs: { image: expected } })
+      }
+    )
+
+    it('keeps the partition of a China region host', () => {
+      expect(
+        withImage(`111111111111.dkr.ecr.cn-north-1.amazonaws.com.cn/noblepay-api@${DIGEST}`, {
+          'inputs.dr-aws-region': 'cn-northwest-1'
+        }).outputs.image
+      ).toBe(`111111111111.dkr.ecr.cn-northwest-1.amazonaws.com.cn/noblepay-api@${DIGEST}`)
+    })
+
+    it.each([
+      ['a tag', '111111111111.dkr.ecr.eu-west-1.amazonaws.com/noblepay-api:main'],
+      ['another registry', `ghcr.io/noblepay/noblepay-api@${DIGEST}`]
+    ])('refuses %s, which has no replica to take', (_, image) => {
+      const result = withImage(image)
+      expect(result.status).toBe(1)
+      expect(result.log).toContain(
+        `::error::The build's image '${image}' is not an ECR image by digest`
+      )
+      expect(result.outputs).toEqual({})
+    })
+
+    it('names every dr-* setting left empty, and a region that is not one', () => {
+      const missing = withImage(`111111111111.dkr.ecr.eu-west-1.amazonaws.com/api@${DIGEST}`, {
+        'inputs.dr-cluster': '',
+        'inputs.dr-url': ''
+      })
+      expect(missing.status).toBe(1)
+      expect(missing.log).toContain(
+        "::error::dr-environment is 'production-dr' but these are empty: dr-cluster dr-url."
+      )
+      const region = withImage(`111111111111.dkr.ecr.eu-west-1.amazonaws.com/api@${DIGEST}`, {
+        'inputs.dr-aws-region': 'Frankfurt'
+      })
+      expect(region.status).toBe(1)
+      expect(region.log).toContain("::error::dr-aws-region is 'Frankfurt'")
+    })
+  })
+
+  it('the examples deploy to the secondary region, and the rollback example offers it with its own settings', () => {
+    const given = load(examples.deploy).doc.toJS().jobs.pipeline.with
+    expect(given['dr-environment']).toBe('production-dr')
+    const rollback = load(examples.rollback).doc.toJS().jobs.rollback.with
+    for (const [setting, value] of [
+      ['url', given['dr-url']],
+      ['role-to-assume', given['dr-role-to-assume']],
+      ['aws-region', given['dr-aws-region']]
+    ]) {
+      expect(rollback[setting]).toContain(
+        `inputs.environment == '${given['dr-environment']}' && '${value}'`
+      )
+    }
+  })
+})
+
+describe('the pull request plan', () => {
+  const plan = () => load(examples.plan)
+  const caller = () => load(examples.deploy)
+
+  it('runs ecs-deploy dry-run against staging, with a read-only role, on pull requests only', () => {
+    expect(checkPlanShape(plan(), caller())).toEqual([])
+    expect(plan().doc.toJS().jobs.plan.permissions).toEqual({ 'id-token': 'write' })
+  })
+
+  it('fails a trigger that runs with the base repository’s token and secrets, or an environment', () => {
+    const target = mutated(plan(), doc =>
+      doc.set('on', doc.createNode({ pull_request_target: { branches: ['main'] } }))
+    )
+    expect(checkPlanShape(target, caller())).toEqual([
+      expect.stringMatching(/must run on pull_request only, found pull_request_target/)
+    ])
+    const environment = mutated(plan(), doc =>
+      doc.setIn(['jobs', 'plan', 'environment'], 'staging')
+    )
+    expect(checkPlanShape(environment, caller())).toEqual([
+      expect.stringMatching(/must run in no environment/)
+    ])
+    const forks = mutated(plan(), doc => doc.deleteIn(['jobs', 'plan', 'if']))
+    expect(checkPlanShape(forks, caller())).toEqual([
+      expect.stringMatching(/must skip pull requests from forks/)
+    ])
+  })
+
+  it('fails any write permission, and a missing id-token', () => {
+    const write = mutated(plan(), doc =>
+      doc.setIn(['jobs', 'plan', 'permissions', 'pull-requests'], 'write')
+    )
+    expect(checkPlanShape(write, caller())).toEqual([
+      expect.stringMatching(/grants pull-requests: write; a plan writes nothing/)
+    ])
+    const none = mutated(plan(), doc => doc.deleteIn(['jobs', 'plan', 'permissions', 'id-token']))
+    expect(checkPlanShape(none, caller())).toEqual([
+      expect.stringMatching(/must grant id-token: write for the read-only role/)
+    ])
+  })
+
+  it('fails the staging deploy role in place of the read-only one', () => {
+    const broken = mutated(plan(), doc =>
+      step(doc, 'plan', 'aws-actions').setIn(
+        ['with', 'role-to-assume'],
+        caller().doc.toJS().jobs.pipeline.with['staging-role-to-assume']
+      )
+    )
+    expect(checkPlanShape(broken, caller())).toEqual([
+      expect.stringMatching(/must assume a read-only role of its own/)
+    ])
+  })
+
+  it('fails a plan that is not a dry run, or passes an input that changes something', () => {
+    const live = mutated(plan(), doc => step(doc, 'plan', 'plan').setIn(['with', 'dry-run'], false))
+    expect(checkPlanShape(live, caller())).toEqual([
+      expect.stringMatching(/ecs-deploy must run with dry-run: true/)
+    ])
+    for (const input of changeOnlyInputs) {
+      const broken = mutated(plan(), doc => step(doc, 'plan', 'plan').setIn(['with', input], 'x'))
+      expect(checkPlanShape(broken, caller())).toEqual([
+        `${examples.plan} jobs.plan: a plan passes no '${input}'`
+      ])
+    }
+  })
+
+  it('fails another step next to the plan, and a plan of something other than staging', () => {
+    const steps = mutated(plan(), doc =>
+      (doc.getIn(['jobs', 'plan', 'steps']) as YAMLSeq).add(
+        doc.createNode({ run: 'aws ecs list-services' })
+      )
+    )
+    expect(checkPlanShape(steps, caller())).toEqual([
+      expect.stringMatching(
+        /one credentials step and one ecs-deploy step and nothing else; found 1, 1 and 1 other/
+      )
+    ])
+    const cluster = mutated(plan(), doc =>
+      step(doc, 'plan', 'plan').setIn(['with', 'cluster'], 'noblepay-production')
+    )
+    expect(checkPlanShape(cluster, caller())).toEqual([
+      expect.stringMatching(
+        /cluster is 'noblepay-production' where the pipeline's staging has 'noblepay-staging'/
+      )
+    ])
+    const scaling = mutated(plan(), doc =>
+      step(doc, 'plan', 'plan').setIn(['with', 'auto-scaling-max'], '20')
+    )
+    expect(checkPlanShape(scaling, caller())).toEqual([
+      expect.stringMatching(/auto-scaling-max is '20' where the pipeline's staging has '3'/)
+    ])
   })
 })
 
@@ -634,7 +1018,7 @@ describe('queueing: concurrency groups across the chain', () => {
     deploy: load(reusable.deploy),
     pipeline: load(reusable.pipeline),
     rollback: load(reusable.rollback),
-    callers: [load(examples.deploy), load(examples.rollback)],
+    callers: [load(examples.deploy), load(examples.rollback), load(examples.plan)],
     ...replace
   })
 
@@ -985,8 +1369,19 @@ describe('the service repository setup guide', () => {
     deploy: {
       // RegisterTaskDefinition with tags is also a TagResource on the new revision
       'ecs:TagResource': 'tags on RegisterTaskDefinition',
-      // a task definition naming a task role or execution role hands it to ECS
-      'iam:PassRole': 'the task roles in a registered task definition'
+      // a task definition naming a task role or execution role hands it to ECS, and so does
+      // RunTask of a revision that names them (the pre-deploy migration)
+      'iam:PassRole': 'the task roles of a registered task definition, and of RunTask',
+      // target tracking is carried out by CloudWatch alarms that Application Auto Scaling
+      // creates with PutScalingPolicy and deletes with DeleteScalingPolicy (or a changed
+      // policy), checking that the caller may do the same (AWS: permissions required for API
+      // actions on target services and CloudWatch)
+      'cloudwatch:PutMetricAlarm': 'PutScalingPolicy creates the target-tracking alarms',
+      'cloudwatch:DescribeAlarms': 'PutScalingPolicy and DeleteScalingPolicy read those alarms',
+      'cloudwatch:DeleteAlarms': 'DeleteScalingPolicy, and a replaced policy, delete them',
+      // the first RegisterScalableTarget of an account creates the service-linked role
+      // AWSServiceRoleForApplicationAutoScaling_ECSService
+      'iam:CreateServiceLinkedRole': 'the first RegisterScalableTarget of an ECS service'
     }
   }
   /** Which actions run with which role: build.yml's build job, and deploy.yml's deploy job. */
@@ -1070,6 +1465,63 @@ describe('the service repository setup guide', () => {
       expect.stringMatching(/role\/noblepay-api-task$/),
       expect.stringMatching(/role\/noblepay-api-task-execution$/)
     ])
+  })
+
+  /** What the plan role may call: the reads of a dry run, as the setup guide documents them. */
+  const planReads = [
+    'ecs:DescribeServices',
+    'ecs:DescribeTaskDefinition',
+    'ecs:ListServices',
+    'ecs:ListServiceDeployments',
+    'ecs:DescribeServiceRevisions',
+    'ecr:DescribeImageScanFindings',
+    'ecr:DescribeImages',
+    'application-autoscaling:DescribeScalableTargets',
+    'application-autoscaling:DescribeScalingPolicies'
+  ]
+  /** A call that only reads, by AWS's naming: Describe…, List…, Get…, BatchGet…. */
+  const reads = (action: string) => /:(?:Describe|List|Get|BatchGet)[A-Z]/.test(action)
+  const planHeading = '#### The plan role (read-only)'
+
+  it('the plan role grants the reads of a dry run and nothing that changes anything', () => {
+    const policy = policyUnder(readme, planHeading)
+    const granted = actionsOf(policy).sort()
+    expect(granted).toEqual([...planReads].sort())
+    // Each is a call ecs-deploy makes, so none is stale or misspelt...
+    const calls = iamActionsOfAction('ecs-deploy')
+    expect(granted.filter(action => !calls.has(action))).toEqual([])
+    // ...and each only reads: the change calls of the code are all left out.
+    expect(granted.filter(action => !reads(action))).toEqual([])
+    const changes = [...calls].filter(action => !reads(action)).sort()
+    expect(changes).toEqual(
+      expect.arrayContaining([
+        'ecs:RegisterTaskDefinition',
+        'ecs:UpdateService',
+        'ecs:RunTask',
+        'ecs:TagResource',
+        'application-autoscaling:PutScalingPolicy'
+      ])
+    )
+    expect(granted.filter(action => changes.includes(action))).toEqual([])
+    expect(JSON.stringify(policy)).not.toMatch(/iam:PassRole/)
+  })
+
+  it('fails a plan role that may change something', () => {
+    const changing = readme.replace(
+      '"ecs:DescribeServices", "ecs:ListServiceDeployments"',
+      '"ecs:DescribeServices", "ecs:ListServiceDeployments", "ecs:UpdateService"'
+    )
+    expect(changing).not.toBe(readme)
+    const granted = actionsOf(policyUnder(changing, planHeading))
+    expect(granted.filter(action => !reads(action))).toEqual(['ecs:UpdateService'])
+  })
+
+  it('documents the plan role’s trust in pull_request tokens, which no deploy role trusts', () => {
+    expect(readme).toContain(
+      '"token.actions.githubusercontent.com:sub": "repo:noblepay/noblepay-api:pull_request"'
+    )
+    const deployTrust = policies.find(p => actionsOf(p).includes('sts:AssumeRoleWithWebIdentity'))
+    expect(JSON.stringify(deployTrust)).not.toContain(':pull_request')
   })
 
   it('names the environments the examples deploy to, with required reviewers for production', () => {

@@ -10,6 +10,12 @@
  * IN_PROGRESS, or that it ends FAILED; `'no-scan'` makes it ScanNotFoundException. An image
  * without such a setting is looked up in the registry (ImageNotFoundException when it is not
  * there); it has a clean COMPLETE scan when its repository scans on push, and none otherwise.
+ *
+ * DescribeImages finds an image by tag or digest in the registry, and answers
+ * ImageNotFoundException for one that is not there, as ECR does. `setReplicationLag(digest, ms)`
+ * plays a secondary region's replica: the image is missing (from DescribeImages and
+ * DescribeImageScanFindings) until that long after the first request naming it; Infinity
+ * never lets it arrive, as when replication is not set up.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -71,6 +77,12 @@ export interface EcrStandin {
   repositories: Map<string, RepositoryRecord>
   /** Sets the scan of the image with this digest, in any repository; 'no-scan': never scanned. */
   setScanFindings(digest: string, scan: ScanSpec | 'no-scan'): void
+  /**
+   * The image with this digest arrives `lagMs` after the first request that names it (as a
+   * replica does after the push); until then ECR answers ImageNotFoundException. Infinity:
+   * it never arrives.
+   */
+  setReplicationLag(digest: string, lagMs: number): void
   close(): Promise<void>
 }
 
@@ -127,6 +139,15 @@ export async function startEcrStandin(options: EcrStandinOptions): Promise<EcrSt
   /** Scans set by a test; `startedAt` is the first read of the image's scan. */
   const scans = new Map<string, { spec: ScanSpec | 'no-scan'; startedAt?: number }>()
   const basicAuth = `Basic ${Buffer.from(`${options.username}:${options.password}`).toString('base64')}`
+  /** Replicas still on their way; `askedAt` is the first request naming the digest. */
+  const lags = new Map<string, { lagMs: number; askedAt?: number }>()
+  /** Whether a replica has arrived; the first request naming it starts its clock. */
+  const arrived = (digest: string): boolean => {
+    const lag = lags.get(digest)
+    if (!lag) return true
+    lag.askedAt ??= Date.now()
+    return Date.now() >= lag.askedAt + lag.lagMs
+  }
 
   const describeRepository = (record: RepositoryRecord) => ({
     repositoryArn: `arn:aws:ecr:${region}:${accountId}:repository/${record.repositoryName}`,
@@ -150,7 +171,7 @@ export async function startEcrStandin(options: EcrStandinOptions): Promise<EcrSt
     return record
   }
 
-  /** The manifest digest a tag points at, asked of the real registry. */
+  /** The manifest digest a tag (or a digest) points at, asked of the real registry. */
   const manifestDigest = async (repository: string, tag: string): Promise<string | undefined> => {
     const response = await fetch(
       `${registryUrl}/v2/${repository}/manifests/${encodeURIComponent(tag)}`,
@@ -182,7 +203,8 @@ export async function startEcrStandin(options: EcrStandinOptions): Promise<EcrSt
     return { items: items.slice(start, start + size), next }
   }
 
-  const describeScanFindings = async (input: Record<string, unknown>) => {
+  /** The repository a request names, in this registry (another registryId does not have it). */
+  const requestedRepository = (input: Record<string, unknown>): RepositoryRecord => {
     const record = requireRepository(input.repositoryName)
     if (input.registryId !== undefined && input.registryId !== accountId) {
       throw new EcrError(
@@ -190,6 +212,11 @@ export async function startEcrStandin(options: EcrStandinOptions): Promise<EcrSt
         `The repository with name '${record.repositoryName}' does not exist in the registry with id '${String(input.registryId)}'`
       )
     }
+    return record
+  }
+
+  const describeScanFindings = async (input: Record<string, unknown>) => {
+    const record = requestedRepository(input)
     const id = (input.imageId ?? {}) as { imageTag?: string; imageDigest?: string }
     const imageId = `{imageDigest:'${id.imageDigest ?? 'null'}', imageTag:'${id.imageTag ?? 'null'}'}`
     const notFound = () =>
@@ -199,7 +226,7 @@ export async function startEcrStandin(options: EcrStandinOptions): Promise<EcrSt
       )
     let digest = id.imageDigest
     if (!digest && id.imageTag) digest = await manifestDigest(record.repositoryName, id.imageTag)
-    if (!digest) throw notFound()
+    if (!digest || !arrived(digest)) throw notFound()
     let scan = scans.get(digest)
     if (!scan) {
       const present = await manifestDigest(record.repositoryName, digest)
@@ -311,17 +338,23 @@ export async function startEcrStandin(options: EcrStandinOptions): Promise<EcrSt
     },
 
     DescribeImages: async input => {
-      const record = requireRepository(input.repositoryName)
+      const record = requestedRepository(input)
       const imageIds = (Array.isArray(input.imageIds) ? input.imageIds : []) as Array<{
         imageTag?: string
         imageDigest?: string
       }>
       const imageDetails = []
       for (const id of imageIds) {
-        const digest = id.imageTag
-          ? await manifestDigest(record.repositoryName, id.imageTag)
-          : id.imageDigest
-        if (!digest || (id.imageDigest && digest !== id.imageDigest)) {
+        const reference = id.imageTag ?? id.imageDigest
+        if (!reference) {
+          throw new EcrError(
+            'InvalidParameterException',
+            'Invalid parameter at imageIds: an image identifier needs an imageDigest or an imageTag'
+          )
+        }
+        // A digest is looked up in the registry too: ECR knows only the images it holds.
+        const digest = await manifestDigest(record.repositoryName, reference)
+        if (!digest || (id.imageDigest && digest !== id.imageDigest) || !arrived(digest)) {
           throw new EcrError(
             'ImageNotFoundException',
             `The image with imageId {imageDigest:'${id.imageDigest ?? 'null'}', imageTag:'${id.imageTag ?? 'null'}'} does not exist within the repository with name '${record.repositoryName}' in the registry with id '${accountId}'`
@@ -394,6 +427,7 @@ export async function startEcrStandin(options: EcrStandinOptions): Promise<EcrSt
     calls,
     repositories,
     setScanFindings: (digest, scan) => scans.set(digest, { spec: scan }),
+    setReplicationLag: (digest, lagMs) => lags.set(digest, { lagMs }),
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections()
