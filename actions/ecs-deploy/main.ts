@@ -8,6 +8,7 @@ import { realClock, type Clock, type Runner } from '../shared/runner.js'
 import { readDeployConfig, type DeployConfig } from './config.js'
 import { EcsGateway, NotApplied } from './ecs.js'
 import { EcsTasksGateway } from './ecs-tasks.js'
+import { ecrEndpointOverridden, ecrGatewayFor, ecrImageByDigest, imageWaitError } from './ecr.js'
 import { checkGates, gateDependencies, type GateDependencies } from './gates.js'
 import { describeStrategy, lifecycleStrategy, watchServiceDeployment } from './lifecycle.js'
 import { crashLogsText, fetchCrashLogs, logsGateway } from './logs.js'
@@ -167,7 +168,12 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
   const baseRevision = () =>
     (base ??= ecs.until(step.started + config.waitMs).describeTaskDefinition(baseArn))
 
-  // 4. The gates. rollback-to never runs them: it puts back a revision that ran before (older
+  // 4. The image must be there: a digest ECR does not hold (a push that failed, replication to
+  // this region not set up or not done yet) fails now, not as tasks that cannot pull it.
+  if (!config.rollbackTo)
+    await waitForImage(runner, config, caller.until(clock.now() + config.waitMs))
+
+  // 5. The gates. rollback-to never runs them: it puts back a revision that ran before (older
   // code on purpose), and an incident rollback must not wait on a scan.
   if (!config.rollbackTo) {
     const gate = await checkGates(
@@ -202,13 +208,13 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
     ? { gateway: scalingGateway(region(), caller.until(rolloutStarted + config.waitMs)) }
     : undefined
 
-  // 5. A plan instead of a deploy: render, diff, change nothing.
+  // 6. A plan instead of a deploy: render, diff, change nothing.
   if (config.dryRun) {
     await planOnly(runner, config, deps.context, step, service, baseRevision, rollout, scaling)
     return
   }
 
-  // 6. The revision to roll out: registered from the base (once), or the rollback's target.
+  // 7. The revision to roll out: registered from the base (once), or the rollback's target.
   let registered: TaskDefinition | undefined
   if (config.rollbackTo) {
     step.target = await rollbackTarget(rollout, runner, config, service)
@@ -226,7 +232,7 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
   }
   runner.setOutput('task-definition-arn', step.target)
 
-  // 7. Migrations run on the new revision before any task of it serves.
+  // 8. Migrations run on the new revision before any task of it serves.
   if (config.migration && registered) {
     const from = clock.now()
     const migration = await runner.group('Migration before the rollout', () =>
@@ -257,7 +263,7 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
     runner.info(migration.message)
   }
 
-  // 8. Auto-scaling as declared: only what differs is changed.
+  // 9. Auto-scaling as declared: only what differs is changed.
   if (config.scaling && scaling) {
     const result = await applyScaling(
       config.scaling,
@@ -269,7 +275,7 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
     step.scalingSummary = result.summary
   }
 
-  // 9. One more look just before the change: another deploy may have started while this
+  // 10. One more look just before the change: another deploy may have started while this
   // step checked gates, registered and migrated. If so, wait for it again rather than cut in.
   const latest = await rollout.describeService(config.cluster, config.service)
   if (!sameDeployments(latest, service)) {
@@ -281,7 +287,7 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
   service = settled.service
   const current = primaryDeployment(service)
 
-  // 10. The update: once, read back if its reply is lost.
+  // 11. The update: once, read back if its reply is lost.
   step.facts.changeSent = true
   step.updating = true
   const updated = await rollout.updateService({
@@ -320,7 +326,7 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
     return
   }
 
-  // 11. The watch: every poll printed, a failure reported the moment ECS marks it.
+  // 12. The watch: every poll printed, a failure reported the moment ECS marks it.
   // Events from before our update belong to earlier deployments: ECS's own clock tells.
   const events: EventFeed = {
     since: ours?.createdAt?.valueOf() ?? updated.startedAt,
@@ -357,7 +363,7 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
   recordRollout(step, result, watchedFrom, clock.now())
   if (result.kind !== 'failed') return
 
-  // 12. The first error, as soon as the failure is seen and before any rollback. When no
+  // 13. The first error, as soon as the failure is seen and before any rollback. When no
   // stopped task is known yet, a lookup under way gets a moment (half a poll, at most 1 s:
   // the error still comes within one poll of ECS marking the failure).
   if (result.stopped.tasks.length === 0)
@@ -365,7 +371,7 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
   runner.error(firstFailureLine(config, result))
   step.timeline.mark('failed', clock.now())
 
-  // 13. The crashed container's own words, while the rollback starts: never before the error.
+  // 14. The crashed container's own words, while the rollback starts: never before the error.
   const crashLogs =
     config.logLines > 0 && registered
       ? result.stopped.settle(attemptTimeoutFor(config.pollMs)).then(() =>
@@ -387,6 +393,23 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
   }
   step.recovery = await recover(ecs, runner, clock, config, step, result, events)
   step.facts.recovery = step.recovery.result?.kind
+}
+
+/** Waits, within the deadline, for an ECR image given by digest to exist in its registry. */
+async function waitForImage(
+  runner: Runner,
+  config: DeployConfig,
+  caller: AwsCaller
+): Promise<void> {
+  const image = ecrImageByDigest(config.image, ecrEndpointOverridden(process.env))
+  if (!image) return
+  const presence = await ecrGatewayFor(image, config.region, caller).waitForImage(image, {
+    deadline: caller.deadline,
+    pollMs: config.pollMs,
+    onPoll: line => runner.info(line)
+  })
+  const error = imageWaitError(image, presence, image.region ?? config.region)
+  if (error) throw error
 }
 
 /** Registers nothing, updates nothing: the plan of what a deploy would change. */

@@ -257,6 +257,8 @@ describe('ecs-deploy commit-order gate', () => {
     github.answer(RUNNING, DEPLOYING, answer)
   const gated = (inputs: Record<string, string> = {}) =>
     deploy({ 'github-token': TOKEN, ...inputs })
+  // The image is in ECR (deploys check it is before anything else); these tests set no scan.
+  beforeEach(() => ecr.holdImage(DIGEST))
 
   /** The token went to GitHub's Authorization header, and nowhere a person can read. */
   function expectTokenKeptSecret(run: Run) {
@@ -416,3 +418,28 @@ describe('ecs-deploy commit-order gate', () => {
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
+
+describe('the image must be in ECR before anything is registered', () => {
+  it('waits for a digest that replication has not copied yet, then deploys', async () => {
+    addService()
+    ecr.holdImage(DIGEST)
+    ecr.setReplicationLag(DIGEST, 1_500)
+    const run = await deploy({})
+    expectDeployed(run)
+    const looks = ecr.calls.filter(c => c.operation === 'DescribeImages').length
+    expect(looks).toBeGreaterThan(1)
+  })
+
+  it('a digest that never arrives fails within the deadline, naming replication, with nothing changed', async () => {
+    addService()
+    ecr.holdImage(DIGEST)
+    ecr.setReplicationLag(DIGEST, Infinity)
+    const run = await deploy({ 'wait-for-minutes': '0.05' })
+    expect([run.exitCode, run.outputs.status]).toEqual([1, 'failed'])
+    const [error] = errorLines(run.stdout)
+    expect(error).toMatch(/replication/i)
+    expect(error).toContain(DIGEST)
+    expect(changes()).toEqual({ register: 0, update: 0 })
+    expect(run.durationMs).toBeLessThan(3_000 + 5_000)
+  })
+})

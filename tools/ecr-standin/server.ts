@@ -83,6 +83,8 @@ export interface EcrStandin {
    * it never arrives.
    */
   setReplicationLag(digest: string, lagMs: number): void
+  /** ECR holds an image with this digest, in any repository, though the local registry does not. */
+  holdImage(digest: string): void
   close(): Promise<void>
 }
 
@@ -138,6 +140,7 @@ export async function startEcrStandin(options: EcrStandinOptions): Promise<EcrSt
   }
   /** Scans set by a test; `startedAt` is the first read of the image's scan. */
   const scans = new Map<string, { spec: ScanSpec | 'no-scan'; startedAt?: number }>()
+  const held = new Set<string>()
   const basicAuth = `Basic ${Buffer.from(`${options.username}:${options.password}`).toString('base64')}`
   /** Replicas still on their way; `askedAt` is the first request naming the digest. */
   const lags = new Map<string, { lagMs: number; askedAt?: number }>()
@@ -352,8 +355,12 @@ export async function startEcrStandin(options: EcrStandinOptions): Promise<EcrSt
             'Invalid parameter at imageIds: an image identifier needs an imageDigest or an imageTag'
           )
         }
-        // A digest is looked up in the registry too: ECR knows only the images it holds.
-        const digest = await manifestDigest(record.repositoryName, reference)
+        // A digest is looked up in the registry too: ECR knows only the images it holds, and
+        // those a test gave scan findings (a scanned image exists).
+        const digest =
+          id.imageDigest && (scans.has(id.imageDigest) || held.has(id.imageDigest))
+            ? id.imageDigest
+            : await manifestDigest(record.repositoryName, reference)
         if (!digest || (id.imageDigest && digest !== id.imageDigest) || !arrived(digest)) {
           throw new EcrError(
             'ImageNotFoundException',
@@ -428,6 +435,7 @@ export async function startEcrStandin(options: EcrStandinOptions): Promise<EcrSt
     repositories,
     setScanFindings: (digest, scan) => scans.set(digest, { spec: scan }),
     setReplicationLag: (digest, lagMs) => lags.set(digest, { lagMs }),
+    holdImage: digest => void held.add(digest),
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections()
