@@ -202,6 +202,31 @@ function stableIds(items: Entry[], identity: (item: Entry) => unknown[]): Map<st
   return ids
 }
 
+/** The fields of a mutant or test in one order, whatever order Stryker wrote them in. */
+const FIELD_ORDER = ['id', 'name', 'mutatorName', 'replacement', 'status', 'static']
+
+function ordered(entry: Entry): Entry {
+  const rank = (key: string) => {
+    const at = FIELD_ORDER.indexOf(key)
+    return at === -1 ? FIELD_ORDER.length : at
+  }
+  const keys = Object.keys(entry).sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
+  return Object.fromEntries(keys.map(key => [key, entry[key]]))
+}
+
+interface Located {
+  location?: { start?: Position }
+}
+
+/** Source order, then the rest of the entry, so that the same results give the same lines. */
+function bySourceOrder(a: string, b: string): number {
+  const start = (line: string) => (JSON.parse(line) as Located).location?.start
+  const [x, y] = [start(a), start(b)]
+  return (
+    (x?.line ?? 0) - (y?.line ?? 0) || (x?.column ?? 0) - (y?.column ?? 0) || a.localeCompare(b)
+  )
+}
+
 /** The baseline as the repository keeps it (see the top of this file). */
 export function formatBaseline(baseline: Baseline): string {
   const testFiles = baseline.testFiles ?? {}
@@ -212,7 +237,7 @@ export function formatBaseline(baseline: Baseline): string {
     test => [test.file, test.name]
   )
   const rename = (ids: unknown) =>
-    Array.isArray(ids) ? ids.map(id => testIds.get(String(id)) ?? String(id)) : ids
+    Array.isArray(ids) ? ids.map(id => testIds.get(String(id)) ?? String(id)).sort() : ids
   const group = <K extends 'mutants' | 'tests'>(
     files: Record<string, Entry & Record<K, Entry[]>>,
     key: K,
@@ -224,7 +249,10 @@ export function formatBaseline(baseline: Baseline): string {
       .map(file => {
         const { [key]: items, ...rest } = files[file]!
         const ids = stableIds(items, entry => [file, ...identity(entry)])
-        const lines = items.map(entry => `        ${JSON.stringify(item(entry, ids))}`)
+        const lines = items
+          .map(entry => JSON.stringify(ordered(item(entry, ids))))
+          .sort(bySourceOrder)
+          .map(line => `        ${line}`)
         const fields = Object.entries(rest).map(
           ([name, value]) => `      ${JSON.stringify(name)}: ${JSON.stringify(value)}`
         )
@@ -246,6 +274,8 @@ export function formatBaseline(baseline: Baseline): string {
       }
       // The reason is a stack trace with this machine's paths; the result does not need it.
       delete kept.statusReason
+      // Stryker writes no killedBy for a survivor it tested, and an empty one for one it reused.
+      if (Array.isArray(kept.killedBy) && kept.killedBy.length === 0) delete kept.killedBy
       return kept
     },
     mutant => [mutant.mutatorName, mutant.replacement, mutant.location]

@@ -136,7 +136,7 @@ describe('mutation score per module', () => {
               killedBy: [testIds[1]!],
               statusReason: 'at /home/someone/deploy/actions/ok.ts:2:27'
             },
-            { id: '1', ...mutant('Survived', 'lower'), coveredBy: [testIds[0]!] }
+            { id: '1', ...mutant('Survived', 'lower'), coveredBy: [testIds[0]!], killedBy: [] }
           ]
         }
       },
@@ -157,16 +157,33 @@ describe('mutation score per module', () => {
       expect(text).not.toContain('concurrency')
       const kept = JSON.parse(text)
       expect(Object.keys(kept)).toEqual(['schemaVersion', 'files', 'testFiles'])
-      const [killed, survived] = kept.files['actions/ok.ts'].mutants
+      // In source order: `code >= 200` (survived) before `code < 300` (killed).
+      const [survived, killed] = kept.files['actions/ok.ts'].mutants
       const [a, b] = kept.testFiles['test/unit/ok.test.ts'].tests
-      expect(killed).toMatchObject({ status: 'Killed', coveredBy: [a.id, b.id], killedBy: [b.id] })
-      expect(survived).toMatchObject({ status: 'Survived', coveredBy: [a.id] })
+      expect(killed).toMatchObject({ status: 'Killed', killedBy: [b.id] })
+      expect(killed.coveredBy).toEqual([a.id, b.id].sort())
+      expect(survived).toStrictEqual({
+        id: expect.any(String),
+        mutatorName: 'EqualityOperator',
+        replacement: 'code <= 300',
+        status: 'Survived',
+        coveredBy: [a.id],
+        location: { start: { line: 2, column: 10 }, end: { line: 2, column: 21 } }
+      })
       expect(kept.files['actions/ok.ts'].source).toBe(source)
     })
 
-    it('writes the same file whatever ids Stryker gave, one mutant or test per line', () => {
+    it('writes the same file whatever ids and order Stryker gave, one mutant or test per line', () => {
       const text = formatBaseline(stryker(['0', '1']))
       expect(formatBaseline(stryker(['7', '3']))).toBe(text)
+      const shuffled = stryker(['0', '1'])
+      const file = shuffled.files['actions/ok.ts']
+      file.mutants = file.mutants
+        .reverse()
+        .map(m => Object.fromEntries(Object.entries(m).reverse()) as (typeof file.mutants)[0])
+      file.mutants[1]!.coveredBy = ['1', '0']
+      shuffled.testFiles['test/unit/ok.test.ts'].tests.reverse()
+      expect(formatBaseline(shuffled)).toBe(text)
       expect(formatBaseline(JSON.parse(text))).toBe(text)
       expect(text.split('\n').filter(line => line.includes('"mutatorName"'))).toHaveLength(2)
       expect(text.split('\n').filter(line => line.includes('"name":'))).toHaveLength(2)
