@@ -49,10 +49,10 @@ export interface RenderRequest {
 export function renderTaskDefinition(request: RenderRequest): RegisterTaskDefinitionCommandInput {
   const cleaned: Record<string, unknown> = { ...request.base }
   for (const field of READ_ONLY_TASK_DEFINITION_FIELDS) delete cleaned[field]
-  const containers = (request.base.containerDefinitions ?? []).map(c => ({ ...c }))
-  const target = containers.find(
-    c => c.name === chooseContainer(request.base, request.containerName)
-  )!
+  const name = chooseContainer(request.base, request.containerName)
+  // chooseContainer found the container there, so the list and the container exist.
+  const containers = request.base.containerDefinitions!.map(c => ({ ...c }))
+  const target = containers.find(c => c.name === name)!
   target.image = request.image
   target.environment = mergeEnvironment(target.environment ?? [], request.environment)
   return {
@@ -166,13 +166,13 @@ export async function readTemplate(
     )
   }
   const record = asRecord(parsed)
-  const body = asRecord(record?.taskDefinition) ?? record
-  if (!body)
+  if (!record)
     throw new InputError(
       'task-definition',
       path,
       'it must hold a JSON object describing a task definition'
     )
+  const body = asRecord(record.taskDefinition) ?? record
   if (typeof body.family !== 'string' || body.family === '') {
     throw new InputError(
       'task-definition',
@@ -187,7 +187,7 @@ export async function readTemplate(
       'it has no "containerDefinitions"; add at least one container'
     )
   }
-  const tags = Array.isArray(record?.tags)
+  const tags = Array.isArray(record.tags)
     ? (record.tags as Tag[])
     : Array.isArray(body.tags)
       ? (body.tags as Tag[])
@@ -203,16 +203,17 @@ function asRecord(value: unknown): Record<string, unknown> | undefined {
     : undefined
 }
 
-/** Line and column of a JSON.parse error; V8 gives an offset for some errors and none for others. */
+/**
+ * Line and column of a JSON.parse error. V8 gives an offset for some errors and none for
+ * others, so the offset is always found the same way, by bisection.
+ */
 export function jsonErrorPosition(text: string, error: Error): string {
-  const given = /position (\d+)/.exec(error.message)
-  const offset = given ? Number(given[1]) : firstInvalidOffset(text)
-  const before = text.slice(0, offset).split('\n')
+  const before = text.slice(0, firstInvalidOffset(text)).split('\n')
   const where = `line ${before.length}, column ${before[before.length - 1].length + 1}`
   const token = /^Unexpected token '(.+?)',/.exec(error.message)
   const reason = token
     ? `unexpected '${token[1]}'`
-    : error.message.replace(/ in JSON at position \d+.*$/s, '')
+    : error.message.replace(/ (?:in JSON )?at position.*/s, '')
   return `${reason} at ${where}`
 }
 

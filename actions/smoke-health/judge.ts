@@ -43,7 +43,7 @@ export interface Verdict {
 }
 
 function isHealthStatus(value: unknown): value is HealthStatus {
-  return typeof value === 'string' && (HEALTH_STATUSES as readonly string[]).includes(value)
+  return (HEALTH_STATUSES as readonly unknown[]).includes(value)
 }
 
 function quoted(value: unknown): string {
@@ -173,17 +173,22 @@ export function judge(result: ProbeResult, expectations: Expectations): Verdict 
     ...(health ? { health } : {})
   })
 
+  // Either a HealthCheck, or the problem that keeps the body from being one.
   let health: HealthCheck | undefined
-  let problem: string
+  let problem = ''
   if (type !== '' && !isJsonType(type)) {
     problem = `answered ${type}, not JSON${body.trim() ? `: '${excerpt(body)}'` : ''}`
   } else {
+    let parsed: unknown
     try {
-      const read = readHealthCheck(JSON.parse(body))
-      if ('health' in read) health = read.health
-      problem = 'problem' in read ? `not a HealthCheck body: ${read.problem}` : ''
+      parsed = JSON.parse(body)
     } catch {
       problem = body.trim() === '' ? 'an empty body, not JSON' : `not JSON: '${excerpt(body)}'`
+    }
+    if (!problem) {
+      const read = readHealthCheck(parsed)
+      if ('health' in read) health = read.health
+      else problem = `not a HealthCheck body: ${read.problem}`
     }
   }
 
@@ -196,15 +201,11 @@ export function judge(result: ProbeResult, expectations: Expectations): Verdict 
   }
 
   if (httpStatus < 200 || httpStatus >= 300) {
-    const failing = health ? health.services.filter(s => s.status !== 'healthy') : []
-    const detail = health
-      ? `: reports ${health.status}${failing.length ? `; ${describeFailing(failing)}` : ''}`
-      : problem
-        ? ` (${problem})`
-        : ''
+    if (!health) return fail('unhealthy', `HTTP ${httpStatus} (${problem})`)
+    const failing = health.services.filter(s => s.status !== 'healthy')
     return fail(
-      health && health.status !== 'healthy' ? health.status : 'unhealthy',
-      `HTTP ${httpStatus}${detail}`,
+      health.status === 'healthy' ? 'unhealthy' : health.status,
+      `HTTP ${httpStatus}: reports ${health.status}${failing.length ? `; ${describeFailing(failing)}` : ''}`,
       health
     )
   }

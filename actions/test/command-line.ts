@@ -14,14 +14,20 @@ export interface CommandLine {
 const NO_SHELL_FIX =
   'the command runs without a shell, so pipes, redirections, &&, ; and $VAR do not work; put the steps in a package.json script (e.g. npm run test:ci) or a script file and name that'
 
+/** A word, and how many of its first characters were typed without quotes or backslashes. */
+interface Word {
+  text: string
+  plain: number
+}
+
 export function splitCommandLine(input: string, text: string): CommandLine {
-  const words: Array<{ text: string; quoted: boolean }> = []
-  let word: { text: string; quoted: boolean } | undefined
+  const words: Word[] = []
+  let word: Word | undefined
   let quote: "'" | '"' | undefined
   const append = (char: string, quoted = false) => {
-    word ??= { text: '', quoted: false }
+    word ??= { text: '', plain: 0 }
+    if (!quoted && word.plain === word.text.length) word.plain += char.length
     word.text += char
-    word.quoted ||= quoted
   }
 
   for (let i = 0; i < text.length; i++) {
@@ -39,7 +45,8 @@ export function splitCommandLine(input: string, text: string): CommandLine {
       else append(char, true)
     } else if (char === "'" || char === '"') {
       quote = char
-      append('', true)
+      // A quote starts a word even when nothing follows it: "" is an empty argument.
+      append('')
     } else if (char === '\\') {
       if (next === '')
         throw new InputError(input, text, 'the command ends in a lone backslash; remove it')
@@ -64,8 +71,10 @@ export function splitCommandLine(input: string, text: string): CommandLine {
   const env: Record<string, string> = {}
   let first = 0
   for (; first < words.length; first++) {
-    const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec((words[first] as { text: string }).text)
-    if (!match) break
+    const { text: assignment, plain } = words[first] as Word
+    const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)/s.exec(assignment)
+    // As in a shell, NAME= must be typed plainly: "CI=true" in quotes is a command name.
+    if (!match || (match[1] as string).length >= plain) break
     env[match[1] as string] = match[2] as string
   }
   const argv = words.slice(first).map(w => w.text)

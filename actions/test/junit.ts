@@ -43,11 +43,8 @@ export async function parseJunit(xml: string): Promise<TestCaseResult[]> {
     for (const testcase of asArray(node.testcase)) cases.push(toCase(testcase, suite))
     for (const child of asArray(node.testsuite)) walk(child, String(child.name ?? ''))
   }
-  if (root)
-    walk(
-      root,
-      root.testcase !== undefined && root.testsuite === undefined ? String(root.name ?? '') : ''
-    )
+  // A lone <testsuite> root names the suite of its cases; a <testsuites> root names none.
+  if (root) walk(root, root.testsuite === undefined ? String(root.name ?? '') : '')
   return cases
 }
 
@@ -115,8 +112,8 @@ export function testLabel(testcase: TestCaseResult): string {
   const { name, classname, suite } = testcase
   if (classname !== '' && classname !== 'test' && classname !== name)
     return `${classname} › ${name}`
-  if (suite !== '' && !name.startsWith(suite) && !/\.[cm]?[jt]sx?$/.test(suite))
-    return `${suite} › ${name}`
+  // Every name starts with an empty suite, so an empty one is never added.
+  if (!name.startsWith(suite) && !/\.[cm]?[jt]sx?$/.test(suite)) return `${suite} › ${name}`
   return name
 }
 
@@ -131,7 +128,7 @@ function toCase(node: Node, suite: string): TestCaseResult {
   const failed = problems.length > 0
   const first = problems[0]
   const details = first ? String(first.inner ?? '').trim() : ''
-  const message = first ? String(first.message ?? details.split('\n')[0] ?? '').trim() : ''
+  const message = first ? String(first.message ?? details.split('\n')[0]).trim() : ''
   const result: TestCaseResult = {
     name: String(node.name ?? ''),
     classname: String(node.classname ?? ''),
@@ -142,13 +139,14 @@ function toCase(node: Node, suite: string): TestCaseResult {
   }
   if (node.file !== undefined) result.file = String(node.file)
   const line = Number(node.line)
-  if (node.line !== undefined && Number.isInteger(line) && line > 0) result.line = line
+  if (Number.isInteger(line) && line > 0) result.line = line
   return result
 }
 
-/** junit2json gives arrays of child elements; an attribute of the same name may be a string. */
+/**
+ * junit2json gives an array of objects for child elements; an attribute of the same name is a
+ * string or a number instead (and is overwritten when both are there).
+ */
 function asArray(value: unknown): Node[] {
-  return Array.isArray(value)
-    ? value.filter((v): v is Node => typeof v === 'object' && v !== null)
-    : []
+  return Array.isArray(value) ? (value as Node[]) : []
 }

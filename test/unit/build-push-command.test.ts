@@ -4,7 +4,8 @@ import {
   imageReferences,
   loginArgs,
   OCI_LABELS,
-  pushedDigest
+  pushedDigest,
+  repoDigest
 } from '../../actions/build-push/command.js'
 
 const provenance = {
@@ -106,5 +107,24 @@ describe('build-push command lines', () => {
     ].join('\n')
     expect(pushedDigest(output)).toBe(digest)
     expect(pushedDigest('denied: requested access to the resource is denied')).toBeUndefined()
+  })
+
+  it('asks for plain progress output, which the log shows line by line, before the context', () => {
+    for (const builder of ['classic', 'buildx'] as const) {
+      const { args } = buildCommand(config, references, provenance, builder)
+      expect(args.slice(-3)).toEqual(['--progress', 'plain', 'services/api'])
+    }
+  })
+
+  it("finds the digest of this repository among an image's RepoDigests", () => {
+    const digest = `sha256:${'cd'.repeat(32)}`
+    const repoDigests = [
+      `registry.example/noblepay-api-old@sha256:${'ef'.repeat(32)}`,
+      `other.example/noblepay-api@sha256:${'ab'.repeat(32)}`,
+      `registry.example/noblepay-api@${digest}`
+    ]
+    expect(repoDigest(repoDigests, 'registry.example', 'noblepay-api')).toBe(digest)
+    expect(repoDigest(repoDigests.slice(0, 2), 'registry.example', 'noblepay-api')).toBeUndefined()
+    expect(repoDigest([], 'registry.example', 'noblepay-api')).toBeUndefined()
   })
 })

@@ -34,6 +34,150 @@ function response(
   }
 }
 
+describe('judge: what passes the gate', () => {
+  const allHealthy = [
+    { name: 'database', status: 'healthy' },
+    { name: 'redis', status: 'healthy' }
+  ]
+
+  it('fails a 200 whose top-level status is unhealthy while every listed service is healthy', () => {
+    for (const expectations of [strict, lenient]) {
+      const verdict = judge(response(200, body('unhealthy', allHealthy)), expectations)
+      expect(verdict).toMatchObject({ passed: false, status: 'unhealthy', httpStatus: 200 })
+      expect(verdict.reason).toBe('reports unhealthy')
+    }
+  })
+
+  it('fails a 200 whose top-level status is degraded while every listed service is healthy, unless degraded is allowed', () => {
+    const reply = response(200, body('degraded', allHealthy))
+    expect(judge(reply, strict)).toMatchObject({
+      passed: false,
+      status: 'degraded',
+      reason: 'reports degraded (allow-degraded is false)'
+    })
+    expect(judge(reply, lenient)).toMatchObject({
+      passed: true,
+      status: 'degraded',
+      reason: 'reports degraded (allowed), version 1.2.3'
+    })
+  })
+
+  it('does not count HTTP 300 as success', () => {
+    const verdict = judge(response(300, body('healthy')), lenient)
+    expect(verdict).toMatchObject({ passed: false, status: 'unhealthy', httpStatus: 300 })
+    expect(verdict.reason).toBe('HTTP 300: reports healthy')
+  })
+
+  it('counts every 2xx as an answer, and nothing outside 200-299', () => {
+    for (const httpStatus of [200, 204, 299])
+      expect(judge(response(httpStatus, body('healthy')), strict).passed).toBe(true)
+    for (const httpStatus of [100, 199, 300, 301, 404])
+      expect(judge(response(httpStatus, body('healthy')), strict).passed).toBe(false)
+  })
+
+  it('names an HTTP status outside 2xx in a version mismatch, and no 2xx one', () => {
+    const expecting: Expectations = { allowDegraded: false, expectedVersion: 'abc123' }
+    const reason = (httpStatus: number) =>
+      judge(response(httpStatus, body('healthy', undefined, 'old999')), expecting).reason
+    expect(reason(200)).toBe('version old999 answered, expected abc123')
+    expect(reason(299)).toBe('version old999 answered, expected abc123')
+    expect(reason(199)).toBe('version old999 answered with HTTP 199, expected abc123')
+    expect(reason(300)).toBe('version old999 answered with HTTP 300, expected abc123')
+  })
+})
+
+describe('judge: reading the reply', () => {
+  it('names a non-string status as it is, and a missing service status as undefined', () => {
+    expect(judge(response(200, { status: 5, services: [] }), strict).reason).toBe(
+      'HTTP 200 not a HealthCheck body: status is 5, not healthy, degraded or unhealthy'
+    )
+    expect(
+      judge(response(200, { status: 'healthy', services: [{ name: 'db' }] }), strict).reason
+    ).toBe(
+      'HTTP 200 not a HealthCheck body: service db has status undefined, not healthy, degraded or unhealthy'
+    )
+  })
+
+  it('takes JSON null, a string or a number for no HealthCheck', () => {
+    for (const json of ['null', '"healthy"', '42']) {
+      expect(judge(response(200, json), strict).reason).toBe(
+        'HTTP 200 not a HealthCheck body: the JSON is not an object'
+      )
+    }
+  })
+
+  it('refuses a service with an empty name', () => {
+    expect(
+      judge(response(200, body('healthy', [{ name: '', status: 'healthy' }])), strict).reason
+    ).toBe('HTTP 200 not a HealthCheck body: services[0] has no name')
+  })
+
+  it('keeps only the optional fields that have the documented types', () => {
+    const read = readHealthCheck({
+      status: 'healthy',
+      timestamp: 1764331200,
+      uptime: '42s',
+      services: [
+        { name: 'db', status: 'healthy', message: '', responseTime: '4ms' },
+        { name: 'cache', status: 'degraded', message: 7 }
+      ]
+    })
+    expect(read).toStrictEqual({
+      health: {
+        status: 'healthy',
+        services: [
+          { name: 'db', status: 'healthy' },
+          { name: 'cache', status: 'degraded' }
+        ]
+      }
+    })
+  })
+
+  it('reads the media type whatever its case and spacing', () => {
+    expect(
+      judge(response(200, body('healthy'), ' Application/JSON ; charset=utf-8'), strict).passed
+    ).toBe(true)
+  })
+
+  it('leaves out the words of a blank page that is not JSON', () => {
+    expect(judge(response(200, ' \n', 'text/html'), strict).reason).toBe(
+      'HTTP 200 answered text/html, not JSON'
+    )
+  })
+
+  it('calls a blank JSON body empty', () => {
+    expect(judge(response(200, ' \n'), strict).reason).toBe('HTTP 200 an empty body, not JSON')
+    expect(judge(response(502, ''), strict).reason).toBe('HTTP 502 (an empty body, not JSON)')
+  })
+
+  it('keeps the reported degraded status of a reply outside 2xx', () => {
+    const verdict = judge(
+      response(503, body('degraded', [{ name: 'redis', status: 'degraded' }])),
+      lenient
+    )
+    expect(verdict).toMatchObject({ passed: false, status: 'degraded', httpStatus: 503 })
+    expect(verdict.reason).toBe('HTTP 503: reports degraded; redis is degraded')
+  })
+
+  it('counts the healthy services, and names no version when there is none', () => {
+    const reason = (services: Array<Record<string, unknown>>) =>
+      judge(response(200, { status: 'healthy', services }), strict).reason
+    expect(reason([])).toBe('healthy')
+    expect(reason([{ name: 'db', status: 'healthy' }])).toBe('healthy, 1 service healthy')
+  })
+
+  it('names a failing service without a message plainly', () => {
+    expect(
+      judge(response(200, body('healthy', [{ name: 'db', status: 'unhealthy' }])), strict).reason
+    ).toBe('reports healthy, but db is unhealthy')
+  })
+
+  it('shortens a page: scripts and styles go, a page of exactly the length stays whole', () => {
+    expect(excerpt('a<script>\n var x = 1;\n</script>b')).toBe('a b')
+    expect(excerpt('x'.repeat(10), 10)).toBe('xxxxxxxxxx')
+  })
+})
+
 describe('judge: one attempt', () => {
   it('passes a 200 healthy body whose every service is healthy, naming the version', () => {
     const verdict = judge(response(200, body('healthy')), strict)

@@ -76,4 +76,60 @@ describe('test action command lines', () => {
     expect(formatCommandLine(command)).toBe(`CI=true npm test -- --grep 'fee rounding'`)
     expect(split(formatCommandLine(command))).toEqual(command)
   })
+
+  it('takes NAME=value only when NAME= is typed plainly, as a shell does', () => {
+    expect(split(`NODE_ENV=test CI="a b" EMPTY= npm test`)).toEqual({
+      env: { NODE_ENV: 'test', CI: 'a b', EMPTY: '' },
+      argv: ['npm', 'test']
+    })
+    for (const text of [`'CI=true' npm test`, `"CI"=true npm test`, `CI\\=true npm test`]) {
+      expect(split(text)).toEqual({ env: {}, argv: ['CI=true', 'npm', 'test'] })
+    }
+  })
+
+  it('takes a leading word that is no NAME=value for the command', () => {
+    for (const word of ['--opt=1', '1X=2', 'A-B=3']) {
+      expect(split(`${word} npm test`)).toEqual({ env: {}, argv: [word, 'npm', 'test'] })
+    }
+  })
+
+  it('unescapes only \\ " $ and ` inside double quotes', () => {
+    expect(split(`echo "a\\\\b" "\\$HOME" "\\\`x\\\`" "\\"q\\"" "c\\d"`).argv).toEqual([
+      'echo',
+      'a\\b',
+      '$HOME',
+      '`x`',
+      '"q"',
+      'c\\d'
+    ])
+  })
+
+  it('refuses a backquote inside double quotes', () => {
+    expect(() => split('echo "`id`"')).toThrow('the command runs without a shell')
+  })
+
+  it('keeps a $ that starts no variable, also at the end', () => {
+    expect(split(`echo $ 5$ "$" "50$/month" $`).argv).toEqual([
+      'echo',
+      '$',
+      '5$',
+      '$',
+      '50$/month',
+      '$'
+    ])
+  })
+
+  it('refuses a lone backslash at the end and says which quote is open', () => {
+    expect(() => split('npm test \\')).toThrow(
+      "Input 'test-command' is 'npm test \\': the command ends in a lone backslash; remove it"
+    )
+    expect(() => split(`npm test 'oops`)).toThrow('a single quote is not closed; close it')
+    expect(() => split(`npm test "oops`)).toThrow('a double quote is not closed; close it')
+  })
+
+  it('formats a word with a single quote so that it splits back whole', () => {
+    const command = split(`echo "it's"`)
+    expect(formatCommandLine(command)).toBe(`echo 'it'\\''s'`)
+    expect(split(formatCommandLine(command))).toEqual(command)
+  })
 })

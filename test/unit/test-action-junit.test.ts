@@ -126,4 +126,148 @@ describe('JUnit reports', () => {
       })
     ).toBe('charges')
   })
+
+  it('reads an empty document as no tests', async () => {
+    expect(await parseJunit('')).toEqual([])
+    expect(await parseJunit('<testsuites/>')).toEqual([])
+  })
+
+  it('reads a testsuite or testcase without a name as an empty name', async () => {
+    const cases = await parseJunit('<testsuites><testsuite><testcase/></testsuite></testsuites>')
+    expect(cases.map(c => [c.name, c.suite])).toEqual([['', '']])
+  })
+
+  it('names the suite of a lone testsuite root, and none for a testsuites root', async () => {
+    const lone = await parseJunit('<testsuite name="fees"><testcase name="rounds"/></testsuite>')
+    expect(lone.map(c => [c.name, c.suite])).toEqual([['rounds', 'fees']])
+    const nameless = await parseJunit('<testsuite><testcase name="rounds"/></testsuite>')
+    expect(nameless.map(c => [c.name, c.suite])).toEqual([['rounds', '']])
+    const all = await parseJunit(
+      '<testsuites name="all"><testcase name="top"/><testsuite name="fees"><testcase name="rounds"/></testsuite></testsuites>'
+    )
+    expect(all.map(c => [c.name, c.suite])).toEqual([
+      ['top', ''],
+      ['rounds', 'fees']
+    ])
+  })
+
+  it("reads a failure's text trimmed, and its first line when it has no message", async () => {
+    const [withText, bare, passed] = await parseJunit(`<testsuite name="s">
+      <testcase name="a"><failure>
+        AssertionError: 1 !== 2
+          at a.test.js:3:1
+      </failure></testcase>
+      <testcase name="b"><error message="boom"/></testcase>
+      <testcase name="c"/>
+    </testsuite>`)
+    expect(withText).toMatchObject({
+      status: 'failed',
+      message: 'AssertionError: 1 !== 2',
+      details: 'AssertionError: 1 !== 2\n          at a.test.js:3:1'
+    })
+    expect(bare).toMatchObject({ status: 'failed', message: 'boom', details: '' })
+    expect(passed).toMatchObject({ status: 'passed', message: '', details: '' })
+  })
+
+  it('takes a line attribute only when it is a positive whole number', async () => {
+    const cases = await parseJunit(
+      `<testsuite name="s">${['12', '0', '-3', '2.5', 'x']
+        .map(line => `<testcase name="${line}" line="${line}"/>`)
+        .join('')}<testcase name="none"/></testsuite>`
+    )
+    expect(cases.map(c => [c.name, c.line])).toEqual([
+      ['12', 12],
+      ['0', undefined],
+      ['-3', undefined],
+      ['2.5', undefined],
+      ['x', undefined],
+      ['none', undefined]
+    ])
+  })
+
+  it('skips frames in node_modules even before the test file', async () => {
+    const [failed] =
+      await parseJunit(`<testsuite name="s"><testcase name="t"><failure message="x">AssertionError: x
+    at assert (${WORKSPACE}/node_modules/chai/lib/assert.js:9:5)
+    at Context.it (${SERVICE}/test/a.test.js:5:3)</failure></testcase></testsuite>`)
+    expect(locateFailure(failed!, WORKSPACE, SERVICE)).toEqual({
+      test: 's › t',
+      message: 'x',
+      file: 'services/ledger/test/a.test.js',
+      line: 5
+    })
+  })
+
+  it('gives the declared file without a line when no frame is in it', async () => {
+    const [failed] = await parseJunit(
+      `<testsuite name="s"><testcase name="t" file="src/a.test.ts"><failure message="x">at helper (${SERVICE}/src/helper.ts:4:1)</failure></testcase></testsuite>`
+    )
+    expect(locateFailure(failed!, WORKSPACE, SERVICE)).toStrictEqual({
+      test: 's › t',
+      message: 'x',
+      file: 'services/ledger/src/a.test.ts'
+    })
+  })
+
+  it('gives no place for the workspace itself', () => {
+    const located = locateFailure(
+      {
+        name: 't',
+        classname: '',
+        suite: '',
+        status: 'failed',
+        message: 'x',
+        details: '',
+        file: '.'
+      },
+      WORKSPACE,
+      WORKSPACE
+    )
+    expect(located).toStrictEqual({ test: 't', message: 'x' })
+  })
+
+  it('reads frames with or without a column, at the end of the text, and of .mjs and .cjs files', () => {
+    const text = [
+      'at a (src/one.test.ts:13)',
+      'at b (src/two.test.mjs:7:1) x',
+      '# at: src/three.test.cjs:21 (details)',
+      'at src/four.test.js:4:2'
+    ].join('\n')
+    expect(stackFrames(text, SERVICE)).toEqual([
+      { path: `${SERVICE}/src/one.test.ts`, line: 13 },
+      { path: `${SERVICE}/src/two.test.mjs`, line: 7 },
+      { path: `${SERVICE}/src/three.test.cjs`, line: 21 },
+      { path: `${SERVICE}/src/four.test.js`, line: 4 }
+    ])
+  })
+
+  it('skips a file:// frame that is no local path', () => {
+    expect(
+      stackFrames('at file://example.com/a.test.js:3:1\nat src/b.test.js:4:1', SERVICE)
+    ).toEqual([{ path: `${SERVICE}/src/b.test.js`, line: 4 }])
+  })
+
+  it('reads file:// frames, query strings included', () => {
+    expect(stackFrames(`at file://${SERVICE}/test/a%20b.test.mjs?v=3:7:9`, SERVICE)).toEqual([
+      { path: `${SERVICE}/test/a b.test.mjs`, line: 7 }
+    ])
+  })
+
+  it('skips frames of the runtime, old and new', () => {
+    const text = [
+      'at processTicksAndRejections (internal/process/task_queues.js:95:5)',
+      'at run (node:internal/modules/run_main.js:1:1)',
+      'at t (test/a.test.js:2:1)'
+    ].join('\n')
+    expect(stackFrames(text, SERVICE)).toEqual([{ path: `${SERVICE}/test/a.test.js`, line: 2 }])
+  })
+
+  it('adds the suite to a name unless the name has it or the suite is a file', () => {
+    const label = (name: string, suite: string) =>
+      testLabel({ name, classname: 'test', suite, status: 'failed', message: '', details: '' })
+    expect(label('charges', 'config.js loader')).toBe('config.js loader › charges')
+    expect(label('fees charges', 'fees')).toBe('fees charges')
+    expect(label('charges', 'test/fees.test.mjs')).toBe('charges')
+    expect(label('charges', '')).toBe('charges')
+  })
 })
