@@ -23,11 +23,11 @@ import type { Inputs } from '../shared/inputs.js'
 import type { Clock, Runner } from '../shared/runner.js'
 import { shortServiceDeployment, type EcsGateway } from './ecs.js'
 import {
-  failureThreshold,
   formatDuration,
   newEvents,
   primaryDeployment,
   progressLine,
+  tasksFailingUnwatched,
   type FailureCause
 } from './rollout.js'
 import { StoppedTaskLog, type EventFeed } from './watch.js'
@@ -161,18 +161,8 @@ export function judgeServiceDeployment(
     }
   }
   const ours = context.service?.deployments?.find(d => d.id === context.deploymentId)
-  if (
-    ours &&
-    breaker?.enable !== true &&
-    (ours.failedTasks ?? 0) >= failureThreshold(ours.desiredCount ?? 0)
-  ) {
-    return {
-      kind: 'failed',
-      cause: 'tasks-failing',
-      reason: `${ours.failedTasks} tasks failed to start and the service has no deployment circuit breaker to stop the rollout`,
-      ecsRollingBack: false
-    }
-  }
+  const failing = ours && context.service ? tasksFailingUnwatched(context.service, ours) : undefined
+  if (failing) return failing
   if (sd.lifecycleStage === 'BAKE_TIME' || sd.lifecycleStage === 'CLEAN_UP')
     return { kind: 'traffic-shifted' }
   return { kind: 'in-progress' }

@@ -110,26 +110,13 @@ export async function recover(
 
   // Blue/green, linear, canary: while the previous revision still runs, a traffic switch.
   if (lifecycle && lifecycle.rollback.possible) {
-    const from = clock.now()
-    step.timeline.mark('rollback-requested', from)
-    const switched = await runner.group(
-      'Rollback: production traffic back to the previous revision',
-      () =>
-        rollBackServiceDeployment(ecs, runner, clock, {
-          cluster: config.cluster,
-          service: config.service,
-          serviceDeploymentArn: step.serviceDeploymentArn!,
-          deployment: watched,
-          deadline: deadline(),
-          pollMs: config.pollMs,
-          events,
-          serviceDeployment: lifecycle.serviceDeployment
-        })
-    )
+    const switched = await switchTraffic(ecs, runner, clock, config, step, {
+      serviceDeploymentArn: step.serviceDeploymentArn!,
+      deployment: watched,
+      events,
+      serviceDeployment: lifecycle.serviceDeployment
+    })
     if (switched.kind === 'stopped') {
-      step.timeline.span('rollback', from, clock.now())
-      if (switched.trafficReturnedMs !== undefined)
-        step.timeline.mark('traffic-returned', from + switched.trafficReturnedMs)
       await mark()
       const back =
         switched.trafficReturnedMs !== undefined
@@ -249,34 +236,54 @@ export async function rollBackInFlight(
   runner.setOutput('task-definition-arn', source.taskDefinition)
   runner.setOutput('deployment-id', step.deploymentId)
   runner.setOutput('service-deployment-arn', arn)
-  const from = clock.now()
   step.facts.changeSent = true
-  step.timeline.mark('rollback-requested', from)
-  const switched = await runner.group(
-    'Rollback: production traffic back to the previous revision',
-    () =>
-      rollBackServiceDeployment(ecs, runner, clock, {
-        cluster: config.cluster,
-        service: config.service,
-        serviceDeploymentArn: arn,
-        deployment: { id: baking.id ?? '', taskDefinition: baking.taskDefinition ?? '' },
-        deadline: from + config.waitMs,
-        pollMs: config.pollMs,
-        events: { since: from, seen: new Set() },
-        serviceDeployment: current
-      })
-  )
+  const switched = await switchTraffic(ecs, runner, clock, config, step, {
+    serviceDeploymentArn: arn,
+    deployment: { id: baking.id ?? '', taskDefinition: baking.taskDefinition ?? '' },
+    events: { since: clock.now(), seen: new Set() },
+    serviceDeployment: current
+  })
   if (switched.kind === 'not-possible') {
     step.facts.changeSent = false
     runner.info(`StopServiceDeployment cannot roll back now (${switched.why}).`)
     return false
   }
-  step.timeline.span('rollback', from, clock.now())
-  if (switched.trafficReturnedMs !== undefined)
-    step.timeline.mark('traffic-returned', from + switched.trafficReturnedMs)
   if (step.context) await markRolledBack(gateway, runner, baking.taskDefinition ?? '', step.context)
   step.rollout = switched.result
   step.facts.rollout = switched.result.kind
   step.trafficReturnedMs = switched.trafficReturnedMs
   return true
+}
+
+/** One StopServiceDeployment with ROLLBACK, watched to the end, and put on the step's timeline. */
+async function switchTraffic(
+  ecs: EcsGateway,
+  runner: Runner,
+  clock: Clock,
+  config: DeployConfig,
+  step: StepRecord,
+  request: Pick<
+    Parameters<typeof rollBackServiceDeployment>[3],
+    'serviceDeploymentArn' | 'deployment' | 'events' | 'serviceDeployment'
+  >
+): Promise<Awaited<ReturnType<typeof rollBackServiceDeployment>>> {
+  const from = clock.now()
+  const switched = await runner.group(
+    'Rollback: production traffic back to the previous revision',
+    () =>
+      rollBackServiceDeployment(ecs, runner, clock, {
+        ...request,
+        cluster: config.cluster,
+        service: config.service,
+        deadline: from + config.waitMs,
+        pollMs: config.pollMs
+      })
+  )
+  if (switched.kind === 'stopped') {
+    step.timeline.mark('rollback-requested', from)
+    step.timeline.span('rollback', from, clock.now())
+    if (switched.trafficReturnedMs !== undefined)
+      step.timeline.mark('traffic-returned', from + switched.trafficReturnedMs)
+  }
+  return switched
 }

@@ -93,19 +93,27 @@ export function judgeRollout(
     }
   }
   if (ours.rolloutState === undefined && isSteady(deployments, ours)) return { kind: 'succeeded' }
+  return tasksFailingUnwatched(service, ours) ?? { kind: 'in-progress' }
+}
+
+/**
+ * A service without a circuit breaker never marks a rollout FAILED: once as many of the
+ * deployment's tasks have failed as the breaker would allow, the rollout has failed.
+ */
+export function tasksFailingUnwatched(
+  service: Service,
+  deployment: Deployment
+): Extract<RolloutVerdict, { kind: 'failed' }> | undefined {
   const breaker = service.deploymentConfiguration?.deploymentCircuitBreaker
-  if (
-    breaker?.enable !== true &&
-    (ours.failedTasks ?? 0) >= failureThreshold(ours.desiredCount ?? 0)
-  ) {
-    return {
-      kind: 'failed',
-      cause: 'tasks-failing',
-      reason: `${ours.failedTasks} tasks failed to start and the service has no deployment circuit breaker to stop the rollout`,
-      ecsRollingBack: false
-    }
+  if (breaker?.enable === true) return undefined
+  if ((deployment.failedTasks ?? 0) < failureThreshold(deployment.desiredCount ?? 0))
+    return undefined
+  return {
+    kind: 'failed',
+    cause: 'tasks-failing',
+    reason: `${deployment.failedTasks} tasks failed to start and the service has no deployment circuit breaker to stop the rollout`,
+    ecsRollingBack: false
   }
-  return { kind: 'in-progress' }
 }
 
 /** Services without rollout state: done when ours is the only deployment and fully running. */

@@ -198,7 +198,7 @@ describe.each(Object.keys(STRATEGY) as Array<keyof typeof STRATEGY>)('%s', strat
     expect(s.runner.log).toMatch(
       /Production traffic was back on the previous revision \d+s after the rollback request/
     )
-    expect(s.runner.log).toContain('BAKE_TIME [ROLLBACK_REQUESTED]')
+    expect(s.runner.log).toMatch(/\[ROLLBACK_(REQUESTED|IN_PROGRESS|SUCCESSFUL)\]/)
     expect(s.standin.service('prod', 'api').taskDefinition).toBe(s.v1)
     expect(count(s.standin, 'UpdateService')).toBe(1)
     expect(count(s.standin, 'StopServiceDeployment')).toBe(1)

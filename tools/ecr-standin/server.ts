@@ -17,8 +17,7 @@
  * DescribeImageScanFindings) until that long after the first request naming it; Infinity
  * never lets it arrive, as when replication is not set up.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { AwsServiceError, startJson11Server, type CallRecord } from '../shared/json11.js'
 
 export interface EcrStandinOptions {
   /** The real registry's URL, e.g. http://127.0.0.1:5000; also the proxy endpoint handed out. */
@@ -34,10 +33,8 @@ export interface EcrStandinOptions {
   tokenLifetimeSeconds?: number
 }
 
-export interface EcrCall {
-  operation: string
-  input: Record<string, unknown>
-}
+/** One call as the stand-in received it. */
+export type EcrCall = CallRecord
 
 export interface RepositoryRecord {
   repositoryName: string
@@ -73,7 +70,7 @@ export interface ScanSpec {
 
 export interface EcrStandin {
   endpoint: string
-  calls: EcrCall[]
+  readonly calls: readonly EcrCall[]
   repositories: Map<string, RepositoryRecord>
   /** Sets the scan of the image with this digest, in any repository; 'no-scan': never scanned. */
   setScanFindings(digest: string, scan: ScanSpec | 'no-scan'): void
@@ -115,21 +112,13 @@ const MANIFEST_TYPES = [
   'application/vnd.oci.image.index.v1+json'
 ]
 
-class EcrError extends Error {
-  constructor(
-    readonly type: string,
-    message: string
-  ) {
-    super(message)
-  }
-}
+class EcrError extends AwsServiceError {}
 
 export async function startEcrStandin(options: EcrStandinOptions): Promise<EcrStandin> {
   const accountId = options.accountId ?? '123456789012'
   const region = options.region ?? 'us-east-1'
   const registryUrl = options.registry.replace(/\/+$/, '')
   const registryHost = registryUrl.replace(/^[a-z]+:\/\//i, '')
-  const calls: EcrCall[] = []
   const repositories = new Map<string, RepositoryRecord>()
   for (const name of options.repositories ?? []) {
     repositories.set(name, {
@@ -380,67 +369,20 @@ export async function startEcrStandin(options: EcrStandinOptions): Promise<EcrSt
     }
   }
 
-  const handle = async (request: IncomingMessage, response: ServerResponse) => {
-    const send = (status: number, body: unknown) => {
-      response.writeHead(status, { 'Content-Type': 'application/x-amz-json-1.1' })
-      response.end(JSON.stringify(body))
-    }
-    const chunks: Buffer[] = []
-    for await (const chunk of request) chunks.push(chunk as Buffer)
-    const target = String(request.headers['x-amz-target'] ?? '')
-    const operation = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : ''
-    let input: Record<string, unknown>
-    try {
-      input =
-        chunks.length > 0
-          ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>)
-          : {}
-    } catch {
-      return send(400, {
-        __type: 'SerializationException',
-        message: 'The request body is not JSON'
-      })
-    }
-    calls.push({ operation, input })
-    const implementation = operations[operation]
-    if (request.method !== 'POST' || !implementation) {
-      return send(400, {
-        __type: 'UnknownOperationException',
-        message: `Unknown operation ${target}`
-      })
-    }
-    try {
-      send(200, await implementation(input))
-    } catch (error) {
-      if (error instanceof EcrError) send(400, { __type: error.type, message: error.message })
-      else
-        send(500, {
-          __type: 'ServerException',
-          message: error instanceof Error ? error.message : String(error)
-        })
-    }
-  }
-
-  const server = createServer((request, response) => {
-    handle(request, response).catch(error => {
-      response.writeHead(500)
-      response.end(String(error))
-    })
+  const server = await startJson11Server({
+    targetPrefix: TARGET_PREFIX,
+    operations,
+    port: options.port,
+    serverError: { type: 'ServerException', message: 'The service is unavailable.' }
   })
-  await new Promise<void>(resolve => server.listen(options.port ?? 0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
   return {
-    endpoint: `http://127.0.0.1:${port}`,
-    calls,
+    endpoint: server.endpoint,
+    calls: server.calls,
     repositories,
     setScanFindings: (digest, scan) => scans.set(digest, { spec: scan }),
     setReplicationLag: (digest, lagMs) => lags.set(digest, { lagMs }),
     holdImage: digest => void held.add(digest),
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections()
-        server.close(error => (error ? reject(error) : resolve()))
-      })
+    close: () => server.close()
   }
 }
 

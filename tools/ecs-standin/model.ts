@@ -3,19 +3,12 @@
  * deployments, tasks, events, service deployments and revisions, and the rolling-update
  * (ECS deployment controller) scheduler that moves them on every tick.
  */
+import { AwsServiceError } from '../shared/json11.js'
 import { randomBytes, randomInt, randomUUID } from 'node:crypto'
 import type { TaskReport, TaskRuntime } from './runtime.js'
 
 /** An error ECS answers with: `__type` and message, HTTP 400 unless a server fault. */
-export class EcsError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-    readonly httpStatus = 400
-  ) {
-    super(message)
-  }
-}
+export class EcsError extends AwsServiceError {}
 
 export interface Tag {
   key: string
@@ -838,11 +831,10 @@ export class EcsModel {
     const earlier = tokenKey === undefined ? undefined : this.runTaskTokens.get(tokenKey)
     if (earlier) {
       if (earlier.fingerprint !== fingerprint) {
-        throw Object.assign(
-          new EcsError(
-            'ConflictException',
-            'The specified client token is already in use with a different request.'
-          ),
+        throw new EcsError(
+          'ConflictException',
+          'The specified client token is already in use with a different request.',
+          400,
           { resourceIds: earlier.taskArns }
         )
       }

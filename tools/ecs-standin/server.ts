@@ -4,16 +4,8 @@
  * controller does (see model.ts). Point the AWS SDK at it with
  * AWS_ENDPOINT_URL_ECS=<endpoint> (or the client's `endpoint` option).
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { randomUUID } from 'node:crypto'
-import {
-  EcsError,
-  EcsModel,
-  type AddServiceSpec,
-  type HookBehaviour,
-  type Routing
-} from './model.js'
+import { startJson11Server, type CallRecord } from '../shared/json11.js'
+import { EcsModel, type AddServiceSpec, type HookBehaviour, type Routing } from './model.js'
 import { OPERATIONS, wireService, wireTask } from './operations.js'
 import {
   SimulatedTaskRuntime,
@@ -68,16 +60,7 @@ export interface EcsStandinOptions {
   runtime?: TaskRuntime
 }
 
-/** One API call as the stand-in received it. */
-export interface CallRecord {
-  operation: string
-  /** Wall-clock ms when it arrived. */
-  at: number
-  /** HTTP status answered. */
-  status: number
-  /** `__type` of the error answered, if any. */
-  error?: string
-}
+export type { CallRecord } from '../shared/json11.js'
 
 /** A RegisterTaskDefinition request body. */
 export interface TaskDefinitionInput {
@@ -149,34 +132,6 @@ export interface EcsStandin {
   routing(cluster: string, service: string): Routing | undefined
 }
 
-interface FaultRule {
-  kind: 'throttle' | 'fail'
-  remaining: number
-  operation?: string
-}
-
-const JSON_CONTENT_TYPE = 'application/x-amz-json-1.1'
-
-function readBody(request: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    request.on('data', (chunk: Buffer) => chunks.push(chunk))
-    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
-    request.on('error', reject)
-  })
-}
-
-function answer(response: ServerResponse, status: number, body: unknown, errorType?: string): void {
-  const text = JSON.stringify(body)
-  response.writeHead(status, {
-    'content-type': JSON_CONTENT_TYPE,
-    'content-length': Buffer.byteLength(text),
-    'x-amzn-requestid': randomUUID(),
-    ...(errorType ? { 'x-amzn-errortype': errorType } : {})
-  })
-  response.end(text)
-}
-
 export async function startEcsStandin(options: EcsStandinOptions = {}): Promise<EcsStandin> {
   const tickMs = options.tickMs ?? 100
   const region = options.region ?? 'eu-west-1'
@@ -194,77 +149,22 @@ export async function startEcsStandin(options: EcsStandinOptions = {}): Promise<
       }
     })
   const model = new EcsModel(region, options.accountId ?? '123456789012', runtime)
-  const calls: CallRecord[] = []
-  const faults: FaultRule[] = []
-
-  const takeFault = (operation: string): FaultRule | undefined => {
-    const rule = faults.find(
-      f => f.remaining > 0 && (f.operation === undefined || f.operation === operation)
-    )
-    if (rule) rule.remaining--
-    return rule
-  }
-
-  const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
-    const body = await readBody(request)
-    const target = String(request.headers['x-amz-target'] ?? '')
-    const operation = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : target
-    const call: CallRecord = { operation, at: Date.now(), status: 200 }
-    calls.push(call)
-    const fail = (status: number, type: string, message: string, extra: object = {}) => {
-      call.status = status
-      call.error = type
-      answer(response, status, { __type: type, message, ...extra }, type)
+  // The ECS operations, each bound to this stand-in's model, served over JSON 1.1.
+  const server = await startJson11Server({
+    targetPrefix: TARGET_PREFIX,
+    operations: Object.fromEntries(
+      Object.entries(OPERATIONS).map(([name, operation]) => [
+        name,
+        (input: Record<string, unknown>) => operation(model, input)
+      ])
+    ),
+    port: options.port,
+    host: options.host,
+    serverError: {
+      type: 'ServerException',
+      message: 'Service Unavailable. Please try again later.'
     }
-    if (
-      request.method !== 'POST' ||
-      !target.startsWith(TARGET_PREFIX) ||
-      !(operation in OPERATIONS)
-    ) {
-      return fail(
-        400,
-        'UnknownOperationException',
-        `Operation ${target || '(none)'} is not supported.`
-      )
-    }
-    const fault = takeFault(operation)
-    if (fault?.kind === 'throttle') return fail(400, 'ThrottlingException', 'Rate exceeded')
-    if (fault?.kind === 'fail')
-      return fail(500, 'ServerException', 'Service Unavailable. Please try again later.')
-    let input: Record<string, unknown>
-    try {
-      const parsed: unknown = body.trim() === '' ? {} : JSON.parse(body)
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
-        throw new Error('not an object')
-      input = parsed as Record<string, unknown>
-    } catch {
-      return fail(400, 'SerializationException', 'The request body is not a JSON object.')
-    }
-    try {
-      const result = OPERATIONS[operation]!(model, input)
-      answer(response, 200, result)
-    } catch (error) {
-      if (error instanceof EcsError) {
-        // ConflictException names the tasks a client token already started.
-        const { resourceIds } = error as EcsError & { resourceIds?: string[] }
-        return fail(error.httpStatus, error.type, error.message, resourceIds ? { resourceIds } : {})
-      }
-      return fail(500, 'ServerException', error instanceof Error ? error.message : String(error))
-    }
-  }
-
-  const server = createServer((request, response) => {
-    handle(request, response).catch((error: unknown) => {
-      if (!response.headersSent)
-        answer(response, 500, { __type: 'ServerException', message: String(error) })
-    })
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve())
-  })
-  const address = server.address() as AddressInfo
-  const host = options.host ?? '127.0.0.1'
   const timer = setInterval(() => model.tick(), tickMs)
   timer.unref()
 
@@ -275,16 +175,13 @@ export async function startEcsStandin(options: EcsStandinOptions = {}): Promise<
   }
 
   return {
-    endpoint: `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`,
-    port: address.port,
+    endpoint: server.endpoint,
+    port: server.port,
     region,
-    calls,
+    calls: server.calls,
     async close() {
       clearInterval(timer)
-      await new Promise<void>(resolve => {
-        server.close(() => resolve())
-        server.closeAllConnections()
-      })
+      await server.close()
       await runtime.close?.()
     },
     addCluster: name => model.addCluster(name).arn,
@@ -306,9 +203,8 @@ export async function startEcsStandin(options: EcsStandinOptions = {}): Promise<
       runtime.setCommandBehaviour(command, behaviour, image)
     },
     logSource: awslogsSource(model, runtime),
-    throttle: (count, operation) =>
-      void faults.push({ kind: 'throttle', remaining: count, operation }),
-    failNext: (count, operation) => void faults.push({ kind: 'fail', remaining: count, operation }),
+    throttle: (count, operation) => server.throttle(count, operation),
+    failNext: (count, operation) => server.failNext(count, operation),
     failedAt: deploymentId => model.failedAt(deploymentId),
     service(cluster, name) {
       const record = clusterNamed(cluster)

@@ -8,12 +8,9 @@
  * `docker logs` in the emulator), named `<prefix>/<container>/<task id>` as the awslogs driver
  * names them.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { randomUUID } from 'node:crypto'
+import { AwsServiceError, startJson11Server, type CallRecord } from '../shared/json11.js'
 
 export const TARGET_PREFIX = 'Logs_20140328.'
-const JSON_CONTENT_TYPE = 'application/x-amz-json-1.1'
 
 /** GetLogEvents' own limits: at most 10,000 events and 1 MB (each event counts 26 bytes more). */
 const MAX_EVENTS = 10_000
@@ -32,14 +29,8 @@ export interface LogEvent {
 export type StreamLookup = { events: LogEvent[] } | 'no-group' | 'no-stream'
 export type LogSource = (group: string, stream: string) => StreamLookup | Promise<StreamLookup>
 
-export interface LogsCallRecord {
-  operation: string
-  input: Record<string, unknown>
-  /** Wall-clock ms when it arrived. */
-  at: number
-  status: number
-  error?: string
-}
+/** One call as the stand-in received it. */
+export type LogsCallRecord = CallRecord
 
 export interface LogsStandinOptions {
   port?: number
@@ -66,15 +57,7 @@ export interface LogsStandin {
   close(): Promise<void>
 }
 
-class LogsError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-    readonly httpStatus = 400
-  ) {
-    super(message)
-  }
-}
+class LogsError extends AwsServiceError {}
 
 type Body = Record<string, unknown>
 
@@ -179,33 +162,11 @@ export function pageEvents(events: readonly LogEvent[], body: Body) {
   }
 }
 
-function readBody(request: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    request.on('data', (chunk: Buffer) => chunks.push(chunk))
-    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
-    request.on('error', reject)
-  })
-}
-
-function answer(response: ServerResponse, status: number, body: unknown, errorType?: string): void {
-  const text = JSON.stringify(body)
-  response.writeHead(status, {
-    'content-type': JSON_CONTENT_TYPE,
-    'content-length': Buffer.byteLength(text),
-    'x-amzn-requestid': randomUUID(),
-    ...(errorType ? { 'x-amzn-errortype': errorType } : {})
-  })
-  response.end(text)
-}
-
 export async function startLogsStandin(options: LogsStandinOptions = {}): Promise<LogsStandin> {
   const region = options.region ?? 'eu-west-1'
   const accountId = options.accountId ?? '123456789012'
   const groups = new Map<string, Map<string, LogEvent[]>>()
   const denied = new Set<string | undefined>()
-  const calls: LogsCallRecord[] = []
-  let failures = 0
 
   const lookup = async (group: string, stream: string): Promise<StreamLookup> => {
     const own = groups.get(group)
@@ -248,65 +209,21 @@ export async function startLogsStandin(options: LogsStandinOptions = {}): Promis
     return pageEvents(found.events, body)
   }
 
-  const operations: Record<string, (body: Body) => Promise<unknown>> = {
-    GetLogEvents: getLogEvents
-  }
-
-  const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
-    const text = await readBody(request)
-    const target = String(request.headers['x-amz-target'] ?? '')
-    const operation = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : target
-    let input: Body = {}
-    try {
-      const parsed: unknown = text.trim() === '' ? {} : JSON.parse(text)
-      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed))
-        input = parsed as Body
-    } catch {
-      // answered below
+  const server = await startJson11Server({
+    targetPrefix: TARGET_PREFIX,
+    operations: { GetLogEvents: getLogEvents },
+    port: options.port,
+    host: options.host,
+    serverError: {
+      type: 'ServiceUnavailableException',
+      message: 'The service cannot complete the request.'
     }
-    const call: LogsCallRecord = { operation, input, at: Date.now(), status: 200 }
-    calls.push(call)
-    const fail = (status: number, type: string, message: string) => {
-      call.status = status
-      call.error = type
-      answer(response, status, { __type: type, message }, type)
-    }
-    if (request.method !== 'POST' || !(operation in operations)) {
-      return fail(
-        400,
-        'UnknownOperationException',
-        `Operation ${target || '(none)'} is not supported.`
-      )
-    }
-    if (failures > 0) {
-      failures--
-      return fail(500, 'ServiceUnavailableException', 'The service cannot complete the request.')
-    }
-    try {
-      answer(response, 200, await operations[operation]!(input))
-    } catch (error) {
-      if (error instanceof LogsError) return fail(error.httpStatus, error.type, error.message)
-      return fail(500, 'ServiceUnavailableException', String(error))
-    }
-  }
-
-  const server = createServer((request, response) => {
-    handle(request, response).catch((error: unknown) => {
-      if (!response.headersSent)
-        answer(response, 500, { __type: 'ServiceUnavailableException', message: String(error) })
-    })
   })
-  const host = options.host ?? '127.0.0.1'
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(options.port ?? 0, host, () => resolve())
-  })
-  const port = (server.address() as AddressInfo).port
 
   return {
-    endpoint: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    port,
-    calls,
+    endpoint: server.endpoint,
+    port: server.port,
+    calls: server.calls,
     createLogGroup(group) {
       if (!groups.has(group)) groups.set(group, new Map())
     },
@@ -323,13 +240,7 @@ export async function startLogsStandin(options: LogsStandinOptions = {}): Promis
     denyAccess(group) {
       denied.add(group)
     },
-    failNext(count) {
-      failures += count
-    },
-    close: () =>
-      new Promise<void>(resolve => {
-        server.close(() => resolve())
-        server.closeAllConnections()
-      })
+    failNext: count => server.failNext(count),
+    close: () => server.close()
   }
 }

@@ -14,7 +14,9 @@ export class AwsServiceError extends Error {
   constructor(
     readonly type: string,
     message: string,
-    readonly httpStatus = 400
+    readonly httpStatus = 400,
+    /** Members the error shape has beside the message (ConflictException's resourceIds). */
+    readonly fields: Record<string, unknown> = {}
   ) {
     super(message)
     this.name = type
@@ -46,6 +48,12 @@ export interface Json11ServerOptions {
   port?: number
   /** Default 127.0.0.1. */
   host?: string
+  /**
+   * How this service words a 5xx of its own (failNext, loseReply, an unexpected throw):
+   * ECS says ServerException, CloudWatch Logs ServiceUnavailableException. Default
+   * InternalFailure.
+   */
+  serverError?: { type: string; message: string }
 }
 
 export interface Json11Server {
@@ -96,6 +104,10 @@ function answer(response: ServerResponse, status: number, body: unknown, errorTy
 
 export async function startJson11Server(options: Json11ServerOptions): Promise<Json11Server> {
   const { targetPrefix, operations } = options
+  const serverError = options.serverError ?? {
+    type: 'InternalFailure',
+    message: 'The service is unavailable. Please try again later.'
+  }
   const calls: CallRecord[] = []
   const faults: FaultRule[] = []
 
@@ -113,10 +125,10 @@ export async function startJson11Server(options: Json11ServerOptions): Promise<J
     const operation = target.startsWith(targetPrefix) ? target.slice(targetPrefix.length) : target
     const call: CallRecord = { operation, input: {}, at: Date.now(), status: 200 }
     calls.push(call)
-    const fail = (status: number, type: string, message: string) => {
+    const fail = (status: number, type: string, message: string, fields = {}) => {
       call.status = status
       call.error = type
-      answer(response, status, { __type: type, message }, type)
+      answer(response, status, { __type: type, message, ...fields }, type)
     }
     const implementation = Object.hasOwn(operations, operation) ? operations[operation] : undefined
     if (request.method !== 'POST' || !target.startsWith(targetPrefix) || !implementation) {
@@ -136,18 +148,18 @@ export async function startJson11Server(options: Json11ServerOptions): Promise<J
     }
     const fault = takeFault(operation)
     if (fault?.kind === 'throttle') return fail(400, 'ThrottlingException', 'Rate exceeded')
-    if (fault?.kind === 'fail')
-      return fail(500, 'InternalFailure', 'The service is unavailable. Please try again later.')
+    if (fault?.kind === 'fail') return fail(500, serverError.type, serverError.message)
     let result: unknown
     try {
       result = await implementation(call.input)
     } catch (error) {
-      if (error instanceof AwsServiceError) return fail(error.httpStatus, error.type, error.message)
-      return fail(500, 'InternalFailure', error instanceof Error ? error.message : String(error))
+      if (error instanceof AwsServiceError)
+        return fail(error.httpStatus, error.type, error.message, error.fields)
+      return fail(500, serverError.type, error instanceof Error ? error.message : String(error))
     }
     if (fault?.kind === 'lose') {
       call.replyLost = true
-      return fail(500, 'InternalFailure', 'The reply was lost.')
+      return fail(500, serverError.type, 'The reply was lost.')
     }
     answer(response, 200, result ?? {})
   }
@@ -155,7 +167,7 @@ export async function startJson11Server(options: Json11ServerOptions): Promise<J
   const server = createServer((request, response) => {
     handle(request, response).catch((error: unknown) => {
       if (!response.headersSent)
-        answer(response, 500, { __type: 'InternalFailure', message: String(error) })
+        answer(response, 500, { __type: serverError.type, message: String(error) })
     })
   })
   const host = options.host ?? '127.0.0.1'
