@@ -425,7 +425,7 @@ export function probe(
       const answer: ProbeAnswer = { at: Date.now(), status: 0 }
       answers.push(answer)
       try {
-        const response = await fetch(url, { signal: AbortSignal.timeout(2000) })
+        const response = await fetch(url, { signal: AbortSignal.timeout(5000) })
         answer.status = response.status
         const body = (await response.json().catch(() => ({}))) as { version?: unknown }
         if (typeof body.version === 'string') answer.version = body.version
