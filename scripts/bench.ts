@@ -6,7 +6,8 @@
  *     crash-log fetch add (against the local stand-ins);
  *   - build-push: cold, warm, cache-from and skip-if-exists times (real Docker and registry);
  *   - end to end on the Docker-backed emulator: push to healthy, crashing task to our error
- *     line, our overhead over the emulator's own rollout time;
+ *     line, our overhead over the emulator's own rollout time, and a failed smoke gate to the
+ *     previous version serving again, blue/green against rolling;
  *   - every action: bundle size and cold start (process start to exit on an input error).
  * Usage: npm run bench [-- --json]
  */

@@ -1,14 +1,19 @@
 /**
  * The pipeline end to end on the Docker emulator (tools/emulator.ts): how long from a pushed
- * image to a passing smoke gate, how soon a crashing task becomes our `::error::` line, and
- * how much ecs-deploy adds over the rollout the emulator itself plays.
+ * image to a passing smoke gate, how soon a crashing task becomes our `::error::` line, how
+ * much ecs-deploy adds over the rollout the emulator itself plays, and how soon the previous
+ * version serves again after a failed smoke gate, on a BLUE_GREEN service (a traffic switch
+ * while it bakes) against a ROLLING one (a new deployment), in the same run.
  * Needs Docker and the local registry (`bash tools/docker-up.sh`, as root).
  */
 import {
+  BAKING_BLUE_GREEN,
   commit,
   ensureDocker,
   requireBundles,
+  rollBackAfterFailedGate,
   startPipeline,
+  type GateRollback,
   type Pipeline
 } from '../../test/support/emulator.js'
 import type { BundleRun } from '../../test/support/bundle.js'
@@ -112,9 +117,55 @@ export async function benchEndToEnd(): Promise<Row[]> {
       value: seconds(failed.durationMs),
       note: `status ${failed.outputs.status ?? `exit ${failed.exitCode}`}`
     })
+    rows.push(...(await benchGateRollback(pipeline, build.outputs['image-digest'] ?? '', good)))
   } finally {
     await pipeline.close()
   }
+  return rows
+}
+
+/**
+ * A build that reports unhealthy, deployed with `wait-until: traffic-shifted` to the rolling
+ * service and to a BLUE_GREEN one beside it (both on `good`): from the failed smoke gate to the
+ * previous version serving all production traffic again through `rollback-to`.
+ */
+async function benchGateRollback(pipeline: Pipeline, goodImage: string, good: string) {
+  const version = commit()
+  const build = await pipeline.build({ version, failMode: 'unhealthy' })
+  const failing = { image: build.outputs['image-digest'] ?? '', version }
+  const blueGreen = await pipeline.addService({
+    name: `${pipeline.service}-bg`,
+    image: goodImage,
+    deployment: BAKING_BLUE_GREEN
+  })
+  const measured: Array<[string, GateRollback]> = []
+  for (const [kind, target] of [
+    ['blue/green', blueGreen],
+    ['rolling', pipeline]
+  ] as const) {
+    const run = await rollBackAfterFailedGate(target, failing, good)
+    if (
+      run.gate.outputs.status !== 'unhealthy' ||
+      run.rollback.outputs.status !== 'succeeded' ||
+      run.gateAfter.outputs.status !== 'healthy' ||
+      run.allTrafficMs === undefined
+    )
+      throw new Error(
+        `${kind}: the failed gate was not undone:\n${run.deploy.stdout}\n${run.gate.stdout}\n${run.rollback.stdout}\n${run.gateAfter.stdout}`
+      )
+    measured.push([kind, run])
+  }
+  const rows: Row[] = measured.map(([kind, run]) => ({
+    metric: `e2e: failed gate to previous serving, ${kind}`,
+    value: seconds(run.allTrafficMs!),
+    note: `first answer ${seconds(run.firstAnswerMs ?? NaN)}; ${run.rollbackChanges.filter(op => op !== 'TagResource').join(', ')} sent at ${seconds(run.rollbackRequestedMs ?? NaN)} (rollback step: process start, reads), step ${seconds(run.rollback.durationMs)}${kind === 'blue/green' ? '; target: under 5 s' : ''}`
+  }))
+  const [bg, rolling] = measured.map(([, run]) => run.allTrafficMs!)
+  rows.push({
+    metric: 'e2e: blue/green against rolling',
+    value: `${(bg! / rolling!).toFixed(2)}×`,
+    note: 'target: under 0.25 (a quarter of the rolling figure)'
+  })
   return rows
 }
 

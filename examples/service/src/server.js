@@ -15,13 +15,18 @@ const port = Number(process.env.PORT || 8080)
 const scratchRoot = failMode === 'unhealthy' ? '/proc/scratch' : process.env.SCRATCH_DIR || tmpdir()
 
 if (failMode === 'crash') {
+  // Both lines on stderr, so that a log reader keeps their order.
+  console.error(`payments-api ${version} starting: checking configuration`)
   console.error(
     `Fatal: configuration check failed: PAYMENTS_LEDGER_URL is not set (FAIL_MODE=crash, version ${version})`
   )
   process.exit(1)
 }
-if (failMode !== '' && failMode !== 'unhealthy') {
-  console.error(`Fatal: FAIL_MODE=${failMode} is not one of: crash, unhealthy (or empty)`)
+// `migration` makes src/migrate.js fail; the service itself runs as usual.
+if (failMode !== '' && failMode !== 'unhealthy' && failMode !== 'migration') {
+  console.error(
+    `Fatal: FAIL_MODE=${failMode} is not one of: crash, unhealthy, migration (or empty)`
+  )
   process.exit(1)
 }
 
