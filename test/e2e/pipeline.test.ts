@@ -330,6 +330,45 @@ describe('the pipeline on the Docker emulator', () => {
     STEP_TIMEOUT
   )
 
+  it(
+    'racing without a circuit breaker: a change from elsewhere supersedes ours, which leaves it alone',
+    async () => {
+      const plain = await pipeline.addService({
+        name: 'payments-api-plain',
+        image: v1.image,
+        circuitBreaker: false
+      })
+      const updates = () =>
+        pipeline.emulator.ecs.calls.filter(c => c.operation === 'UpdateService' && c.status === 200)
+          .length
+      const before = updates()
+      const ours = plain.deploy({ image: v2.image })
+      const until = Date.now() + 30_000
+      while (updates() === before && Date.now() < until)
+        await new Promise(resolve => setTimeout(resolve, 50))
+      const ecs = new ECSClient({
+        endpoint: pipeline.emulator.env.AWS_ENDPOINT_URL_ECS,
+        region: pipeline.emulator.env.AWS_REGION,
+        credentials: { accessKeyId: 'emulator', secretAccessKey: 'emulator' }
+      })
+      await ecs.send(
+        new UpdateServiceCommand({
+          cluster: 'local',
+          service: 'payments-api-plain',
+          taskDefinition: 'payments-api-plain:1',
+          forceNewDeployment: true
+        })
+      )
+      const run = await ours
+      expect([run.exitCode, run.outputs.status]).toEqual([1, 'superseded'])
+      // Without a breaker, the old action undid the other change; now ours made one update only.
+      expect(updates() - before).toBe(2)
+      const gate = await plain.gate(v1.version, undefined, 60)
+      expect(gate.outputs.status).toBe('healthy')
+    },
+    STEP_TIMEOUT
+  )
+
   it('closing the emulator removes every container it made', async () => {
     expect(labelledContainers(label).length).toBeGreaterThan(0)
     await pipeline.close()

@@ -151,6 +151,8 @@ export interface AddedService {
   desiredCount?: number
   /** ECS's deployment strategy and the lifecycle's settings; default ROLLING. */
   deployment?: ServiceSpec['deployment']
+  /** The deployment circuit breaker, with rollback; default true. */
+  circuitBreaker?: boolean
 }
 
 export interface PipelineOptions {
@@ -217,7 +219,8 @@ export async function startPipeline(
       containerPort: SERVICE_PORT,
       desiredCount: spec.desiredCount ?? 2,
       healthCheck: LIVENESS_CHECK,
-      deployment: spec.deployment
+      deployment: spec.deployment,
+      circuitBreaker: spec.circuitBreaker
     })
     const balancer = await emulator.loadBalancer(spec.name, SERVICE_PORT, cluster)
     const healthUrl = `${balancer.url}/health`
