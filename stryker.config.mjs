@@ -18,10 +18,23 @@ export default {
   // The pure decision modules, one per line: adding a module is adding its line.
   mutate: [
     'actions/build-push/command.ts',
+    'actions/ecs-deploy/ecs.ts',
+    'actions/ecs-deploy/gates.ts',
+    'actions/ecs-deploy/lifecycle.ts',
+    'actions/ecs-deploy/logs.ts',
+    'actions/ecs-deploy/migration.ts',
+    'actions/ecs-deploy/plan.ts',
     'actions/ecs-deploy/previous.ts',
+    'actions/ecs-deploy/report.ts',
     'actions/ecs-deploy/rollout.ts',
+    'actions/ecs-deploy/scaling.ts',
+    'actions/ecs-deploy/status.ts',
     'actions/ecs-deploy/task-definition.ts',
+    'actions/ecs-deploy/timeline.ts',
     'actions/ecs-deploy/watch.ts',
+    'actions/shared/aws-call.ts',
+    'actions/shared/inputs.ts',
+    'actions/smoke-health/config.ts',
     'actions/smoke-health/judge.ts',
     'actions/test/command-line.ts',
     'actions/test/junit.ts'

@@ -67,6 +67,8 @@ export interface RegistrationMarker {
   tags: Tag[]
 }
 
+// Stryker disable all: the gateway is I/O (every ECS call), tested against the ECS stand-in;
+// only the read-back decision below is mutated.
 /** A change whose reply was lost, read back as not made, with no time left to send it again. */
 export class NotApplied extends ActionError {
   constructor(what: string, error: unknown) {
@@ -477,6 +479,7 @@ function rejectedAs(error: unknown, ...names: string[]): boolean {
   return error instanceof AwsRejection && names.includes(error.awsName)
 }
 
+// Stryker restore all
 function startsDeployment(request: UpdateRequest): boolean {
   return request.forceNewDeployment || request.taskDefinition !== request.prior.taskDefinition
 }

@@ -425,6 +425,7 @@ function gateSummary(
   return parts.map(part => part.replace(/\n+$/, '')).join('\n\n')
 }
 
+// Stryker disable all: builds the real GitHub and ECR clients (I/O).
 /** The real gateways: GitHub through GITHUB_API_URL, ECR through an AwsCaller bounded by the deadline. */
 export function gateDependencies(
   runner: Runner,

@@ -183,6 +183,7 @@ export type LogRead = { kind: 'lines'; lines: LogLine[] } | { kind: 'problem'; p
 type Page =
   { kind: 'page'; page: GetLogEventsCommandOutput } | { kind: 'problem'; problem: LogProblem }
 
+// Stryker disable all: the gateway is I/O (GetLogEvents), tested against the logs stand-in.
 /** CloudWatch Logs reads this action makes (GetLogEvents only), through an AwsCaller. */
 export class LogsGateway {
   constructor(
@@ -265,6 +266,7 @@ export function logsGateway(
   )
 }
 
+// Stryker restore all
 /**
  * CloudWatch Logs' answers that say something about the stream rather than about the call:
  * a missing group or stream, a role without the permission.

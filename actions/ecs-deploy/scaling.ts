@@ -432,6 +432,8 @@ function result(
   }
 }
 
+// Stryker disable all: the gateway is I/O (every Application Auto Scaling call and the reading
+// of its replies), tested against the Application Auto Scaling stand-in.
 // ---- Application Auto Scaling -----------------------------------------------------------------
 
 /** How a change ended: answered at once, or confirmed by reading back after a lost reply. */
@@ -677,6 +679,7 @@ export function scalingGateway(
   )
 }
 
+// Stryker restore all
 // ---- what main.ts calls -----------------------------------------------------------------------
 
 export interface ScalingService {
