@@ -4,7 +4,8 @@ import { shortRevision } from './task-definition.js'
 /** The deployment a step watches, and what it knows that the described service does not say. */
 export interface WatchedDeployment {
   id: string
-  taskDefinition: string
+  /** For the reader: the verdict depends on the deployment's id alone. */
+  taskDefinition?: string
   /**
    * The revision the service was proven on before (its last COMPLETED deployment). ECS's
    * circuit breaker can roll back only to such a deployment; without one it does not.
@@ -48,14 +49,10 @@ export function breakerRollsBack(service: Service): boolean {
 }
 
 /**
- * Judges one look at the service. `seenFailed` says an earlier look saw the deployment FAILED:
- * ECS may already have replaced it with its rollback, which no longer says so.
+ * Judges one look at the service. The first look that sees the deployment FAILED decides, so
+ * a deployment gone behind a newer primary on the baseline can only be the breaker's rollback.
  */
-export function judgeRollout(
-  service: Service,
-  watched: WatchedDeployment,
-  seenFailed = false
-): RolloutVerdict {
+export function judgeRollout(service: Service, watched: WatchedDeployment): RolloutVerdict {
   const deployments = service.deployments ?? []
   const ours = deployments.find(d => d.id === watched.id)
   const primary = primaryDeployment(service)
@@ -64,13 +61,13 @@ export function judgeRollout(
   // Completed is completed: a deployment started after ours finished does not undo that.
   if (ours?.rolloutState === 'COMPLETED') return { kind: 'succeeded' }
   if (primary && primary.id !== watched.id) {
-    const failedFirst = ours?.rolloutState === 'FAILED' || seenFailed || ours === undefined
+    const failedFirst = ours?.rolloutState === 'FAILED' || ours === undefined
     const isEcsRollback =
       ecsCanRollBack && primary.taskDefinition === watched.baseline && failedFirst
     if (isEcsRollback) {
       return {
         kind: 'failed',
-        cause: ours?.rolloutState === 'FAILED' || seenFailed ? 'rollout-failed' : 'replaced',
+        cause: ours?.rolloutState === 'FAILED' ? 'rollout-failed' : 'replaced',
         reason:
           ours?.rolloutStateReason ||
           `the deployment circuit breaker replaced it with ${describeDeployment(primary)}`,
@@ -145,7 +142,7 @@ export function baselineOf(service: Service): Baseline {
   }
   if (primary.rolloutState === 'COMPLETED') return { settled: true, proven: primary, primary }
   // FAILED and left alone (no rollback): an older deployment that completed may still serve.
-  const proven = deployments.find(d => d.id !== primary.id && d.rolloutState === 'COMPLETED')
+  const proven = deployments.find(d => d.rolloutState === 'COMPLETED')
   return { settled: true, proven, primary }
 }
 
@@ -163,7 +160,11 @@ export function describeDeployment(deployment: Deployment): string {
 }
 
 /** One compact line per poll: every deployment's counts and rollout state. */
-export function progressLine(service: Service, deploymentId: string, elapsedMs: number): string {
+export function progressLine(
+  service: Service,
+  deploymentId: string | undefined,
+  elapsedMs: number
+): string {
   const parts = (service.deployments ?? []).map(d => {
     const mark = d.id === deploymentId ? '*' : ''
     const state = d.rolloutState ? ` ${d.rolloutState}` : ''

@@ -29,8 +29,8 @@ interface PollRequest<T> {
   /** Milliseconds until the next look, asked after each one. */
   interval: () => number
   events: EventFeed
-  /** The deployment marked with `*` in progress lines. */
-  mark: () => string
+  /** The deployment marked with `*` in progress lines, if any. */
+  mark: () => string | undefined
   /** A verdict ends the loop; undefined keeps polling. */
   look: (service: Service) => T | undefined
 }
@@ -199,9 +199,10 @@ export async function watchDeployment(
   const started = clock.now()
   const given = request.deployment
   let watched: WatchedDeployment | undefined = 'id' in given ? given : undefined
+  // Read only while `watched` is unset, which it is only when given `{ replacing }`.
+  const replacing = given as { replacing: string; baseline: string }
   let stopped: StoppedTaskLog | undefined
   let failedTasks = 0
-  let seenFailed = false
   const elapsed = () => clock.now() - started
 
   const outcome = await pollService<WatchResult>(ecs, runner, clock, {
@@ -209,39 +210,37 @@ export async function watchDeployment(
     service: request.service,
     deadline: request.deadline,
     events: request.events,
-    mark: () => watched?.id ?? '',
+    mark: () => watched?.id,
     interval: () => (failedTasks > 0 ? request.pollMs / 2 : request.pollMs),
     look: service => {
-      if (!watched && 'replacing' in given) {
-        const replacement = replacementOf(service, given.replacing)
+      if (!watched) {
+        const replacement = replacementOf(service, replacing.replacing)
         if (!replacement?.id) return undefined
         // ECS does not roll its own rollback back: nothing is proven behind it.
-        watched = { id: replacement.id, taskDefinition: replacement.taskDefinition ?? '' }
-        if (replacement.taskDefinition !== given.baseline) {
+        watched = { id: replacement.id, taskDefinition: replacement.taskDefinition }
+        if (replacement.taskDefinition !== replacing.baseline) {
           return {
             kind: 'superseded',
-            deploymentId: given.replacing,
+            deploymentId: replacing.replacing,
             by: replacement,
-            reason: `${describeDeployment(replacement)} replaced deployment ${given.replacing}, not the circuit breaker's rollback to ${given.baseline.replace(/^arn:[^/]+\//, '')}`,
+            reason: `${describeDeployment(replacement)} replaced deployment ${replacing.replacing}, not the circuit breaker's rollback to ${replacing.baseline.replace(/^arn:[^/]+\//, '')}`,
             service,
             elapsedMs: elapsed()
           }
         }
       }
-      if (!watched) return undefined
       stopped ??= new StoppedTaskLog(
         ecs.until(request.deadline),
         runner,
         request.cluster,
         watched.id
       )
-      const ours = service.deployments?.find(d => d.id === watched!.id)
-      if (ours?.rolloutState === 'FAILED') seenFailed = true
-      if ((ours?.failedTasks ?? 0) > failedTasks) {
-        failedTasks = ours?.failedTasks ?? 0
+      const failed = service.deployments?.find(d => d.id === watched!.id)?.failedTasks ?? 0
+      if (failed > failedTasks) {
+        failedTasks = failed
         stopped.refresh()
       }
-      const verdict = judgeRollout(service, watched, seenFailed)
+      const verdict = judgeRollout(service, watched)
       const common = { deploymentId: watched.id, elapsedMs: elapsed() }
       if (verdict.kind === 'succeeded') return { kind: 'succeeded', service, ...common }
       if (verdict.kind === 'superseded') return { ...verdict, service, ...common }
@@ -254,7 +253,7 @@ export async function watchDeployment(
     }
   })
   if (outcome.kind === 'decided') return outcome.value
-  const deploymentId = watched?.id ?? ('replacing' in given ? given.replacing : '')
+  const deploymentId = watched?.id ?? replacing.replacing
   if (outcome.kind === 'unreadable') {
     return {
       kind: 'unknown',
@@ -305,7 +304,7 @@ export async function settleService(
       deadline: request.deadline,
       interval: () => request.pollMs,
       events: { since: clock.now(), seen: new Set() },
-      mark: () => inFlight.id ?? '',
+      mark: () => inFlight.id,
       look: service => {
         const baseline = baselineOf(service)
         if (baseline.settled) return baseline

@@ -332,6 +332,50 @@ describe('watchDeployment', () => {
     })
   })
 
+  it('looks up no stopped tasks while none has failed', async () => {
+    const { result } = await watch(elapsed =>
+      elapsed >= 30_000 ? service([deployment('ecs-svc/42', 42)]) : stuck()
+    )
+    expect(result.kind).toBe('succeeded')
+    expect(ecsMock.commandCalls(ListTasksCommand)).toHaveLength(0)
+  })
+
+  it('looks up why tasks stopped once more when the rollout fails, though no more have failed', async () => {
+    const { result } = await watch(elapsed =>
+      service(
+        [rolling({ failedTasks: 1, rolloutState: elapsed >= 20_000 ? 'FAILED' : 'IN_PROGRESS' })],
+        breaker(true, false)
+      )
+    )
+    expect(result.kind).toBe('failed')
+    if (result.kind !== 'failed') return
+    await result.stopped.settle(1_000)
+    expect(ecsMock.commandCalls(ListTasksCommand)).toHaveLength(2)
+  })
+
+  it('prints an event ECS gives no time for with its message alone', async () => {
+    const { runner } = await watch(elapsed =>
+      elapsed >= 10_000
+        ? service([deployment('ecs-svc/42', 42)], {
+            events: [{ id: 'e1', message: 'has reached a steady state.' }]
+          })
+        : stuck()
+    )
+    expect(runner.lines.filter(l => l.startsWith('  event '))).toEqual([
+      '  event  has reached a steady state.'
+    ])
+  })
+
+  it('a service described without its deployments is still in progress', async () => {
+    const { result, runner } = await watch(elapsed =>
+      elapsed >= 10_000
+        ? service([deployment('ecs-svc/42', 42)])
+        : { ...stuck(), deployments: undefined }
+    )
+    expect(result).toMatchObject({ kind: 'succeeded', elapsedMs: 10_000 })
+    expect(runner.lines[0]).toBe('[0s] no deployments')
+  })
+
   it('a timed-out watch still looks up why the tasks stopped', async () => {
     const { result } = await watch(() => stuck(), { deadline: START + 30_000 })
     expect(result).toMatchObject({ kind: 'failed', cause: 'timed-out' })
@@ -395,8 +439,12 @@ describe('watchDeployment', () => {
       expect(result).toMatchObject({
         kind: 'failed',
         cause: 'timed-out',
-        deploymentId: 'ecs-svc/42'
+        reason: 'the deployment did not complete within 30s',
+        deploymentId: 'ecs-svc/42',
+        elapsedMs: 30_000
       })
+      if (result.kind !== 'failed') return
+      expect(result.stopped.deploymentId).toBe('ecs-svc/42')
     })
 
     it('an unreadable service before the rollback is unknown, for the deployment it replaces', async () => {
@@ -484,6 +532,16 @@ describe('settleService', () => {
     const { runner } = await settle(inFlight(), elapsed =>
       elapsed >= 10_000 ? steadyNoState : inFlight()
     )
+    expect(runner.lines.at(-1)).toBe(
+      'The service settled on deployment ecs-svc/40 (api:40) (steady).'
+    )
+  })
+
+  it('a service left with no primary deployment settles, naming the one that was in flight', async () => {
+    const { result, runner } = await settle(inFlight(), elapsed =>
+      elapsed >= 10_000 ? service([old()]) : inFlight()
+    )
+    expect(result).toMatchObject({ kind: 'settled', baseline: { settled: true } })
     expect(runner.lines.at(-1)).toBe(
       'The service settled on deployment ecs-svc/40 (api:40) (steady).'
     )
