@@ -53,7 +53,7 @@ export function breakerRollsBack(service: Service): boolean {
  * a deployment gone behind a newer primary on the baseline can only be the breaker's rollback.
  */
 export function judgeRollout(service: Service, watched: WatchedDeployment): RolloutVerdict {
-  const deployments = service.deployments ?? []
+  const deployments = deploymentsOf(service)
   const ours = deployments.find(d => d.id === watched.id)
   const primary = primaryDeployment(service)
   const ecsCanRollBack = breakerRollsBack(service) && watched.baseline !== undefined
@@ -131,7 +131,7 @@ export type Baseline =
   | { settled: true; proven?: Deployment; primary?: Deployment }
 
 export function baselineOf(service: Service): Baseline {
-  const deployments = service.deployments ?? []
+  const deployments = deploymentsOf(service)
   const primary = primaryDeployment(service)
   if (!primary) return { settled: true }
   if (primary.rolloutState === 'IN_PROGRESS') return { settled: false, inFlight: primary }
@@ -140,19 +140,24 @@ export function baselineOf(service: Service): Baseline {
       ? { settled: true, proven: primary, primary }
       : { settled: false, inFlight: primary }
   }
-  if (primary.rolloutState === 'COMPLETED') return { settled: true, proven: primary, primary }
-  // FAILED and left alone (no rollback): an older deployment that completed may still serve.
-  const proven = deployments.find(d => d.rolloutState === 'COMPLETED')
+  // COMPLETED proves the primary; FAILED and left alone (no rollback), an older deployment
+  // that completed may still serve.
+  const proven = [primary, ...deployments].find(d => d.rolloutState === 'COMPLETED')
   return { settled: true, proven, primary }
 }
 
 /** The deployment ECS started in place of ours, once there is one. */
 export function replacementOf(service: Service, deploymentId: string): Deployment | undefined {
-  return (service.deployments ?? []).find(d => d.status === 'PRIMARY' && d.id !== deploymentId)
+  return deploymentsOf(service).find(d => d.status === 'PRIMARY' && d.id !== deploymentId)
 }
 
 export function primaryDeployment(service: Service): Deployment | undefined {
-  return (service.deployments ?? []).find(d => d.status === 'PRIMARY')
+  return deploymentsOf(service).find(d => d.status === 'PRIMARY')
+}
+
+/** The service's deployments; a service described without them has none. */
+function deploymentsOf(service: Service): Deployment[] {
+  return service.deployments ?? []
 }
 
 export function describeDeployment(deployment: Deployment): string {
@@ -165,7 +170,7 @@ export function progressLine(
   deploymentId: string | undefined,
   elapsedMs: number
 ): string {
-  const parts = (service.deployments ?? []).map(d => {
+  const parts = deploymentsOf(service).map(d => {
     const mark = d.id === deploymentId ? '*' : ''
     const state = d.rolloutState ? ` ${d.rolloutState}` : ''
     return (

@@ -14,6 +14,7 @@ import {
   type FailureCause,
   type WatchedDeployment
 } from './rollout.js'
+import { shortRevision } from './task-definition.js'
 
 /** Where a watch prints: service events after `since` (ECS's clock), each once. */
 export interface EventFeed {
@@ -111,15 +112,16 @@ export class StoppedTaskLog {
 
   /** Waits for the lookups under way, at most `ms`. */
   async settle(ms: number): Promise<void> {
-    const deadline = Date.now() + ms
-    while (this.pending && Date.now() < deadline) {
-      let timer: NodeJS.Timeout | undefined
-      await Promise.race([
-        this.pending,
-        new Promise(resolve => (timer = setTimeout(resolve, deadline - Date.now())))
-      ])
-      clearTimeout(timer)
-    }
+    let timer: NodeJS.Timeout | undefined
+    let waited = false
+    const limit = new Promise<void>(resolve => {
+      timer = setTimeout(() => {
+        waited = true
+        resolve()
+      }, ms)
+    })
+    while (this.pending && !waited) await Promise.race([this.pending, limit])
+    clearTimeout(timer)
   }
 
   get looking(): boolean {
@@ -223,7 +225,7 @@ export async function watchDeployment(
             kind: 'superseded',
             deploymentId: replacing.replacing,
             by: replacement,
-            reason: `${describeDeployment(replacement)} replaced deployment ${replacing.replacing}, not the circuit breaker's rollback to ${replacing.baseline.replace(/^arn:[^/]+\//, '')}`,
+            reason: `${describeDeployment(replacement)} replaced deployment ${replacing.replacing}, not the circuit breaker's rollback to ${shortRevision(replacing.baseline)}`,
             service,
             elapsedMs: elapsed()
           }
@@ -324,9 +326,9 @@ export async function settleService(
     service: outcome.service,
     inFlight,
     reason:
-      outcome.kind === 'unreadable'
-        ? `the service could not be read while waiting: ${describeError(outcome.error)}`
-        : `${describeDeployment(inFlight)} was still rolling out at the deadline`
+      outcome.kind === 'deadline'
+        ? `${describeDeployment(inFlight)} was still rolling out at the deadline`
+        : `the service could not be read while waiting: ${describeError(outcome.error)}`
   }
 }
 

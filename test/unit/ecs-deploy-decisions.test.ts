@@ -425,6 +425,13 @@ describe('newEvents', () => {
     ])
   })
 
+  it('prints an event with neither id nor time once', () => {
+    const seen = new Set<string>()
+    const described = service([], { events: [{ message: 'has started 1 tasks.' }] })
+    expect(newEvents(described, seen, 0).map(e => e.message)).toEqual(['has started 1 tasks.'])
+    expect(newEvents(described, seen, 0)).toEqual([])
+  })
+
   it('a service without events has nothing new', () => {
     expect(newEvents({ ...service([]), events: undefined }, new Set(), 0)).toEqual([])
   })
@@ -513,7 +520,10 @@ describe('previousCandidates', () => {
   })
 
   it('a revision tagged as rolled back from by this action is recognised by its tag', () => {
-    expect(wasRolledBackFrom([{ key: ROLLED_BACK_TAG, value: '2026-11-28T12:00:00Z' }])).toBe(true)
+    expect(ROLLED_BACK_TAG).toBe('noblepay:rolled-back')
+    expect(
+      wasRolledBackFrom([{ key: 'noblepay:rolled-back', value: '2026-11-28T12:00:00Z' }])
+    ).toBe(true)
     expect(wasRolledBackFrom([{ key: 'noblepay:commit', value: 'abc' }])).toBe(false)
   })
 })
