@@ -4,7 +4,8 @@ import { shortRevision } from './task-definition.js'
 /** The deployment a step watches, and what it knows that the described service does not say. */
 export interface WatchedDeployment {
   id: string
-  taskDefinition: string
+  /** For the reader: the verdict depends on the deployment's id alone. */
+  taskDefinition?: string
   /**
    * The revision the service was proven on before (its last COMPLETED deployment). ECS's
    * circuit breaker can roll back only to such a deployment; without one it does not.
@@ -48,15 +49,11 @@ export function breakerRollsBack(service: Service): boolean {
 }
 
 /**
- * Judges one look at the service. `seenFailed` says an earlier look saw the deployment FAILED:
- * ECS may already have replaced it with its rollback, which no longer says so.
+ * Judges one look at the service. The first look that sees the deployment FAILED decides, so
+ * a deployment gone behind a newer primary on the baseline can only be the breaker's rollback.
  */
-export function judgeRollout(
-  service: Service,
-  watched: WatchedDeployment,
-  seenFailed = false
-): RolloutVerdict {
-  const deployments = service.deployments ?? []
+export function judgeRollout(service: Service, watched: WatchedDeployment): RolloutVerdict {
+  const deployments = deploymentsOf(service)
   const ours = deployments.find(d => d.id === watched.id)
   const primary = primaryDeployment(service)
   const ecsCanRollBack = breakerRollsBack(service) && watched.baseline !== undefined
@@ -64,13 +61,13 @@ export function judgeRollout(
   // Completed is completed: a deployment started after ours finished does not undo that.
   if (ours?.rolloutState === 'COMPLETED') return { kind: 'succeeded' }
   if (primary && primary.id !== watched.id) {
-    const failedFirst = ours?.rolloutState === 'FAILED' || seenFailed || ours === undefined
+    const failedFirst = ours?.rolloutState === 'FAILED' || ours === undefined
     const isEcsRollback =
       ecsCanRollBack && primary.taskDefinition === watched.baseline && failedFirst
     if (isEcsRollback) {
       return {
         kind: 'failed',
-        cause: ours?.rolloutState === 'FAILED' || seenFailed ? 'rollout-failed' : 'replaced',
+        cause: ours?.rolloutState === 'FAILED' ? 'rollout-failed' : 'replaced',
         reason:
           ours?.rolloutStateReason ||
           `the deployment circuit breaker replaced it with ${describeDeployment(primary)}`,
@@ -134,7 +131,7 @@ export type Baseline =
   | { settled: true; proven?: Deployment; primary?: Deployment }
 
 export function baselineOf(service: Service): Baseline {
-  const deployments = service.deployments ?? []
+  const deployments = deploymentsOf(service)
   const primary = primaryDeployment(service)
   if (!primary) return { settled: true }
   if (primary.rolloutState === 'IN_PROGRESS') return { settled: false, inFlight: primary }
@@ -143,19 +140,24 @@ export function baselineOf(service: Service): Baseline {
       ? { settled: true, proven: primary, primary }
       : { settled: false, inFlight: primary }
   }
-  if (primary.rolloutState === 'COMPLETED') return { settled: true, proven: primary, primary }
-  // FAILED and left alone (no rollback): an older deployment that completed may still serve.
-  const proven = deployments.find(d => d.id !== primary.id && d.rolloutState === 'COMPLETED')
+  // COMPLETED proves the primary; FAILED and left alone (no rollback), an older deployment
+  // that completed may still serve.
+  const proven = [primary, ...deployments].find(d => d.rolloutState === 'COMPLETED')
   return { settled: true, proven, primary }
 }
 
 /** The deployment ECS started in place of ours, once there is one. */
 export function replacementOf(service: Service, deploymentId: string): Deployment | undefined {
-  return (service.deployments ?? []).find(d => d.status === 'PRIMARY' && d.id !== deploymentId)
+  return deploymentsOf(service).find(d => d.status === 'PRIMARY' && d.id !== deploymentId)
 }
 
 export function primaryDeployment(service: Service): Deployment | undefined {
-  return (service.deployments ?? []).find(d => d.status === 'PRIMARY')
+  return deploymentsOf(service).find(d => d.status === 'PRIMARY')
+}
+
+/** The service's deployments; a service described without them has none. */
+function deploymentsOf(service: Service): Deployment[] {
+  return service.deployments ?? []
 }
 
 export function describeDeployment(deployment: Deployment): string {
@@ -163,8 +165,12 @@ export function describeDeployment(deployment: Deployment): string {
 }
 
 /** One compact line per poll: every deployment's counts and rollout state. */
-export function progressLine(service: Service, deploymentId: string, elapsedMs: number): string {
-  const parts = (service.deployments ?? []).map(d => {
+export function progressLine(
+  service: Service,
+  deploymentId: string | undefined,
+  elapsedMs: number
+): string {
+  const parts = deploymentsOf(service).map(d => {
     const mark = d.id === deploymentId ? '*' : ''
     const state = d.rolloutState ? ` ${d.rolloutState}` : ''
     return (

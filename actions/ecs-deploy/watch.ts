@@ -14,6 +14,7 @@ import {
   type FailureCause,
   type WatchedDeployment
 } from './rollout.js'
+import { shortRevision } from './task-definition.js'
 
 /** Where a watch prints: service events after `since` (ECS's clock), each once. */
 export interface EventFeed {
@@ -29,8 +30,8 @@ interface PollRequest<T> {
   /** Milliseconds until the next look, asked after each one. */
   interval: () => number
   events: EventFeed
-  /** The deployment marked with `*` in progress lines. */
-  mark: () => string
+  /** The deployment marked with `*` in progress lines, if any. */
+  mark: () => string | undefined
   /** A verdict ends the loop; undefined keeps polling. */
   look: (service: Service) => T | undefined
 }
@@ -111,15 +112,16 @@ export class StoppedTaskLog {
 
   /** Waits for the lookups under way, at most `ms`. */
   async settle(ms: number): Promise<void> {
-    const deadline = Date.now() + ms
-    while (this.pending && Date.now() < deadline) {
-      let timer: NodeJS.Timeout | undefined
-      await Promise.race([
-        this.pending,
-        new Promise(resolve => (timer = setTimeout(resolve, deadline - Date.now())))
-      ])
-      clearTimeout(timer)
-    }
+    let timer: NodeJS.Timeout | undefined
+    let waited = false
+    const limit = new Promise<void>(resolve => {
+      timer = setTimeout(() => {
+        waited = true
+        resolve()
+      }, ms)
+    })
+    while (this.pending && !waited) await Promise.race([this.pending, limit])
+    clearTimeout(timer)
   }
 
   get looking(): boolean {
@@ -199,9 +201,10 @@ export async function watchDeployment(
   const started = clock.now()
   const given = request.deployment
   let watched: WatchedDeployment | undefined = 'id' in given ? given : undefined
+  // Read only while `watched` is unset, which it is only when given `{ replacing }`.
+  const replacing = given as { replacing: string; baseline: string }
   let stopped: StoppedTaskLog | undefined
   let failedTasks = 0
-  let seenFailed = false
   const elapsed = () => clock.now() - started
 
   const outcome = await pollService<WatchResult>(ecs, runner, clock, {
@@ -209,39 +212,37 @@ export async function watchDeployment(
     service: request.service,
     deadline: request.deadline,
     events: request.events,
-    mark: () => watched?.id ?? '',
+    mark: () => watched?.id,
     interval: () => (failedTasks > 0 ? request.pollMs / 2 : request.pollMs),
     look: service => {
-      if (!watched && 'replacing' in given) {
-        const replacement = replacementOf(service, given.replacing)
+      if (!watched) {
+        const replacement = replacementOf(service, replacing.replacing)
         if (!replacement?.id) return undefined
         // ECS does not roll its own rollback back: nothing is proven behind it.
-        watched = { id: replacement.id, taskDefinition: replacement.taskDefinition ?? '' }
-        if (replacement.taskDefinition !== given.baseline) {
+        watched = { id: replacement.id, taskDefinition: replacement.taskDefinition }
+        if (replacement.taskDefinition !== replacing.baseline) {
           return {
             kind: 'superseded',
-            deploymentId: given.replacing,
+            deploymentId: replacing.replacing,
             by: replacement,
-            reason: `${describeDeployment(replacement)} replaced deployment ${given.replacing}, not the circuit breaker's rollback to ${given.baseline.replace(/^arn:[^/]+\//, '')}`,
+            reason: `${describeDeployment(replacement)} replaced deployment ${replacing.replacing}, not the circuit breaker's rollback to ${shortRevision(replacing.baseline)}`,
             service,
             elapsedMs: elapsed()
           }
         }
       }
-      if (!watched) return undefined
       stopped ??= new StoppedTaskLog(
         ecs.until(request.deadline),
         runner,
         request.cluster,
         watched.id
       )
-      const ours = service.deployments?.find(d => d.id === watched!.id)
-      if (ours?.rolloutState === 'FAILED') seenFailed = true
-      if ((ours?.failedTasks ?? 0) > failedTasks) {
-        failedTasks = ours?.failedTasks ?? 0
+      const failed = service.deployments?.find(d => d.id === watched!.id)?.failedTasks ?? 0
+      if (failed > failedTasks) {
+        failedTasks = failed
         stopped.refresh()
       }
-      const verdict = judgeRollout(service, watched, seenFailed)
+      const verdict = judgeRollout(service, watched)
       const common = { deploymentId: watched.id, elapsedMs: elapsed() }
       if (verdict.kind === 'succeeded') return { kind: 'succeeded', service, ...common }
       if (verdict.kind === 'superseded') return { ...verdict, service, ...common }
@@ -254,7 +255,7 @@ export async function watchDeployment(
     }
   })
   if (outcome.kind === 'decided') return outcome.value
-  const deploymentId = watched?.id ?? ('replacing' in given ? given.replacing : '')
+  const deploymentId = watched?.id ?? replacing.replacing
   if (outcome.kind === 'unreadable') {
     return {
       kind: 'unknown',
@@ -305,7 +306,7 @@ export async function settleService(
       deadline: request.deadline,
       interval: () => request.pollMs,
       events: { since: clock.now(), seen: new Set() },
-      mark: () => inFlight.id ?? '',
+      mark: () => inFlight.id,
       look: service => {
         const baseline = baselineOf(service)
         if (baseline.settled) return baseline
@@ -325,9 +326,9 @@ export async function settleService(
     service: outcome.service,
     inFlight,
     reason:
-      outcome.kind === 'unreadable'
-        ? `the service could not be read while waiting: ${describeError(outcome.error)}`
-        : `${describeDeployment(inFlight)} was still rolling out at the deadline`
+      outcome.kind === 'deadline'
+        ? `${describeDeployment(inFlight)} was still rolling out at the deadline`
+        : `the service could not be read while waiting: ${describeError(outcome.error)}`
   }
 }
 

@@ -11,9 +11,13 @@ import {
 } from '../../actions/ecs-deploy/previous.js'
 import {
   baselineOf,
+  breakerRollsBack,
   failureThreshold,
+  formatDuration,
   judgeRollout,
-  newEvents
+  newEvents,
+  progressLine,
+  replacementOf
 } from '../../actions/ecs-deploy/rollout.js'
 import { decideStatus, type StepFacts } from '../../actions/ecs-deploy/status.js'
 import { arn, deployment, service } from '../support/ecs-fixtures.js'
@@ -109,6 +113,56 @@ describe('judgeRollout', () => {
     })
   })
 
+  it('a FAILED rollout without a reason from ECS says ECS marked it FAILED', () => {
+    const failed = rolling({ rolloutState: 'FAILED', rolloutStateReason: undefined })
+    expect(judgeRollout(service([failed, old()], breaker(true, false)), ours)).toMatchObject({
+      kind: 'failed',
+      reason: 'ECS marked the rollout FAILED'
+    })
+  })
+
+  it("ours gone behind the breaker's rollback says the breaker replaced it, naming the rollback", () => {
+    const rollback = deployment('ecs-svc/43', 41, { rolloutState: 'IN_PROGRESS' })
+    expect(judgeRollout(service([rollback], breaker(true, true)), ours)).toEqual({
+      kind: 'failed',
+      cause: 'replaced',
+      reason: 'the deployment circuit breaker replaced it with deployment ecs-svc/43 (api:41)',
+      ecsRollingBack: true
+    })
+  })
+
+  it('a newer PRIMARY on the baseline is not a rollback when the breaker does not roll back', () => {
+    const theirs = deployment('ecs-svc/43', 41, { rolloutState: 'IN_PROGRESS' })
+    const failed = rolling({ status: 'ACTIVE', rolloutState: 'FAILED' })
+    for (const config of [breaker(true, false), breaker(false, true)]) {
+      expect(judgeRollout(service([theirs, failed], config), ours).kind).toBe('superseded')
+    }
+  })
+
+  it('a newer PRIMARY on another revision after ours failed is superseding it, not the rollback', () => {
+    const theirs = deployment('ecs-svc/50', 50, { rolloutState: 'IN_PROGRESS' })
+    const failed = rolling({ status: 'ACTIVE', rolloutState: 'FAILED' })
+    expect(judgeRollout(service([theirs, failed], breaker(true, true)), ours)).toMatchObject({
+      kind: 'superseded',
+      by: { id: 'ecs-svc/50' }
+    })
+  })
+
+  it('a service that lists no primary deployment yet is still in progress', () => {
+    expect(judgeRollout(service([]), ours)).toEqual({ kind: 'in-progress' })
+    expect(judgeRollout(service([old()]), ours)).toEqual({ kind: 'in-progress' })
+    expect(judgeRollout({ ...service([]), deployments: undefined }, ours)).toEqual({
+      kind: 'in-progress'
+    })
+  })
+
+  it('a rollout ECS says is IN_PROGRESS is not done, even with every task running', () => {
+    const running = rolling({ runningCount: 2, pendingCount: 0 })
+    expect(judgeRollout(service([running], breaker(false, false)), ours)).toEqual({
+      kind: 'in-progress'
+    })
+  })
+
   describe('a deployment with no rollout state', () => {
     const noState = { rolloutState: undefined, rolloutStateReason: undefined }
     it('counts as succeeded only as the only deployment, fully running', () => {
@@ -123,6 +177,21 @@ describe('judgeRollout', () => {
     it('is still in progress while fewer than the desired number run', () => {
       const short = deployment('ecs-svc/42', 42, { ...noState, runningCount: 1 })
       expect(judgeRollout(service([short], breaker(false, false)), ours).kind).toBe('in-progress')
+    })
+    it('takes counts ECS leaves out as zero', () => {
+      const bare = deployment('ecs-svc/42', 42, {
+        ...noState,
+        desiredCount: undefined,
+        runningCount: undefined,
+        pendingCount: undefined
+      })
+      expect(judgeRollout(service([bare], breaker(false, false)), ours)).toEqual({
+        kind: 'succeeded'
+      })
+      const noPending = deployment('ecs-svc/42', 42, { ...noState, pendingCount: undefined })
+      expect(judgeRollout(service([noPending], breaker(false, false)), ours)).toEqual({
+        kind: 'succeeded'
+      })
     })
     it('is still in progress while an older deployment is on the service', () => {
       const done = deployment('ecs-svc/42', 42, noState)
@@ -149,6 +218,34 @@ describe('judgeRollout', () => {
       expect(failureThreshold(6)).toBe(3)
       expect(failureThreshold(1000)).toBe(200)
     })
+    it('says how many tasks failed and that nothing stops the rollout', () => {
+      const failing = rolling({ desiredCount: 4, failedTasks: 3 })
+      expect(judgeRollout(service([failing, old()], breaker(false, false)), ours)).toEqual({
+        kind: 'failed',
+        cause: 'tasks-failing',
+        reason:
+          '3 tasks failed to start and the service has no deployment circuit breaker to stop the rollout',
+        ecsRollingBack: false
+      })
+    })
+    it('applies to a service without any deployment configuration', () => {
+      const failing = rolling({ desiredCount: 4, failedTasks: 3 })
+      const bare = (over: Partial<Service>) => ({ ...service([failing, old()]), ...over })
+      expect(judgeRollout(bare({ deploymentConfiguration: undefined }), ours).kind).toBe('failed')
+      expect(judgeRollout(bare({ deploymentConfiguration: {} }), ours).kind).toBe('failed')
+    })
+    it('counts a deployment with no failed tasks reported as none failed', () => {
+      const none = rolling({ desiredCount: 0, failedTasks: undefined })
+      expect(judgeRollout(service([none, old()], breaker(false, false)), ours).kind).toBe(
+        'in-progress'
+      )
+    })
+    it('applies when the breaker is off even if its rollback is on', () => {
+      const failing = rolling({ desiredCount: 4, failedTasks: 3 })
+      expect(judgeRollout(service([failing, old()], breaker(false, true)), ours).kind).toBe(
+        'failed'
+      )
+    })
     it('does not apply when a circuit breaker watches the rollout', () => {
       const verdict = judgeRollout(
         service([rolling({ failedTasks: 50 }), old()], breaker(true, false)),
@@ -156,6 +253,74 @@ describe('judgeRollout', () => {
       )
       expect(verdict.kind).toBe('in-progress')
     })
+  })
+})
+
+describe('breakerRollsBack', () => {
+  it('only a breaker that is on and rolls back puts the baseline back itself', () => {
+    expect(breakerRollsBack(service([], breaker(true, true)))).toBe(true)
+    expect(breakerRollsBack(service([], breaker(true, false)))).toBe(false)
+    expect(breakerRollsBack(service([], breaker(false, true)))).toBe(false)
+    expect(breakerRollsBack(service([], { deploymentConfiguration: {} }))).toBe(false)
+    expect(breakerRollsBack({ ...service([]), deploymentConfiguration: undefined })).toBe(false)
+  })
+})
+
+describe('replacementOf', () => {
+  it('is the PRIMARY deployment once it is not ours, and nothing while ours is PRIMARY', () => {
+    const rollback = deployment('ecs-svc/43', 41, { rolloutState: 'IN_PROGRESS' })
+    const failed = rolling({ status: 'ACTIVE', rolloutState: 'FAILED' })
+    expect(replacementOf(service([failed, rollback]), 'ecs-svc/42')).toBe(rollback)
+    expect(replacementOf(service([rolling(), old()]), 'ecs-svc/42')).toBeUndefined()
+    expect(replacementOf({ ...service([]), deployments: undefined }, 'ecs-svc/42')).toBeUndefined()
+  })
+})
+
+describe('progressLine', () => {
+  it('names every deployment with its counts and rollout state, marking ours', () => {
+    const line = progressLine(
+      service([
+        rolling({ runningCount: 1, pendingCount: 1, failedTasks: 2 }),
+        deployment('ecs-svc/41', 41, { status: 'ACTIVE', rolloutState: undefined })
+      ]),
+      'ecs-svc/42',
+      75_000
+    )
+    expect(line).toBe(
+      '[1m15s] *ecs-svc/42 PRIMARY IN_PROGRESS api:42: running 1/2, pending 1, failed 2 | ' +
+        'ecs-svc/41 ACTIVE api:41: running 2/2, pending 0, failed 0'
+    )
+  })
+
+  it('counts ECS leaves out are zero, and a service without deployments says so', () => {
+    const bare = deployment('ecs-svc/42', 42, {
+      desiredCount: undefined,
+      runningCount: undefined,
+      pendingCount: undefined,
+      failedTasks: undefined
+    })
+    expect(progressLine(service([bare]), 'ecs-svc/1', 0)).toBe(
+      '[0s] ecs-svc/42 PRIMARY COMPLETED api:42: running 0/0, pending 0, failed 0'
+    )
+    expect(progressLine(service([]), 'ecs-svc/42', 5_000)).toBe('[5s] no deployments')
+    expect(progressLine({ ...service([]), deployments: undefined }, '', 0)).toBe(
+      '[0s] no deployments'
+    )
+  })
+})
+
+describe('formatDuration', () => {
+  it.each([
+    [0, '0s'],
+    [499, '0s'],
+    [500, '1s'],
+    [59_499, '59s'],
+    [60_000, '1m00s'],
+    [65_000, '1m05s'],
+    [754_000, '12m34s'],
+    [-3_000, '0s']
+  ])('%d ms is %s', (ms, text) => {
+    expect(formatDuration(ms)).toBe(text)
   })
 })
 
@@ -177,6 +342,24 @@ describe('baselineOf', () => {
   it('a failed first deployment leaves nothing proven', () => {
     const base = baselineOf(service([rolling({ rolloutState: 'FAILED' })]))
     expect(base).toEqual({ settled: true, proven: undefined, primary: expect.anything() })
+  })
+  it('a service with no primary deployment is settled, with nothing proven', () => {
+    expect(baselineOf(service([]))).toEqual({ settled: true })
+    expect(baselineOf({ ...service([]), deployments: undefined })).toEqual({ settled: true })
+  })
+  it('a completed primary is the proven one, whatever else is on the service', () => {
+    const done = deployment('ecs-svc/42', 42)
+    expect(baselineOf(service([done, old()]))).toEqual({
+      settled: true,
+      proven: done,
+      primary: done
+    })
+  })
+  it('without rollout state, a primary not yet steady is in flight', () => {
+    const noState = { rolloutState: undefined }
+    const primary = deployment('ecs-svc/42', 42, noState)
+    expect(baselineOf(service([primary, old()]))).toEqual({ settled: false, inFlight: primary })
+    expect(baselineOf(service([primary]))).toEqual({ settled: true, proven: primary, primary })
   })
   it('without rollout state: settled once steady', () => {
     const noState = { rolloutState: undefined }
@@ -202,6 +385,56 @@ describe('newEvents', () => {
     expect(newEvents(described, seen, since).map(e => e.message)).toEqual(['first', 'second'])
     expect(newEvents(described, seen, since)).toEqual([])
   })
+
+  it('keeps an event made at the moment of the update, or with no time', () => {
+    const since = Date.parse('2026-11-28T12:00:00Z')
+    const described = service([], {
+      events: [
+        { id: 'b', message: 'no time given' },
+        { id: 'a', createdAt: new Date(since), message: 'at the update' }
+      ]
+    })
+    expect(newEvents(described, new Set(), since).map(e => e.message)).toEqual([
+      'at the update',
+      'no time given'
+    ])
+  })
+
+  it('tells events without an id apart by time and message, each printed once', () => {
+    const since = Date.parse('2026-11-28T12:00:00Z')
+    const at = new Date(since + 1000)
+    const seen = new Set<string>()
+    const first = service([], {
+      events: [
+        { createdAt: at, message: 'has reached a steady state.' },
+        { createdAt: at, message: 'has started 1 tasks.' }
+      ]
+    })
+    expect(newEvents(first, seen, since).map(e => e.message)).toEqual([
+      'has started 1 tasks.',
+      'has reached a steady state.'
+    ])
+    const later = service([], {
+      events: [
+        { createdAt: new Date(since + 2000), message: 'has reached a steady state.' },
+        ...first.events!
+      ]
+    })
+    expect(newEvents(later, seen, since).map(e => e.message)).toEqual([
+      'has reached a steady state.'
+    ])
+  })
+
+  it('prints an event with neither id nor time once', () => {
+    const seen = new Set<string>()
+    const described = service([], { events: [{ message: 'has started 1 tasks.' }] })
+    expect(newEvents(described, seen, 0).map(e => e.message)).toEqual(['has started 1 tasks.'])
+    expect(newEvents(described, seen, 0)).toEqual([])
+  })
+
+  it('a service without events has nothing new', () => {
+    expect(newEvents({ ...service([]), events: undefined }, new Set(), 0)).toEqual([])
+  })
 })
 
 describe('decideStatus', () => {
@@ -226,7 +459,14 @@ describe('decideStatus', () => {
     [{ rollout: 'failed', recovery: 'succeeded' }, 'rolled-back'],
     [{ rollout: 'failed', recovery: 'failed' }, 'failed'],
     [{ rollout: 'failed', recovery: 'superseded' }, 'superseded'],
-    [{ rollout: 'failed', recovery: 'unknown' }, 'unknown']
+    [{ rollout: 'failed', recovery: 'unknown' }, 'unknown'],
+    [{ refused: true, unexpectedError: true }, 'refused'],
+    [{ planned: true, changeSent: false }, 'succeeded'],
+    [{ planned: true, unexpectedError: true }, 'unknown'],
+    [{ planned: true, changeSent: false, unexpectedError: true }, 'failed'],
+    [{}, 'failed'],
+    [{ changeRejected: true, rollout: 'succeeded' }, 'failed'],
+    [{ changeSent: false, rollout: 'succeeded' }, 'failed']
   ])('%j is %s', (over, status) => {
     expect(decideStatus(facts(over))).toBe(status)
   })
@@ -280,7 +520,10 @@ describe('previousCandidates', () => {
   })
 
   it('a revision tagged as rolled back from by this action is recognised by its tag', () => {
-    expect(wasRolledBackFrom([{ key: ROLLED_BACK_TAG, value: '2026-11-28T12:00:00Z' }])).toBe(true)
+    expect(ROLLED_BACK_TAG).toBe('noblepay:rolled-back')
+    expect(
+      wasRolledBackFrom([{ key: 'noblepay:rolled-back', value: '2026-11-28T12:00:00Z' }])
+    ).toBe(true)
     expect(wasRolledBackFrom([{ key: 'noblepay:commit', value: 'abc' }])).toBe(false)
   })
 })

@@ -273,7 +273,8 @@ describe('watchDeployment', () => {
       reason: 'the deployment did not complete within 1m00s',
       ecsRollingBack: false,
       deploymentId: 'ecs-svc/42',
-      elapsedMs: MINUTE
+      elapsedMs: MINUTE,
+      service: { deployments: [{ id: 'ecs-svc/42' }, { id: 'ecs-svc/41' }] }
     })
     expect(clock.time).toBe(START + MINUTE)
   })
@@ -330,6 +331,71 @@ describe('watchDeployment', () => {
       startedBy: 'ecs-svc/42',
       desiredStatus: 'STOPPED'
     })
+  })
+
+  it('a watch that times out after tasks failed prints each stopped task once', async () => {
+    const failing = () => service([rolling({ failedTasks: 1 }), old()], breaker(true, false))
+    const { result, runner } = await watch(failing, { deadline: START + 30_000 })
+    expect(result).toMatchObject({ kind: 'failed', cause: 'timed-out' })
+    if (result.kind !== 'failed') return
+    await result.stopped.settle(1_000)
+    await new Promise(resolve => setTimeout(resolve, 50))
+    expect(runner.lines.filter(l => l.startsWith('  stopped '))).toHaveLength(1)
+  })
+
+  it("counts only our deployment's failed tasks", async () => {
+    const { result, runner } = await watch(elapsed =>
+      elapsed >= 30_000
+        ? service([deployment('ecs-svc/42', 42)])
+        : service([deployment('ecs-svc/41', 41, { status: 'ACTIVE', failedTasks: 4 }), rolling()])
+    )
+    expect(result.kind).toBe('succeeded')
+    expect(pollTimes(runner)).toEqual(['0s', '10s', '20s', '30s'])
+    expect(ecsMock.commandCalls(ListTasksCommand)).toHaveLength(0)
+  })
+
+  it('looks up no stopped tasks while none has failed', async () => {
+    const { result } = await watch(elapsed =>
+      elapsed >= 30_000 ? service([deployment('ecs-svc/42', 42)]) : stuck()
+    )
+    expect(result.kind).toBe('succeeded')
+    expect(ecsMock.commandCalls(ListTasksCommand)).toHaveLength(0)
+  })
+
+  it('looks up why tasks stopped once more when the rollout fails, though no more have failed', async () => {
+    const { result } = await watch(elapsed =>
+      service(
+        [rolling({ failedTasks: 1, rolloutState: elapsed >= 20_000 ? 'FAILED' : 'IN_PROGRESS' })],
+        breaker(true, false)
+      )
+    )
+    expect(result.kind).toBe('failed')
+    if (result.kind !== 'failed') return
+    await result.stopped.settle(1_000)
+    expect(ecsMock.commandCalls(ListTasksCommand)).toHaveLength(2)
+  })
+
+  it('prints an event ECS gives no time for with its message alone', async () => {
+    const { runner } = await watch(elapsed =>
+      elapsed >= 10_000
+        ? service([deployment('ecs-svc/42', 42)], {
+            events: [{ id: 'e1', message: 'has reached a steady state.' }]
+          })
+        : stuck()
+    )
+    expect(runner.lines.filter(l => l.startsWith('  event '))).toEqual([
+      '  event  has reached a steady state.'
+    ])
+  })
+
+  it('a service described without its deployments is still in progress', async () => {
+    const { result, runner } = await watch(elapsed =>
+      elapsed >= 10_000
+        ? service([deployment('ecs-svc/42', 42)])
+        : { ...stuck(), deployments: undefined }
+    )
+    expect(result).toMatchObject({ kind: 'succeeded', elapsedMs: 10_000 })
+    expect(runner.lines[0]).toBe('[0s] no deployments')
   })
 
   it('a timed-out watch still looks up why the tasks stopped', async () => {
@@ -395,8 +461,12 @@ describe('watchDeployment', () => {
       expect(result).toMatchObject({
         kind: 'failed',
         cause: 'timed-out',
-        deploymentId: 'ecs-svc/42'
+        reason: 'the deployment did not complete within 30s',
+        deploymentId: 'ecs-svc/42',
+        elapsedMs: 30_000
       })
+      if (result.kind !== 'failed') return
+      expect(result.stopped.deploymentId).toBe('ecs-svc/42')
     })
 
     it('an unreadable service before the rollback is unknown, for the deployment it replaces', async () => {
@@ -462,6 +532,26 @@ describe('settleService', () => {
     )
   })
 
+  it('prints the service events that arrive while waiting, each once', async () => {
+    const at = (s: number) => new Date(START + s * 1000)
+    const withEvents = (events: Service['events']) => ({ ...inFlight(), events })
+    const { runner } = await settle(
+      withEvents([{ id: 'e0', createdAt: at(-30), message: 'started deployment ecs-svc/40' }]),
+      elapsed =>
+        elapsed >= 20_000
+          ? service([deployment('ecs-svc/40', 40)])
+          : withEvents([
+              ...(elapsed >= 10_000
+                ? [{ id: 'e1', createdAt: at(5), message: 'has started 2 tasks.' }]
+                : []),
+              { id: 'e0', createdAt: at(-30), message: 'started deployment ecs-svc/40' }
+            ])
+    )
+    expect(runner.lines.filter(l => l.startsWith('  event '))).toEqual([
+      '  event 12:00:05 has started 2 tasks.'
+    ])
+  })
+
   it('follows the rollout in flight when another one takes its place', async () => {
     const next = service([deployment('ecs-svc/45', 45, { rolloutState: 'IN_PROGRESS' }), old()])
     const { result, runner } = await settle(
@@ -484,6 +574,16 @@ describe('settleService', () => {
     const { runner } = await settle(inFlight(), elapsed =>
       elapsed >= 10_000 ? steadyNoState : inFlight()
     )
+    expect(runner.lines.at(-1)).toBe(
+      'The service settled on deployment ecs-svc/40 (api:40) (steady).'
+    )
+  })
+
+  it('a service left with no primary deployment settles, naming the one that was in flight', async () => {
+    const { result, runner } = await settle(inFlight(), elapsed =>
+      elapsed >= 10_000 ? service([old()]) : inFlight()
+    )
+    expect(result).toMatchObject({ kind: 'settled', baseline: { settled: true } })
     expect(runner.lines.at(-1)).toBe(
       'The service settled on deployment ecs-svc/40 (api:40) (steady).'
     )
@@ -577,6 +677,7 @@ describe('StoppedTaskLog', () => {
     release()
     await log.settle(1_000)
     expect(log.failure).toBe('AccessDeniedException: not allowed')
+    expect(log.tasks).toEqual([])
     expect(runner.warnings).toEqual([
       'Could not read why the tasks of ecs-svc/42 stopped: AccessDeniedException: not allowed'
     ])
