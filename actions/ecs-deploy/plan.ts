@@ -195,11 +195,8 @@ function diffService(request: PlanRequest): PlannedChange[] {
       from: shown(now),
       to: String(request.desiredCount)
     })
-  if (
-    request.scaling &&
-    request.scaling.outcome !== 'unchanged' &&
-    request.scaling.changes !== 'none'
-  )
+  // planScaling says `none` exactly when its outcome is `unchanged`.
+  if (request.scaling && request.scaling.changes !== 'none')
     changes.push({ area: 'scaling', what: 'scaling', to: request.scaling.changes })
   const strategy = request.service?.deploymentConfiguration?.strategy ?? 'ROLLING'
   if (request.strategy !== undefined && request.strategy !== strategy)
@@ -239,11 +236,14 @@ function healthCheck(check: HealthCheck | undefined): string {
 /** One change as words: `api image: a → b`, `api environment + LOG_LEVEL`. */
 export function describePlannedChange(change: PlannedChange): string {
   const where = change.container ? `${change.container} ` : ''
-  // Keys added, changed or removed are named with their area; fields are their own name.
+  // A container added or removed names itself; keys added, changed or removed are named with
+  // their area; fields are their own name.
   const head =
-    /^[+~-] /.test(change.what) && change.area !== 'container'
-      ? `${where}${change.area} ${change.what}`
-      : `${where}${change.what}`
+    change.area === 'container'
+      ? change.what
+      : /^[+~-] /.test(change.what)
+        ? `${where}${change.area} ${change.what}`
+        : `${where}${change.what}`
   if (change.from !== undefined && change.to !== undefined)
     return `${head}: ${change.from} → ${change.to}`
   if (change.to !== undefined) return `${head}: ${change.to}`
@@ -271,11 +271,12 @@ function oneLine(changes: PlannedChange[]): string {
     } else if (area === 'scaling') {
       parts.push('scaling')
     } else {
+      // cpu, memory, desired count and strategy with both ends; ports and health checks by name.
       parts.push(
         list
           .map(
             c =>
-              `${c.container ? `${c.container} ` : ''}${c.what}${c.from !== undefined && c.to !== undefined && c.area !== 'health check' && c.area !== 'ports' ? ` ${c.from}→${c.to}` : ''}`
+              `${c.container ? `${c.container} ` : ''}${c.what}${c.area !== 'health check' && c.area !== 'ports' ? ` ${c.from}→${c.to}` : ''}`
           )
           .join(', ')
       )
