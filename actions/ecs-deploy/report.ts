@@ -132,13 +132,12 @@ function message(step: StepRecord, status: DeployStatus): string {
   }
   if (rollout?.kind !== 'failed') return `Deploying ${what} to '${name}' ended ${status}.`
   const causes = groupedCauses(rollout.stopped.tasks)
-  const logged = step.crashLogs?.kind === 'lines' ? step.crashLogs.lines.at(-1)?.message : undefined
+  const crash = step.crashLogs?.kind === 'lines' ? step.crashLogs : undefined
+  const logged = crash?.lines.at(-1)?.message
   const head =
     `Deploying ${what} to '${name}' failed (${rollout.reason.replace(/\.$/, '')})` +
     (causes.length > 0 ? ` [stopped ${causes.join(' | ')}]` : '') +
-    (logged
-      ? ` [container ${step.crashLogs?.kind === 'lines' ? step.crashLogs.container : ''} last logged: ${logged.trim()}]`
-      : '')
+    (logged ? ` [container ${crash?.container} last logged: ${logged.trim()}]` : '')
   const result = recovery?.result
   switch (status) {
     case 'rolled-back':

@@ -523,3 +523,35 @@ describe('the job summary', () => {
     expect(plain).not.toContain('mermaid')
   })
 })
+
+describe('what the report quotes', () => {
+  const lines = (...messages: string[]) => ({
+    kind: 'lines' as const,
+    taskId: 't1',
+    container: 'worker',
+    group: '/ecs/api',
+    stream: 'ecs/worker/t1',
+    lines: messages.map((message, i) => ({ timestamp: i, message }))
+  })
+
+  it("quotes the crashed container's last line, not an earlier one", () => {
+    const step = record({
+      rollout: failed({ stopped: stoppedLog() }),
+      crashLogs: lines('booting', 'connecting to db', 'fatal: db refused')
+    })
+    expect(message(step, 'failed')).toContain('[container worker last logged: fatal: db refused]')
+  })
+
+  it('drops only the full stop that ends a reason, keeping the dots inside it', () => {
+    const dotted = failed({ reason: 'image api:1.2.3 was not found.', stopped: stoppedLog() })
+    expect(firstFailureLine(config(), dotted)).toBe(
+      "Deployment ecs-svc/42 of service 'api' in cluster 'payments' failed: image api:1.2.3 was not found. No stopped tasks were recorded for it."
+    )
+    expect(message(record({ rollout: dotted }), 'failed')).toContain(
+      'failed (image api:1.2.3 was not found); no rollback.'
+    )
+    expect(firstFailureLine(config(), failed({ reason: 'v1.2', stopped: stoppedLog() }))).toContain(
+      'failed: v1.2. No stopped'
+    )
+  })
+})
