@@ -368,7 +368,7 @@ export async function watchServiceDeployment(
   }
   const stopped = new StoppedTaskLog(reader, runner, request.cluster, request.deployment.id)
   let failedTasks = 0
-  let lastKey = ''
+  let lastKey: string | undefined
   let trafficReturnedAt: number | undefined
   let service: Service | undefined
   let sd: ServiceDeployment | undefined
@@ -392,11 +392,10 @@ export async function watchServiceDeployment(
       runner.info(`  event ${event.createdAt?.toISOString().slice(11, 19) ?? ''} ${event.message}`)
     }
     const stage = sd.lifecycleStage
-    if (stage && seen.stages.at(-1)?.stage !== stage) {
-      // Stages entered and left between two looks are printed too, as passed.
-      for (const passed of request.until === 'rolled-back'
-        ? []
-        : stagesBetween(seen.stages.at(-1)?.stage, stage)) {
+    const entered = stage !== undefined && seen.stages.at(-1)?.stage !== stage
+    // Stages entered and left between two looks are printed too, as passed.
+    if (entered && request.until !== 'rolled-back') {
+      for (const passed of stagesBetween(seen.stages.at(-1)?.stage, stage)) {
         runner.info(
           `[${formatDuration(now - request.since)} since the update] ${passed}: passed between two looks`
         )
@@ -408,8 +407,7 @@ export async function watchServiceDeployment(
       lastKey = key
       runner.info(stageLine(sd, now - request.since))
     }
-    if (stage && seen.stages.at(-1)?.stage !== stage)
-      seen.stages.push({ stage, at: now, production: trafficOnTarget(sd).production })
+    if (entered) seen.stages.push({ stage, at: now, production: trafficOnTarget(sd).production })
     if (
       request.until === 'rolled-back' &&
       trafficReturnedAt === undefined &&
@@ -436,28 +434,34 @@ export async function watchServiceDeployment(
         serviceDeployment: sd,
         trafficReturnedAt
       }
-    if (result === 'superseded' && verdict.kind === 'superseded') {
+    if (result === 'superseded') {
+      // decide says superseded for a superseded verdict only.
+      const { by, reason } = verdict as Extract<LifecycleVerdict, { kind: 'superseded' }>
       return {
         ...done(),
         kind: 'superseded',
-        by: primaryDeployment(service) ?? { id: verdict.by },
-        reason: verdict.reason,
+        by: primaryDeployment(service) ?? { id: by },
+        reason,
         service
       }
     }
     if (result === 'failed') {
       stopped.refresh()
+      // Failed, rolled back by ECS, or (watching a rollback) completed instead.
       const failure =
         verdict.kind === 'failed'
           ? verdict
-          : {
-              cause: 'rollout-failed' as const,
-              reason:
-                request.until === 'rolled-back'
-                  ? `the rollback did not happen: the service deployment ended ${sd.status}`
-                  : `ECS rolled the service deployment back${verdict.kind === 'rolled-back' ? `: ${verdict.reason}` : ''}`,
-              ecsRollingBack: verdict.kind === 'rolled-back'
-            }
+          : verdict.kind === 'rolled-back'
+            ? {
+                cause: 'rollout-failed' as const,
+                reason: `ECS rolled the service deployment back: ${verdict.reason}`,
+                ecsRollingBack: true
+              }
+            : {
+                cause: 'rollout-failed' as const,
+                reason: `the rollback did not happen: the service deployment ended ${sd.status}`,
+                ecsRollingBack: false
+              }
       return {
         ...done(),
         kind: 'failed',

@@ -357,6 +357,25 @@ describe('watchServiceDeployment', () => {
     expect(clock.time).toBeLessThanOrEqual(START + MINUTE)
   })
 
+  it('a deployment that completes with no task failing looks up no stopped tasks and times no traffic return', async () => {
+    const { result } = await watch(completing)
+    expect(result.kind === 'succeeded' && result.trafficReturnedAt).toBeUndefined()
+    expect(ecsMock.commandCalls(ListTasksCommand)).toHaveLength(0)
+  })
+
+  it('a look that shows no stage records none, keeping the stages seen before', async () => {
+    const { result } = await watch(
+      elapsed => ({ sd: sd({ lifecycleStage: elapsed < 10_000 ? 'PRE_SCALE_UP' : undefined }) }),
+      { deadline: START + 20_000 }
+    )
+    expect(result).toMatchObject({
+      kind: 'failed',
+      cause: 'timed-out',
+      reason: 'the service deployment did not complete within 20s (last stage unknown)'
+    })
+    expect(result.stages).toEqual([{ stage: 'PRE_SCALE_UP', at: START, production: 0 }])
+  })
+
   describe('watching a rollback (until rolled-back)', () => {
     const rollingBack = (elapsed: number) => ({
       sd:
