@@ -235,15 +235,13 @@ function healthCheck(check: HealthCheck | undefined): string {
 
 /** One change as words: `api image: a → b`, `api environment + LOG_LEVEL`. */
 export function describePlannedChange(change: PlannedChange): string {
-  const where = change.container ? `${change.container} ` : ''
   // A container added or removed names itself; keys added, changed or removed are named with
   // their area; fields are their own name.
+  const where = change.container && change.area !== 'container' ? `${change.container} ` : ''
   const head =
-    change.area === 'container'
-      ? change.what
-      : /^[+~-] /.test(change.what)
-        ? `${where}${change.area} ${change.what}`
-        : `${where}${change.what}`
+    change.area === 'environment' || change.area === 'secrets'
+      ? `${where}${change.area} ${change.what}`
+      : `${where}${change.what}`
   if (change.from !== undefined && change.to !== undefined)
     return `${head}: ${change.from} → ${change.to}`
   if (change.to !== undefined) return `${head}: ${change.to}`
