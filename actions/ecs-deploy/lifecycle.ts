@@ -13,6 +13,7 @@
  */
 import type {
   Deployment,
+  DeploymentConfiguration,
   DeploymentStrategy,
   Service,
   ServiceDeployment,
@@ -64,17 +65,17 @@ export function lifecycleStrategy(service: Service): LifecycleStrategy | undefin
 
 /** How the service deployment moves production traffic, in words for the log and summary. */
 export function describeStrategy(service: Service): string {
-  const config = service.deploymentConfiguration
-  const bake = `bake time ${config?.bakeTimeInMinutes ?? 0} min`
+  const config: DeploymentConfiguration = service.deploymentConfiguration ?? {}
+  const bake = `bake time ${config.bakeTimeInMinutes ?? 0} min`
   switch (lifecycleStrategy(service)) {
     case 'BLUE_GREEN':
       return `BLUE_GREEN (all production traffic at once, ${bake})`
     case 'LINEAR': {
-      const linear = config?.linearConfiguration
+      const linear = config.linearConfiguration
       return `LINEAR (${linear?.stepPercent ?? 10} % every ${linear?.stepBakeTimeInMinutes ?? 6} min, ${bake})`
     }
     case 'CANARY': {
-      const canary = config?.canaryConfiguration
+      const canary = config.canaryConfiguration
       return `CANARY (${canary?.canaryPercent ?? 5} % for ${canary?.canaryBakeTimeInMinutes ?? 10} min, then the rest, ${bake})`
     }
     default:
@@ -220,6 +221,8 @@ export function stageLine(sd: ServiceDeployment, sinceUpdateMs: number): string 
   const stage = sd.lifecycleStage ?? 'no stage'
   const { production } = trafficOnTarget(sd)
   const test = trafficOnTarget(sd).test ?? 0
+  // A weight a hair under 100 (ECS's floating point) is all the test traffic.
+  const allTest = 100 - 1e-9
   const parts: string[] = []
   if (production !== undefined) {
     parts.push(
@@ -228,9 +231,10 @@ export function stageLine(sd: ServiceDeployment, sinceUpdateMs: number): string 
         : `production traffic on the ${production >= 100 ? 'new' : 'previous'} revision`
     )
   }
-  if (test > 0 && test < 100 - 1e-9)
+  if (test > 0 && test < allTest)
     parts.push(`test traffic ${formatPercent(test)} on the new revision`)
-  else if (test >= 100 && (production ?? 0) < 100) parts.push('test traffic on the new revision')
+  else if (test >= allTest && (production ?? 0) < 100)
+    parts.push('test traffic on the new revision')
   const hooks = (sd.lifecycleHookDetails ?? []).map(
     h => `${hookName(h.targetArn)} ${h.status ?? 'UNKNOWN'}`
   )
@@ -414,9 +418,10 @@ export async function watchServiceDeployment(
       trafficOnTarget(sd).production === 0
     )
       trafficReturnedAt = now
-    const ours = service.deployments?.find(d => d.id === request.deployment.id)
-    if ((ours?.failedTasks ?? 0) > failedTasks) {
-      failedTasks = ours?.failedTasks ?? 0
+    const failedNow =
+      service.deployments?.find(d => d.id === request.deployment.id)?.failedTasks ?? 0
+    if (failedNow > failedTasks) {
+      failedTasks = failedNow
       stopped.refresh()
     }
 

@@ -550,3 +550,66 @@ describe('stagesBetween, the less common looks', () => {
     expect(stagesBetween('BAKE_TIME', 'BAKE_TIME')).toEqual([])
   })
 })
+
+describe('lifecycle inputs and services read as ECS may send them', () => {
+  it('wait-until is read from its own input', () => {
+    const inputs = new Inputs(name => (name === 'wait-until' ? 'traffic-shifted' : ''))
+    expect(readWaitUntil(inputs)).toBe('traffic-shifted')
+  })
+
+  it('a service described without a deployment configuration is rolling', () => {
+    const bare = service({ deploymentConfiguration: undefined })
+    expect(lifecycleStrategy(bare)).toBe(undefined)
+    expect(describeStrategy(bare)).toBe('ROLLING')
+  })
+
+  it('a failed rollback and a tripped breaker are failures of the rollout itself', () => {
+    const judge = (d: ServiceDeployment, s?: Service) =>
+      judgeServiceDeployment(d, { service: s ?? service(), deploymentId: 'ecs-svc/1' })
+    expect(judge(sd({ status: 'ROLLBACK_FAILED', statusReason: 'no capacity' }))).toEqual({
+      kind: 'failed',
+      cause: 'rollout-failed',
+      reason: 'no capacity; the rollback failed as well',
+      ecsRollingBack: false
+    })
+    const tripped = sd({ deploymentCircuitBreaker: { status: 'TRIGGERED', failureCount: 2 } })
+    expect(judge(tripped)).toEqual({
+      kind: 'failed',
+      cause: 'rollout-failed',
+      reason: 'the deployment circuit breaker tripped after 2 failed tasks',
+      ecsRollingBack: true
+    })
+    // A service whose configuration names no breaker: ECS does not roll back by itself.
+    expect(
+      judge(tripped, service({ deploymentConfiguration: { strategy: 'BLUE_GREEN' } }))
+    ).toMatchObject({ kind: 'failed', ecsRollingBack: false })
+  })
+
+  it('a service deployment described without its ARN is left unnamed in the reason', () => {
+    const unnamed = sd({ serviceDeploymentArn: undefined })
+    expect(
+      judgeServiceDeployment(unnamed, { service: service({ currentServiceDeployment: OTHER }) })
+    ).toMatchObject({ kind: 'superseded', reason: 'service deployment api/bbbb replaced ' })
+    expect(judgeServiceDeployment({ ...unnamed, status: 'STOPPED' })).toMatchObject({
+      reason: 'ECS reports service deployment  STOPPED'
+    })
+  })
+
+  it('a test weight a hair under 100 is all the test traffic', () => {
+    expect(
+      stageLine(sd({ lifecycleStage: 'TEST_TRAFFIC_SHIFT', ...traffic(0, 100 - 1e-9) }), 0)
+    ).toBe(
+      '[0s since the update] TEST_TRAFFIC_SHIFT: production traffic on the previous revision; test traffic on the new revision'
+    )
+  })
+
+  it('an empty hook list and none at all are the same stage', () => {
+    expect(stageKey(sd({ lifecycleHookDetails: [] }))).toBe(
+      stageKey(sd({ lifecycleHookDetails: undefined }))
+    )
+  })
+
+  it('CLEAN_UP right after the production traffic shift means bake time passed between looks', () => {
+    expect(stagesBetween('POST_PRODUCTION_TRAFFIC_SHIFT', 'CLEAN_UP')).toEqual(['BAKE_TIME'])
+  })
+})
