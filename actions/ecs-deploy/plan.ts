@@ -205,7 +205,7 @@ function diffService(request: PlanRequest): PlannedChange[] {
 }
 
 function norm(value: string | number | undefined | null): string {
-  return value === undefined || value === null || value === '' ? '' : String(value)
+  return String(value ?? '')
 }
 
 function shown(value: string | number | undefined | null): string {

@@ -196,13 +196,8 @@ export class Timeline {
 
 /**
  * Text Mermaid's gantt syntax can carry: a colon starts a task's data, `#` and `;` are
- * special, and a line break ends the statement.
+ * special, and a line break (white space like any other here) ends the statement.
  */
 function clean(text: string): string {
-  return text
-    .replace(/[\r\n]+/g, ' ')
-    .replace(/:/g, ' ')
-    .replace(/[#;]/g, '')
-    .replace(/\s+/g, ' ')
-    .trim()
+  return text.replace(/:/g, ' ').replace(/[#;]/g, '').replace(/\s+/g, ' ').trim()
 }
