@@ -132,12 +132,10 @@ function message(step: StepRecord, status: DeployStatus): string {
   }
   if (rollout?.kind !== 'failed') return `Deploying ${what} to '${name}' ended ${status}.`
   const causes = groupedCauses(rollout.stopped.tasks)
-  const crash = step.crashLogs?.kind === 'lines' ? step.crashLogs : undefined
-  const logged = crash?.lines.at(-1)?.message
   const head =
     `Deploying ${what} to '${name}' failed (${rollout.reason.replace(/\.$/, '')})` +
     (causes.length > 0 ? ` [stopped ${causes.join(' | ')}]` : '') +
-    (logged ? ` [container ${crash?.container} last logged: ${logged.trim()}]` : '')
+    lastLogged(step.crashLogs)
   const result = recovery?.result
   switch (status) {
     case 'rolled-back':
@@ -151,6 +149,13 @@ function message(step: StepRecord, status: DeployStatus): string {
     return `${head}; the rollback did not settle either (${result.reason}). The service may be unhealthy: it runs ${lastSeen}. Check it in the ECS console now.`
   }
   return `${head}; ${recovery?.note ?? 'no rollback'}. The service runs ${lastSeen}: check it and roll back with rollback-to if it is not healthy.`
+}
+
+/** The crashed container's last log line, as the message quotes it; empty without one. */
+function lastLogged(logs: CrashLogs | undefined): string {
+  if (logs?.kind !== 'lines') return ''
+  const last = logs.lines.at(-1)?.message
+  return last ? ` [container ${logs.container} last logged: ${last.trim()}]` : ''
 }
 
 function summary(step: StepRecord, status: DeployStatus, now: number): string {

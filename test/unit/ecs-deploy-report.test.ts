@@ -555,3 +555,22 @@ describe('what the report quotes', () => {
     )
   })
 })
+
+describe('the job summary of a step that got nowhere', () => {
+  it('shows no task definition, previous one, deployment or service deployment it does not know', () => {
+    const text = summary(record({ ecs: undefined }), 'refused')
+    expect(text).toBe(
+      [
+        '### ECS deploy: api refused',
+        '',
+        '|  |  |',
+        '| --- | --- |',
+        '| Status | refused |',
+        '| Cluster / service | payments / api |',
+        `| Image | ${IMAGE} |`,
+        '| Duration | 1m35s |',
+        ''
+      ].join('\n')
+    )
+  })
+})
