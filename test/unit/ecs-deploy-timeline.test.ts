@@ -197,6 +197,14 @@ describe('Timeline labels, sections and tags', () => {
     ])
   })
 
+  it('task spans with no deployment named share one section', () => {
+    const timeline = new Timeline('t')
+    timeline.span('tasks-starting', s(1), s(2))
+    timeline.span('tasks-running', s(2), s(3))
+    const chart = parseGantt(timeline.toMermaid(s(10)))
+    expect(chart.sections.map(x => [x.name, x.tasks.length])).toEqual([['Deployment', 2]])
+  })
+
   it('a span still open when the chart is drawn is active, and critical when it is a failure', () => {
     expect(only(t => t.span('tasks-failing', s(5), undefined, 'd'))).toMatchObject({
       section: 'Deployment d',
