@@ -96,7 +96,8 @@ export function serviceState(service: Service | undefined): string {
   if (!service) return 'not read'
   const primary = primaryDeployment(service)
   if (!primary) return 'no deployment'
-  const others = (service.deployments ?? []).length - 1
+  // A primary deployment comes from the list, so there is one.
+  const others = service.deployments!.length - 1
   return (
     `${describeDeployment(primary)} ${primary.rolloutState ?? 'no rollout state'}, ` +
     `running ${primary.runningCount ?? 0}/${primary.desiredCount ?? 0}` +
@@ -214,7 +215,8 @@ function summary(step: StepRecord, status: DeployStatus, now: number): string {
       parts.push(`**Recovery:** ${recovery.note}${settled ? ` (${settled})` : ''}.`)
     }
   }
-  if (step.crashLogs && step.crashLogs.kind !== 'off') parts.push(crashLogsMarkdown(step.crashLogs))
+  // Nothing for logs that were off.
+  if (step.crashLogs) parts.push(crashLogsMarkdown(step.crashLogs))
   if (step.trafficReturnedMs !== undefined)
     parts.push(
       `**Production traffic back on the previous revision after:** ${step.trafficReturnedMs} ms`

@@ -274,7 +274,9 @@ describe('the failure message per status', () => {
         lines: []
       }
     })
-    expect(message(nothingLogged, 'failed')).not.toContain('last logged')
+    expect(message(nothingLogged, 'failed')).toBe(
+      `Deploying ${IMAGE} to 'api' failed (ECS deployment circuit breaker: tasks failed to start); no rollback. The service runs deployment ecs-svc/43 (api:41) IN_PROGRESS, running 1/2; 1 older deployment still on it: check it and roll back with rollback-to if it is not healthy.`
+    )
     const unavailable = record({
       rollout: failed({ stopped: stoppedLog() }),
       crashLogs: { kind: 'unavailable', reason: 'no awslogs' }
@@ -571,6 +573,21 @@ describe('the job summary of a step that got nowhere', () => {
         '| Duration | 1m35s |',
         ''
       ].join('\n')
+    )
+  })
+})
+
+describe('several stop reasons', () => {
+  const two = () =>
+    stoppedLog([
+      task('a', { stoppedReason: 'OOM', stopCode: '', containers: [] }),
+      task('b', { stoppedReason: 'pull failed', stopCode: '', containers: [] })
+    ])
+
+  it('are each named once, divided by a bar, in the error line and the message', () => {
+    expect(stoppedSentence(two())).toBe('Stopped 1 task: OOM | 1 task: pull failed')
+    expect(message(record({ rollout: failed({ stopped: two() }) }), 'failed')).toContain(
+      '[stopped 1 task: OOM | 1 task: pull failed]'
     )
   })
 })
