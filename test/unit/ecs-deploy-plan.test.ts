@@ -487,3 +487,43 @@ describe('describePlannedChange', () => {
     )
   })
 })
+
+describe('planDeploy on revisions with parts left out', () => {
+  it('a revision with no containers, unnamed entries and a check with no command', () => {
+    const bare: PlannedRevision = { family: 'noblepay-api', cpu: '256', memory: '512' }
+    expect(planDeploy({ running: bare, next: running() }).lines.slice(1)).toEqual([
+      '  + container api',
+      '  + container sidecar'
+    ])
+    expect(planDeploy({ running: running(), next: bare }).output).toBe(
+      '- container api, - container sidecar'
+    )
+    const unnamed = next(api => {
+      api.environment = [{ value: 'x' }, { name: 'DB_HOST' }]
+      api.secrets = [{ valueFrom: 'arn:s' }, { name: 'DB_PASSWORD' }]
+      api.portMappings = undefined
+      api.healthCheck = {}
+    })
+    delete unnamed.containerDefinitions![1]!.name
+    expect(planDeploy({ running: running(), next: unnamed }).lines.slice(1)).toEqual([
+      '  - container sidecar',
+      '  api environment + ',
+      '  api environment ~ DB_HOST',
+      '  api environment - LOG_LEVEL',
+      '  api environment - OLD_FLAG',
+      '  api secrets + : arn:s',
+      `  api secrets ~ DB_PASSWORD: ${SECRET_ARN} → `,
+      '  api ports: 8080/tcp → none',
+      '  api health check: CMD-SHELL curl -f localhost:8080/health (every 10s) → none',
+      '  + container '
+    ])
+  })
+
+  it('two changes of one area are listed together in the output', () => {
+    const revision = next(api => (api.cpu = 128))
+    revision.cpu = '512'
+    expect(planDeploy({ running: running(), next: revision }).output).toBe(
+      'cpu 256→512, api cpu (unset)→128'
+    )
+  })
+})
