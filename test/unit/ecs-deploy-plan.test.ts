@@ -500,9 +500,9 @@ describe('planDeploy on revisions with parts left out', () => {
     )
     const unnamed = next(api => {
       api.environment = [{ value: 'x' }, { name: 'DB_HOST' }]
-      api.secrets = [{ valueFrom: 'arn:s' }, { name: 'DB_PASSWORD' }]
+      api.secrets = [{ valueFrom: 'arn:s' }, { name: 'DB_PASSWORD' }] as typeof api.secrets
       api.portMappings = undefined
-      api.healthCheck = {}
+      api.healthCheck = {} as typeof api.healthCheck
     })
     delete unnamed.containerDefinitions![1]!.name
     expect(planDeploy({ running: running(), next: unnamed }).lines.slice(1)).toEqual([
