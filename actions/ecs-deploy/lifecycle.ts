@@ -13,6 +13,7 @@
  */
 import type {
   Deployment,
+  DeploymentConfiguration,
   DeploymentStrategy,
   Service,
   ServiceDeployment,
@@ -53,30 +54,28 @@ export function readWaitUntil(inputs: Inputs): WaitUntil {
 // ---- what the service uses ---------------------------------------------------------------------
 
 export type LifecycleStrategy = Extract<DeploymentStrategy, 'BLUE_GREEN' | 'LINEAR' | 'CANARY'>
-const LIFECYCLE_STRATEGIES: readonly string[] = ['BLUE_GREEN', 'LINEAR', 'CANARY']
+const LIFECYCLE_STRATEGIES = new Set<string | undefined>(['BLUE_GREEN', 'LINEAR', 'CANARY'])
 
 /** The service's strategy when its deployments pass lifecycle stages; undefined for ROLLING. */
 export function lifecycleStrategy(service: Service): LifecycleStrategy | undefined {
   if ((service.deploymentController?.type ?? 'ECS') !== 'ECS') return undefined
   const strategy = service.deploymentConfiguration?.strategy
-  return strategy && LIFECYCLE_STRATEGIES.includes(strategy)
-    ? (strategy as LifecycleStrategy)
-    : undefined
+  return LIFECYCLE_STRATEGIES.has(strategy) ? (strategy as LifecycleStrategy) : undefined
 }
 
 /** How the service deployment moves production traffic, in words for the log and summary. */
 export function describeStrategy(service: Service): string {
-  const config = service.deploymentConfiguration
-  const bake = `bake time ${config?.bakeTimeInMinutes ?? 0} min`
+  const config: DeploymentConfiguration = service.deploymentConfiguration ?? {}
+  const bake = `bake time ${config.bakeTimeInMinutes ?? 0} min`
   switch (lifecycleStrategy(service)) {
     case 'BLUE_GREEN':
       return `BLUE_GREEN (all production traffic at once, ${bake})`
     case 'LINEAR': {
-      const linear = config?.linearConfiguration
+      const linear = config.linearConfiguration
       return `LINEAR (${linear?.stepPercent ?? 10} % every ${linear?.stepBakeTimeInMinutes ?? 6} min, ${bake})`
     }
     case 'CANARY': {
-      const canary = config?.canaryConfiguration
+      const canary = config.canaryConfiguration
       return `CANARY (${canary?.canaryPercent ?? 5} % for ${canary?.canaryBakeTimeInMinutes ?? 10} min, then the rest, ${bake})`
     }
     default:
@@ -110,17 +109,17 @@ export interface LifecycleContext {
   deploymentId?: string
 }
 
-const ROLLING_BACK = ['ROLLBACK_REQUESTED', 'ROLLBACK_IN_PROGRESS']
+const ROLLING_BACK = new Set<string | undefined>(['ROLLBACK_REQUESTED', 'ROLLBACK_IN_PROGRESS'])
 
 export function judgeServiceDeployment(
   sd: ServiceDeployment,
   context: LifecycleContext = {}
 ): LifecycleVerdict {
-  const status = sd.status ?? 'PENDING'
+  const status = sd.status
   const reason = failureReason(sd)
   if (status === 'SUCCESSFUL') return { kind: 'succeeded' }
   if (status === 'ROLLBACK_SUCCESSFUL') return { kind: 'rolled-back', reason }
-  if (ROLLING_BACK.includes(status))
+  if (ROLLING_BACK.has(status))
     return { kind: 'failed', cause: 'rollout-failed', reason, ecsRollingBack: true }
   if (status === 'ROLLBACK_FAILED')
     return {
@@ -130,12 +129,11 @@ export function judgeServiceDeployment(
       ecsRollingBack: false
     }
   const current = context.service?.currentServiceDeployment
-  const replacedBy = current && current !== sd.serviceDeploymentArn ? current : undefined
-  if (replacedBy) {
+  if (current && current !== sd.serviceDeploymentArn) {
     return {
       kind: 'superseded',
-      by: replacedBy,
-      reason: `service deployment ${shortServiceDeployment(replacedBy)} replaced ${shortServiceDeployment(sd.serviceDeploymentArn ?? '')}`
+      by: current,
+      reason: `service deployment ${shortServiceDeployment(current)} replaced ${shortServiceDeployment(sd.serviceDeploymentArn ?? '')}`
     }
   }
   if (status === 'STOPPED' || status === 'STOP_REQUESTED')
@@ -160,20 +158,22 @@ export function judgeServiceDeployment(
       ecsRollingBack: breaker?.rollback === true
     }
   }
-  const ours = context.service?.deployments?.find(d => d.id === context.deploymentId)
-  const failing = ours && context.service ? tasksFailingUnwatched(context.service, ours) : undefined
-  if (failing) return failing
+  if (context.service) {
+    const ours = context.service.deployments?.find(d => d.id === context.deploymentId)
+    const failing = ours && tasksFailingUnwatched(context.service, ours)
+    if (failing) return failing
+  }
   if (sd.lifecycleStage === 'BAKE_TIME' || sd.lifecycleStage === 'CLEAN_UP')
     return { kind: 'traffic-shifted' }
   return { kind: 'in-progress' }
 }
 
-/** ECS's own words for why a service deployment failed or rolled back. */
+/** ECS's own words for why a service deployment failed or rolled back (it has a status then). */
 function failureReason(sd: ServiceDeployment): string {
   return (
     sd.rollback?.reason ||
     sd.statusReason ||
-    `ECS reports service deployment ${shortServiceDeployment(sd.serviceDeploymentArn ?? '')} ${sd.status ?? 'without a status'}`
+    `ECS reports service deployment ${shortServiceDeployment(sd.serviceDeploymentArn ?? '')} ${sd.status}`
   ).replace(/\.$/, '')
 }
 
@@ -182,8 +182,7 @@ export type RollbackPossibility = { possible: true } | { possible: false; why: s
 
 export function rollbackPossibility(sd: ServiceDeployment): RollbackPossibility {
   const status = sd.status ?? 'PENDING'
-  if (ROLLING_BACK.includes(status))
-    return { possible: false, why: 'ECS is already rolling it back' }
+  if (ROLLING_BACK.has(status)) return { possible: false, why: 'ECS is already rolling it back' }
   if (status !== 'PENDING' && status !== 'IN_PROGRESS')
     return { possible: false, why: `the service deployment has ended (${status})` }
   if ((sd.sourceServiceRevisions ?? []).length === 0)
@@ -220,7 +219,10 @@ export function stageKey(sd: ServiceDeployment): string {
  */
 export function stageLine(sd: ServiceDeployment, sinceUpdateMs: number): string {
   const stage = sd.lifecycleStage ?? 'no stage'
-  const { production, test } = trafficOnTarget(sd)
+  const { production } = trafficOnTarget(sd)
+  const test = trafficOnTarget(sd).test ?? 0
+  // A weight a hair under 100 (ECS's floating point) is all the test traffic.
+  const allTest = 100 - 1e-9
   const parts: string[] = []
   if (production !== undefined) {
     parts.push(
@@ -229,9 +231,9 @@ export function stageLine(sd: ServiceDeployment, sinceUpdateMs: number): string 
         : `production traffic on the ${production >= 100 ? 'new' : 'previous'} revision`
     )
   }
-  if (test !== undefined && test > 0 && test < 100 - 1e-9)
+  if (test > 0 && test < allTest)
     parts.push(`test traffic ${formatPercent(test)} on the new revision`)
-  else if (test !== undefined && test >= 100 && (production ?? 0) < 100)
+  else if (test >= allTest && (production ?? 0) < 100)
     parts.push('test traffic on the new revision')
   const hooks = (sd.lifecycleHookDetails ?? []).map(
     h => `${hookName(h.targetArn)} ${h.status ?? 'UNKNOWN'}`
@@ -258,15 +260,15 @@ export const STAGE_ORDER: readonly string[] = [
 /**
  * Stages a deployment went through between two looks: those strictly between the last one
  * seen and the one seen now, in ECS's order. A stage as short as a poll is still printed, as
- * passed. RECONCILE_SERVICE comes only when ECS needs it, so it is never inferred.
+ * passed. RECONCILE_SERVICE comes only when ECS needs it, so it is never inferred: before the
+ * first look the stages count from PRE_SCALE_UP.
  */
 export function stagesBetween(previous: string | undefined, current: string): string[] {
+  if (previous !== undefined && !STAGE_ORDER.includes(previous)) return []
+  if (!STAGE_ORDER.includes(current)) return []
   const from =
-    previous === undefined ? STAGE_ORDER.indexOf('PRE_SCALE_UP') - 1 : STAGE_ORDER.indexOf(previous)
-  const to = STAGE_ORDER.indexOf(current)
-  if (from < 0 && previous !== undefined) return []
-  if (to < 0 || to <= from + 1) return []
-  return STAGE_ORDER.slice(from + 1, to).filter(stage => stage !== 'RECONCILE_SERVICE')
+    previous === undefined ? STAGE_ORDER.indexOf('PRE_SCALE_UP') : STAGE_ORDER.indexOf(previous) + 1
+  return STAGE_ORDER.slice(from, STAGE_ORDER.indexOf(current))
 }
 
 function formatPercent(value: number): string {
@@ -370,7 +372,7 @@ export async function watchServiceDeployment(
   }
   const stopped = new StoppedTaskLog(reader, runner, request.cluster, request.deployment.id)
   let failedTasks = 0
-  let lastKey = ''
+  let lastKey: string | undefined
   let trafficReturnedAt: number | undefined
   let service: Service | undefined
   let sd: ServiceDeployment | undefined
@@ -394,11 +396,10 @@ export async function watchServiceDeployment(
       runner.info(`  event ${event.createdAt?.toISOString().slice(11, 19) ?? ''} ${event.message}`)
     }
     const stage = sd.lifecycleStage
-    if (stage && seen.stages.at(-1)?.stage !== stage) {
-      // Stages entered and left between two looks are printed too, as passed.
-      for (const passed of request.until === 'rolled-back'
-        ? []
-        : stagesBetween(seen.stages.at(-1)?.stage, stage)) {
+    const entered = stage !== undefined && seen.stages.at(-1)?.stage !== stage
+    // Stages entered and left between two looks are printed too, as passed.
+    if (entered && request.until !== 'rolled-back') {
+      for (const passed of stagesBetween(seen.stages.at(-1)?.stage, stage)) {
         runner.info(
           `[${formatDuration(now - request.since)} since the update] ${passed}: passed between two looks`
         )
@@ -410,17 +411,17 @@ export async function watchServiceDeployment(
       lastKey = key
       runner.info(stageLine(sd, now - request.since))
     }
-    if (stage && seen.stages.at(-1)?.stage !== stage)
-      seen.stages.push({ stage, at: now, production: trafficOnTarget(sd).production })
+    if (entered) seen.stages.push({ stage, at: now, production: trafficOnTarget(sd).production })
     if (
       request.until === 'rolled-back' &&
       trafficReturnedAt === undefined &&
       trafficOnTarget(sd).production === 0
     )
       trafficReturnedAt = now
-    const ours = service.deployments?.find(d => d.id === request.deployment.id)
-    if ((ours?.failedTasks ?? 0) > failedTasks) {
-      failedTasks = ours?.failedTasks ?? 0
+    const failedNow =
+      service.deployments?.find(d => d.id === request.deployment.id)?.failedTasks ?? 0
+    if (failedNow > failedTasks) {
+      failedTasks = failedNow
       stopped.refresh()
     }
 
@@ -438,28 +439,34 @@ export async function watchServiceDeployment(
         serviceDeployment: sd,
         trafficReturnedAt
       }
-    if (result === 'superseded' && verdict.kind === 'superseded') {
+    if (result === 'superseded') {
+      // decide says superseded for a superseded verdict only.
+      const { by, reason } = verdict as Extract<LifecycleVerdict, { kind: 'superseded' }>
       return {
         ...done(),
         kind: 'superseded',
-        by: primaryDeployment(service) ?? { id: verdict.by },
-        reason: verdict.reason,
+        by: primaryDeployment(service) ?? { id: by },
+        reason,
         service
       }
     }
     if (result === 'failed') {
       stopped.refresh()
+      // Failed, rolled back by ECS, or (watching a rollback) completed instead.
       const failure =
         verdict.kind === 'failed'
           ? verdict
-          : {
-              cause: 'rollout-failed' as const,
-              reason:
-                request.until === 'rolled-back'
-                  ? `the rollback did not happen: the service deployment ended ${sd.status}`
-                  : `ECS rolled the service deployment back${verdict.kind === 'rolled-back' ? `: ${verdict.reason}` : ''}`,
-              ecsRollingBack: verdict.kind === 'rolled-back'
-            }
+          : verdict.kind === 'rolled-back'
+            ? {
+                cause: 'rollout-failed' as const,
+                reason: `ECS rolled the service deployment back: ${verdict.reason}`,
+                ecsRollingBack: true
+              }
+            : {
+                cause: 'rollout-failed' as const,
+                reason: `the rollback did not happen: the service deployment ended ${sd.status}`,
+                ecsRollingBack: false
+              }
       return {
         ...done(),
         kind: 'failed',

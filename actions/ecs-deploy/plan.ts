@@ -195,11 +195,8 @@ function diffService(request: PlanRequest): PlannedChange[] {
       from: shown(now),
       to: String(request.desiredCount)
     })
-  if (
-    request.scaling &&
-    request.scaling.outcome !== 'unchanged' &&
-    request.scaling.changes !== 'none'
-  )
+  // planScaling says `none` exactly when its outcome is `unchanged`.
+  if (request.scaling && request.scaling.changes !== 'none')
     changes.push({ area: 'scaling', what: 'scaling', to: request.scaling.changes })
   const strategy = request.service?.deploymentConfiguration?.strategy ?? 'ROLLING'
   if (request.strategy !== undefined && request.strategy !== strategy)
@@ -208,7 +205,7 @@ function diffService(request: PlanRequest): PlannedChange[] {
 }
 
 function norm(value: string | number | undefined | null): string {
-  return value === undefined || value === null || value === '' ? '' : String(value)
+  return String(value ?? '')
 }
 
 function shown(value: string | number | undefined | null): string {
@@ -238,10 +235,11 @@ function healthCheck(check: HealthCheck | undefined): string {
 
 /** One change as words: `api image: a → b`, `api environment + LOG_LEVEL`. */
 export function describePlannedChange(change: PlannedChange): string {
-  const where = change.container ? `${change.container} ` : ''
-  // Keys added, changed or removed are named with their area; fields are their own name.
+  // A container added or removed names itself; keys added, changed or removed are named with
+  // their area; fields are their own name.
+  const where = change.container && change.area !== 'container' ? `${change.container} ` : ''
   const head =
-    /^[+~-] /.test(change.what) && change.area !== 'container'
+    change.area === 'environment' || change.area === 'secrets'
       ? `${where}${change.area} ${change.what}`
       : `${where}${change.what}`
   if (change.from !== undefined && change.to !== undefined)
@@ -271,11 +269,12 @@ function oneLine(changes: PlannedChange[]): string {
     } else if (area === 'scaling') {
       parts.push('scaling')
     } else {
+      // cpu, memory, desired count and strategy with both ends; ports and health checks by name.
       parts.push(
         list
           .map(
             c =>
-              `${c.container ? `${c.container} ` : ''}${c.what}${c.from !== undefined && c.to !== undefined && c.area !== 'health check' && c.area !== 'ports' ? ` ${c.from}→${c.to}` : ''}`
+              `${c.container ? `${c.container} ` : ''}${c.what}${c.area !== 'health check' && c.area !== 'ports' ? ` ${c.from}→${c.to}` : ''}`
           )
           .join(', ')
       )

@@ -96,7 +96,8 @@ export function serviceState(service: Service | undefined): string {
   if (!service) return 'not read'
   const primary = primaryDeployment(service)
   if (!primary) return 'no deployment'
-  const others = (service.deployments ?? []).length - 1
+  // A primary deployment comes from the list, so there is one.
+  const others = service.deployments!.length - 1
   return (
     `${describeDeployment(primary)} ${primary.rolloutState ?? 'no rollout state'}, ` +
     `running ${primary.runningCount ?? 0}/${primary.desiredCount ?? 0}` +
@@ -132,13 +133,10 @@ function message(step: StepRecord, status: DeployStatus): string {
   }
   if (rollout?.kind !== 'failed') return `Deploying ${what} to '${name}' ended ${status}.`
   const causes = groupedCauses(rollout.stopped.tasks)
-  const logged = step.crashLogs?.kind === 'lines' ? step.crashLogs.lines.at(-1)?.message : undefined
   const head =
     `Deploying ${what} to '${name}' failed (${rollout.reason.replace(/\.$/, '')})` +
     (causes.length > 0 ? ` [stopped ${causes.join(' | ')}]` : '') +
-    (logged
-      ? ` [container ${step.crashLogs?.kind === 'lines' ? step.crashLogs.container : ''} last logged: ${logged.trim()}]`
-      : '')
+    lastLogged(step.crashLogs)
   const result = recovery?.result
   switch (status) {
     case 'rolled-back':
@@ -152,6 +150,13 @@ function message(step: StepRecord, status: DeployStatus): string {
     return `${head}; the rollback did not settle either (${result.reason}). The service may be unhealthy: it runs ${lastSeen}. Check it in the ECS console now.`
   }
   return `${head}; ${recovery?.note ?? 'no rollback'}. The service runs ${lastSeen}: check it and roll back with rollback-to if it is not healthy.`
+}
+
+/** The crashed container's last log line, as the message quotes it; empty without one. */
+function lastLogged(logs: CrashLogs | undefined): string {
+  if (logs?.kind !== 'lines') return ''
+  const last = logs.lines.at(-1)?.message
+  return last ? ` [container ${logs.container} last logged: ${last.trim()}]` : ''
 }
 
 function summary(step: StepRecord, status: DeployStatus, now: number): string {
@@ -210,7 +215,8 @@ function summary(step: StepRecord, status: DeployStatus, now: number): string {
       parts.push(`**Recovery:** ${recovery.note}${settled ? ` (${settled})` : ''}.`)
     }
   }
-  if (step.crashLogs && step.crashLogs.kind !== 'off') parts.push(crashLogsMarkdown(step.crashLogs))
+  // Nothing for logs that were off.
+  if (step.crashLogs) parts.push(crashLogsMarkdown(step.crashLogs))
   if (step.trafficReturnedMs !== undefined)
     parts.push(
       `**Production traffic back on the previous revision after:** ${step.trafficReturnedMs} ms`

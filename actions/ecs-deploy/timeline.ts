@@ -82,13 +82,16 @@ const CRITICAL = new Set<MarkKind | SpanKind>([
   'rollback'
 ])
 
-/** Where each kind goes: one section for the step, one per deployment, traffic, recovery. */
-function sectionOf(kind: MarkKind | SpanKind, label: string): string {
+/** Spans of a deployment's tasks: each deployment has its own section. */
+const TASK_SPANS = new Set<MarkKind | SpanKind>([
+  'tasks-starting',
+  'tasks-running',
+  'tasks-failing'
+])
+
+/** Where the other kinds go: one section for the step, one for traffic, one for recovery. */
+function sectionOf(kind: MarkKind | SpanKind): string {
   switch (kind) {
-    case 'tasks-starting':
-    case 'tasks-running':
-    case 'tasks-failing':
-      return `Deployment ${label}`
     case 'stage':
     case 'test-traffic':
     case 'traffic-shift':
@@ -117,7 +120,7 @@ export class Timeline {
     this.recorded.push({
       kind,
       label: detail ? `${MARK_LABELS[kind]} ${detail}` : MARK_LABELS[kind],
-      section: sectionOf(kind, detail ?? ''),
+      section: sectionOf(kind),
       start: at,
       point: true,
       critical: CRITICAL.has(kind)
@@ -129,11 +132,11 @@ export class Timeline {
    * `detail` names the deployment (its section); for others it is added to the label.
    */
   span(kind: SpanKind, from: number, to?: number, detail?: string): void {
-    const perDeployment = sectionOf(kind, '') !== sectionOf(kind, 'x')
+    const perDeployment = TASK_SPANS.has(kind)
     this.recorded.push({
       kind,
       label: perDeployment || !detail ? SPAN_LABELS[kind] : `${SPAN_LABELS[kind]} ${detail}`,
-      section: sectionOf(kind, detail ?? ''),
+      section: perDeployment ? `Deployment ${detail ?? ''}` : sectionOf(kind),
       start: from,
       end: to,
       point: false,
@@ -196,13 +199,8 @@ export class Timeline {
 
 /**
  * Text Mermaid's gantt syntax can carry: a colon starts a task's data, `#` and `;` are
- * special, and a line break ends the statement.
+ * special, and a line break (white space like any other here) ends the statement.
  */
 function clean(text: string): string {
-  return text
-    .replace(/[\r\n]+/g, ' ')
-    .replace(/:/g, ' ')
-    .replace(/[#;]/g, '')
-    .replace(/\s+/g, ' ')
-    .trim()
+  return text.replace(/:/g, ' ').replace(/[#;]/g, '').replace(/\s+/g, ' ').trim()
 }

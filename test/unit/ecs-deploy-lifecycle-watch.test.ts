@@ -357,6 +357,58 @@ describe('watchServiceDeployment', () => {
     expect(clock.time).toBeLessThanOrEqual(START + MINUTE)
   })
 
+  it('a deployment that completes with no task failing looks up no stopped tasks and times no traffic return', async () => {
+    const { result } = await watch(completing)
+    expect(result.kind === 'succeeded' && result.trafficReturnedAt).toBeUndefined()
+    expect(ecsMock.commandCalls(ListTasksCommand)).toHaveLength(0)
+  })
+
+  it('a look that shows no stage records none, keeping the stages seen before', async () => {
+    const { result } = await watch(
+      elapsed => ({ sd: sd({ lifecycleStage: elapsed < 10_000 ? 'PRE_SCALE_UP' : undefined }) }),
+      { deadline: START + 20_000 }
+    )
+    expect(result).toMatchObject({
+      kind: 'failed',
+      cause: 'timed-out',
+      reason: 'the service deployment did not complete within 20s (last stage unknown)'
+    })
+    expect(result.stages).toEqual([{ stage: 'PRE_SCALE_UP', at: START, production: 0 }])
+  })
+
+  it('tasks failing in another deployment neither quicken the watch nor look up stopped tasks', async () => {
+    const { runner } = await watch(elapsed => ({
+      service: service(
+        [
+          deployment('ecs-svc/41', 41, { status: 'ACTIVE', failedTasks: 4 }),
+          deployment('ecs-svc/42', 42, { rolloutState: 'IN_PROGRESS' })
+        ],
+        { currentServiceDeployment: SD, deploymentConfiguration: { strategy: 'BLUE_GREEN' } }
+      ),
+      ...completing(elapsed)
+    }))
+    expect(pollTimes(runner)).toEqual(['0s', '10s', '20s', '30s', '40s', '50s'])
+    expect(ecsMock.commandCalls(ListTasksCommand)).toHaveLength(0)
+  })
+
+  it('a service described without deployments is watched all the same', async () => {
+    const { result } = await watch(elapsed => ({
+      service: blueGreen({ deployments: undefined }),
+      ...completing(elapsed)
+    }))
+    expect(result).toMatchObject({ kind: 'succeeded', reached: 'steady' })
+  })
+
+  it('an event without a time is printed with its message', async () => {
+    const { runner } = await watch(elapsed => ({
+      service: blueGreen({ events: [{ id: 'e9', message: 'has reached a steady state.' }] }),
+      ...completing(elapsed)
+    }))
+    expect(runner.lines.filter(l => l.startsWith('  event'))).toEqual([
+      '  event  has reached a steady state.'
+    ])
+  })
+
   describe('watching a rollback (until rolled-back)', () => {
     const rollingBack = (elapsed: number) => ({
       sd:
@@ -398,6 +450,28 @@ describe('watchServiceDeployment', () => {
         { until: 'rolled-back' }
       )
       expect(result.kind).toBe('succeeded')
+    })
+
+    it('before ECS takes up the stop, failing tasks of the deployment do not end the rollback watch', async () => {
+      const { result } = await watch(
+        elapsed => ({
+          service: blueGreen(
+            {
+              deploymentConfiguration: {
+                strategy: 'BLUE_GREEN',
+                deploymentCircuitBreaker: { enable: false, rollback: false }
+              }
+            },
+            10
+          ),
+          sd:
+            elapsed < 10_000
+              ? sd({ lifecycleStage: 'BAKE_TIME' }, 100)
+              : sd({ status: 'ROLLBACK_SUCCESSFUL', lifecycleStage: 'CLEAN_UP' }, 0)
+        }),
+        { until: 'rolled-back' }
+      )
+      expect(result).toMatchObject({ kind: 'succeeded', reached: 'rolled-back', elapsedMs: 10_000 })
     })
 
     it('fails when the deployment completes instead of rolling back', async () => {

@@ -347,3 +347,269 @@ describe('stagesBetween', () => {
     expect(stagesBetween('BAKE_TIME', 'SCALE_UP')).toEqual([])
   })
 })
+
+describe('describeStrategy, with what ECS leaves unset', () => {
+  const described = (deploymentConfiguration: Service['deploymentConfiguration']) =>
+    describeStrategy(service({ deploymentConfiguration }))
+
+  it('BLUE_GREEN moves all production traffic at once, after its bake time', () => {
+    expect(described({ strategy: 'BLUE_GREEN', bakeTimeInMinutes: 15 })).toBe(
+      'BLUE_GREEN (all production traffic at once, bake time 15 min)'
+    )
+  })
+  it("LINEAR and CANARY without their settings use ECS's defaults", () => {
+    expect(described({ strategy: 'LINEAR' })).toBe('LINEAR (10 % every 6 min, bake time 0 min)')
+    expect(described({ strategy: 'CANARY', bakeTimeInMinutes: 2 })).toBe(
+      'CANARY (5 % for 10 min, then the rest, bake time 2 min)'
+    )
+  })
+  it('a service on another controller is described as rolling', () => {
+    expect(
+      describeStrategy(
+        service({
+          deploymentController: { type: 'EXTERNAL' },
+          deploymentConfiguration: { strategy: 'CANARY' }
+        })
+      )
+    ).toBe('ROLLING')
+    expect(
+      lifecycleStrategy(
+        service({
+          deploymentController: { type: 'ECS' },
+          deploymentConfiguration: { strategy: 'LINEAR' }
+        })
+      )
+    ).toBe('LINEAR')
+  })
+})
+
+describe('judgeServiceDeployment, the less common looks', () => {
+  const judge = (d: ServiceDeployment, s: Service = service()) =>
+    judgeServiceDeployment(d, { service: s, deploymentId: 'ecs-svc/1' })
+
+  it('a stop requested without a rollback is a failure nobody is fixing', () => {
+    expect(judge(sd({ status: 'STOP_REQUESTED', statusReason: 'stopped by a user.' }))).toEqual({
+      kind: 'failed',
+      cause: 'rollout-failed',
+      reason: 'stopped by a user',
+      ecsRollingBack: false
+    })
+  })
+
+  it("drops only the full stop ending ECS's reason", () => {
+    expect(
+      judge(sd({ status: 'ROLLBACK_SUCCESSFUL', statusReason: 'image v1.2.3 failed.' }))
+    ).toEqual({ kind: 'rolled-back', reason: 'image v1.2.3 failed' })
+    expect(judge(sd({ status: 'STOPPED', statusReason: 'version 1.2' }))).toMatchObject({
+      reason: 'version 1.2'
+    })
+  })
+
+  it('a deployment with no status yet is under way', () => {
+    expect(judge(sd({ status: undefined }))).toEqual({ kind: 'in-progress' })
+    expect(judgeServiceDeployment(sd({ status: 'PENDING' }))).toEqual({ kind: 'in-progress' })
+  })
+
+  it('a service without a current service deployment does not supersede ours', () => {
+    expect(judge(sd(), service({ currentServiceDeployment: undefined }))).toEqual({
+      kind: 'in-progress'
+    })
+  })
+
+  it('a hook timing out with the ROLLBACK action is rolled back by ECS; a hook outside a stage says so', () => {
+    expect(
+      judge(
+        sd({
+          lifecycleStage: undefined,
+          lifecycleHookDetails: [
+            { targetArn: HOOK, status: 'SUCCEEDED' },
+            { targetArn: HOOK, status: 'TIMED_OUT', timeoutAction: 'ROLLBACK' }
+          ]
+        })
+      )
+    ).toEqual({
+      kind: 'failed',
+      cause: 'rollout-failed',
+      reason: 'lifecycle hook check-green TIMED_OUT at its stage',
+      ecsRollingBack: true
+    })
+  })
+
+  it('a breaker that tripped without a count says so', () => {
+    expect(judge(sd({ deploymentCircuitBreaker: { status: 'TRIGGERED' } }))).toMatchObject({
+      reason: 'the deployment circuit breaker tripped after ? failed tasks'
+    })
+    expect(
+      judge(sd({ deploymentCircuitBreaker: { status: 'MONITORING', failureCount: 1 } }))
+    ).toEqual({ kind: 'in-progress' })
+  })
+
+  it('failing tasks count only for our deployment, and only when the service was read', () => {
+    const failing = service({
+      deploymentConfiguration: { deploymentCircuitBreaker: { enable: false, rollback: false } },
+      deployments: [{ id: 'ecs-svc/9', status: 'PRIMARY', desiredCount: 2, failedTasks: 5 }]
+    })
+    expect(judge(sd(), failing)).toEqual({ kind: 'in-progress' })
+    expect(judgeServiceDeployment(sd(), { deploymentId: 'ecs-svc/9' })).toEqual({
+      kind: 'in-progress'
+    })
+    expect(judge(sd(), service({ deployments: undefined }))).toEqual({ kind: 'in-progress' })
+  })
+})
+
+describe('rollbackPossibility, the less common looks', () => {
+  it('a deployment with no status yet, or PENDING, can be rolled back', () => {
+    expect(rollbackPossibility(sd({ status: undefined }))).toEqual({ possible: true })
+    expect(rollbackPossibility(sd({ status: 'PENDING' }))).toEqual({ possible: true })
+  })
+  it('one with no previous revisions listed cannot; one stopped has ended', () => {
+    expect(rollbackPossibility(sd({ sourceServiceRevisions: undefined }))).toEqual({
+      possible: false,
+      why: 'there is no previous revision: it is the first deployment'
+    })
+    expect(rollbackPossibility(sd({ status: 'ROLLBACK_REQUESTED' }))).toEqual({
+      possible: false,
+      why: 'ECS is already rolling it back'
+    })
+    expect(rollbackPossibility(sd({ status: 'STOPPED' }))).toEqual({
+      possible: false,
+      why: 'the service deployment has ended (STOPPED)'
+    })
+  })
+})
+
+describe('stageLine, the less common looks', () => {
+  it('a fractional step is shown to one decimal, and partial test traffic with its percent', () => {
+    expect(
+      stageLine(sd({ lifecycleStage: 'PRODUCTION_TRAFFIC_SHIFT', ...traffic(33.333, 50) }), 0)
+    ).toBe(
+      '[0s since the update] PRODUCTION_TRAFFIC_SHIFT: production traffic 33.3 % on the new revision, 66.7 % on the previous one; test traffic 50 % on the new revision'
+    )
+  })
+  it('without a target revision: only the test traffic ECS reports, or nothing but the stage', () => {
+    expect(
+      stageLine(
+        sd({
+          status: undefined,
+          lifecycleStage: 'TEST_TRAFFIC_SHIFT',
+          targetServiceRevision: { arn: 'rev-green', requestedTestTrafficWeight: 100 }
+        }),
+        0
+      )
+    ).toBe('[0s since the update] TEST_TRAFFIC_SHIFT: test traffic on the new revision')
+    expect(
+      stageLine(
+        sd({
+          status: undefined,
+          lifecycleStage: 'RECONCILE_SERVICE',
+          targetServiceRevision: undefined
+        }),
+        3000
+      )
+    ).toBe('[3s since the update] RECONCILE_SERVICE')
+  })
+  it('a hook without a state yet is UNKNOWN; a finished status is shown', () => {
+    expect(
+      stageLine(
+        sd({
+          status: 'SUCCESSFUL',
+          lifecycleStage: 'CLEAN_UP',
+          targetServiceRevision: undefined,
+          lifecycleHookDetails: [{ targetArn: HOOK }]
+        }),
+        0
+      )
+    ).toBe('[0s since the update] CLEAN_UP [SUCCESSFUL]: hooks: check-green UNKNOWN')
+  })
+  it('the key changes with the test traffic, a hook state and the status', () => {
+    const base = sd({
+      lifecycleStage: 'TEST_TRAFFIC_SHIFT',
+      ...traffic(0, 50),
+      lifecycleHookDetails: [{ targetArn: HOOK, status: 'IN_PROGRESS' }]
+    })
+    expect(stageKey({ ...base, ...traffic(0, 100) })).not.toBe(stageKey(base))
+    expect(
+      stageKey({ ...base, lifecycleHookDetails: [{ targetArn: HOOK, status: 'SUCCEEDED' }] })
+    ).not.toBe(stageKey(base))
+    expect(stageKey({ ...base, status: 'ROLLBACK_REQUESTED' })).not.toBe(stageKey(base))
+  })
+})
+
+describe('stagesBetween, the less common looks', () => {
+  it('from RECONCILE_SERVICE or before any look, the stages up to the one seen now', () => {
+    expect(stagesBetween(undefined, 'TEST_TRAFFIC_SHIFT')).toEqual([
+      'PRE_SCALE_UP',
+      'SCALE_UP',
+      'POST_SCALE_UP'
+    ])
+    expect(stagesBetween('RECONCILE_SERVICE', 'PRE_SCALE_UP')).toEqual([])
+  })
+  it('infers nothing when the stage seen now is one it does not know', () => {
+    expect(stagesBetween('PRE_SCALE_UP', 'SOMETHING_NEW')).toEqual([])
+    expect(stagesBetween(undefined, 'SOMETHING_NEW')).toEqual([])
+    expect(stagesBetween('BAKE_TIME', 'BAKE_TIME')).toEqual([])
+  })
+})
+
+describe('lifecycle inputs and services read as ECS may send them', () => {
+  it('wait-until is read from its own input', () => {
+    const inputs = new Inputs(name => (name === 'wait-until' ? 'traffic-shifted' : ''))
+    expect(readWaitUntil(inputs)).toBe('traffic-shifted')
+  })
+
+  it('a service described without a deployment configuration is rolling', () => {
+    const bare = service({ deploymentConfiguration: undefined })
+    expect(lifecycleStrategy(bare)).toBe(undefined)
+    expect(describeStrategy(bare)).toBe('ROLLING')
+  })
+
+  it('a failed rollback and a tripped breaker are failures of the rollout itself', () => {
+    const judge = (d: ServiceDeployment, s?: Service) =>
+      judgeServiceDeployment(d, { service: s ?? service(), deploymentId: 'ecs-svc/1' })
+    expect(judge(sd({ status: 'ROLLBACK_FAILED', statusReason: 'no capacity' }))).toEqual({
+      kind: 'failed',
+      cause: 'rollout-failed',
+      reason: 'no capacity; the rollback failed as well',
+      ecsRollingBack: false
+    })
+    const tripped = sd({ deploymentCircuitBreaker: { status: 'TRIGGERED', failureCount: 2 } })
+    expect(judge(tripped)).toEqual({
+      kind: 'failed',
+      cause: 'rollout-failed',
+      reason: 'the deployment circuit breaker tripped after 2 failed tasks',
+      ecsRollingBack: true
+    })
+    // A service whose configuration names no breaker: ECS does not roll back by itself.
+    expect(
+      judge(tripped, service({ deploymentConfiguration: { strategy: 'BLUE_GREEN' } }))
+    ).toMatchObject({ kind: 'failed', ecsRollingBack: false })
+  })
+
+  it('a service deployment described without its ARN is left unnamed in the reason', () => {
+    const unnamed = sd({ serviceDeploymentArn: undefined })
+    expect(
+      judgeServiceDeployment(unnamed, { service: service({ currentServiceDeployment: OTHER }) })
+    ).toMatchObject({ kind: 'superseded', reason: 'service deployment api/bbbb replaced ' })
+    expect(judgeServiceDeployment({ ...unnamed, status: 'STOPPED' })).toMatchObject({
+      reason: 'ECS reports service deployment  STOPPED'
+    })
+  })
+
+  it('a test weight a hair under 100 is all the test traffic', () => {
+    expect(
+      stageLine(sd({ lifecycleStage: 'TEST_TRAFFIC_SHIFT', ...traffic(0, 100 - 1e-9) }), 0)
+    ).toBe(
+      '[0s since the update] TEST_TRAFFIC_SHIFT: production traffic on the previous revision; test traffic on the new revision'
+    )
+  })
+
+  it('an empty hook list and none at all are the same stage', () => {
+    expect(stageKey(sd({ lifecycleHookDetails: [] }))).toBe(
+      stageKey(sd({ lifecycleHookDetails: undefined }))
+    )
+  })
+
+  it('CLEAN_UP right after the production traffic shift means bake time passed between looks', () => {
+    expect(stagesBetween('POST_PRODUCTION_TRAFFIC_SHIFT', 'CLEAN_UP')).toEqual(['BAKE_TIME'])
+  })
+})

@@ -274,7 +274,9 @@ describe('the failure message per status', () => {
         lines: []
       }
     })
-    expect(message(nothingLogged, 'failed')).not.toContain('last logged')
+    expect(message(nothingLogged, 'failed')).toBe(
+      `Deploying ${IMAGE} to 'api' failed (ECS deployment circuit breaker: tasks failed to start); no rollback. The service runs deployment ecs-svc/43 (api:41) IN_PROGRESS, running 1/2; 1 older deployment still on it: check it and roll back with rollback-to if it is not healthy.`
+    )
     const unavailable = record({
       rollout: failed({ stopped: stoppedLog() }),
       crashLogs: { kind: 'unavailable', reason: 'no awslogs' }
@@ -521,5 +523,71 @@ describe('the job summary', () => {
     expect(plain).not.toContain('Container logs')
     expect(plain).toContain('after:** 0 ms')
     expect(plain).not.toContain('mermaid')
+  })
+})
+
+describe('what the report quotes', () => {
+  const lines = (...messages: string[]) => ({
+    kind: 'lines' as const,
+    taskId: 't1',
+    container: 'worker',
+    group: '/ecs/api',
+    stream: 'ecs/worker/t1',
+    lines: messages.map((message, i) => ({ timestamp: i, message }))
+  })
+
+  it("quotes the crashed container's last line, not an earlier one", () => {
+    const step = record({
+      rollout: failed({ stopped: stoppedLog() }),
+      crashLogs: lines('booting', 'connecting to db', 'fatal: db refused')
+    })
+    expect(message(step, 'failed')).toContain('[container worker last logged: fatal: db refused]')
+  })
+
+  it('drops only the full stop that ends a reason, keeping the dots inside it', () => {
+    const dotted = failed({ reason: 'image api:1.2.3 was not found.', stopped: stoppedLog() })
+    expect(firstFailureLine(config(), dotted)).toBe(
+      "Deployment ecs-svc/42 of service 'api' in cluster 'payments' failed: image api:1.2.3 was not found. No stopped tasks were recorded for it."
+    )
+    expect(message(record({ rollout: dotted }), 'failed')).toContain(
+      'failed (image api:1.2.3 was not found); no rollback.'
+    )
+    expect(firstFailureLine(config(), failed({ reason: 'v1.2', stopped: stoppedLog() }))).toContain(
+      'failed: v1.2. No stopped'
+    )
+  })
+})
+
+describe('the job summary of a step that got nowhere', () => {
+  it('shows no task definition, previous one, deployment or service deployment it does not know', () => {
+    const text = summary(record({ ecs: undefined }), 'refused')
+    expect(text).toBe(
+      [
+        '### ECS deploy: api refused',
+        '',
+        '|  |  |',
+        '| --- | --- |',
+        '| Status | refused |',
+        '| Cluster / service | payments / api |',
+        `| Image | ${IMAGE} |`,
+        '| Duration | 1m35s |',
+        ''
+      ].join('\n')
+    )
+  })
+})
+
+describe('several stop reasons', () => {
+  const two = () =>
+    stoppedLog([
+      task('a', { stoppedReason: 'OOM', stopCode: '', containers: [] }),
+      task('b', { stoppedReason: 'pull failed', stopCode: '', containers: [] })
+    ])
+
+  it('are each named once, divided by a bar, in the error line and the message', () => {
+    expect(stoppedSentence(two())).toBe('Stopped 1 task: OOM | 1 task: pull failed')
+    expect(message(record({ rollout: failed({ stopped: two() }) }), 'failed')).toContain(
+      '[stopped 1 task: OOM | 1 task: pull failed]'
+    )
   })
 })

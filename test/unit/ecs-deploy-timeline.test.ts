@@ -125,6 +125,164 @@ describe('Timeline', () => {
   })
 })
 
+describe('Timeline labels, sections and tags', () => {
+  /** The one task a chart drawn at s(100) shows for a timeline holding a single event. */
+  const only = (record: (timeline: Timeline) => void) => {
+    const timeline = new Timeline('t')
+    record(timeline)
+    const chart = parseGantt(timeline.toMermaid(s(100)))
+    expect(chart.sections).toHaveLength(1)
+    expect(chart.sections[0]!.tasks).toHaveLength(1)
+    return { section: chart.sections[0]!.name, ...chart.sections[0]!.tasks[0]! }
+  }
+
+  it.each([
+    ['registered', 'Registered', 'Step', ['milestone']],
+    ['updated', 'UpdateService', 'Step', ['milestone']],
+    ['failed', 'Failure seen', 'Step', ['milestone', 'crit']],
+    ['gate-failed', 'Smoke gate failed', 'Step', ['milestone', 'crit']],
+    ['rollback-requested', 'Rollback requested', 'Recovery', ['milestone', 'crit']],
+    [
+      'traffic-returned',
+      'Production traffic back on the previous revision',
+      'Recovery',
+      ['milestone']
+    ],
+    ['succeeded', 'Succeeded', 'Step', ['milestone']]
+  ] as const)('the %s moment reads %s, in section %s, tagged %j', (kind, label, where, tags) => {
+    expect(only(t => t.mark(kind, s(5)))).toEqual({
+      section: where,
+      label,
+      tags,
+      id: 'e1',
+      start: s(5),
+      end: s(5)
+    })
+  })
+
+  it.each([
+    ['settling', 'Waiting for the rollout in flight', 'Step', ['done']],
+    ['migration', 'Migration task', 'Step', ['done']],
+    ['gate', 'Smoke gate', 'Step', ['done']],
+    ['stage', 'Stage', 'Traffic', ['done']],
+    ['test-traffic', 'Test traffic on the new revision', 'Traffic', ['done']],
+    ['traffic-shift', 'Production traffic shift', 'Traffic', ['done']],
+    ['bake', 'Bake time', 'Traffic', ['done']],
+    ['rollback', 'Rollback', 'Recovery', ['crit']]
+  ] as const)(
+    'a finished %s span reads %s, in section %s, tagged %j',
+    (kind, label, where, tags) => {
+      expect(only(t => t.span(kind, s(5), s(9)))).toEqual({
+        section: where,
+        label,
+        tags,
+        id: 'e1',
+        start: s(5),
+        end: s(9)
+      })
+    }
+  )
+
+  it('task spans go to their deployment: starting and running are done, failing is critical', () => {
+    const timeline = new Timeline('t')
+    timeline.span('tasks-starting', s(1), s(2), 'ecs-svc/7 (api 7)')
+    timeline.span('tasks-running', s(2), s(3), 'ecs-svc/7 (api 7)')
+    timeline.span('tasks-failing', s(3), s(4), 'ecs-svc/7 (api 7)')
+    const chart = parseGantt(timeline.toMermaid(s(10)))
+    expect(chart.sections.map(x => x.name)).toEqual(['Deployment ecs-svc/7 (api 7)'])
+    expect(chart.sections[0]!.tasks.map(t => [t.label, t.tags])).toEqual([
+      ['Tasks starting', ['done']],
+      ['Tasks running', ['done']],
+      ['Tasks failing', ['crit']]
+    ])
+  })
+
+  it('task spans with no deployment named share one section', () => {
+    const timeline = new Timeline('t')
+    timeline.span('tasks-starting', s(1), s(2))
+    timeline.span('tasks-running', s(2), s(3))
+    const chart = parseGantt(timeline.toMermaid(s(10)))
+    expect(chart.sections.map(x => [x.name, x.tasks.length])).toEqual([['Deployment', 2]])
+  })
+
+  it('a span still open when the chart is drawn is active, and critical when it is a failure', () => {
+    expect(only(t => t.span('tasks-failing', s(5), undefined, 'd'))).toMatchObject({
+      section: 'Deployment d',
+      tags: ['crit', 'active'],
+      end: s(100)
+    })
+    expect(only(t => t.span('rollback', s(5)))).toMatchObject({
+      tags: ['crit', 'active'],
+      end: s(100)
+    })
+    expect(only(t => t.span('migration', s(5)))).toMatchObject({ tags: ['active'], end: s(100) })
+  })
+
+  it('a detail is added to the label of spans outside a deployment, and of moments', () => {
+    expect(only(t => t.span('migration', s(1), s(2), 'db-migrate')).label).toBe(
+      'Migration task db-migrate'
+    )
+    expect(only(t => t.span('gate', s(1), s(2), 'smoke')).label).toBe('Smoke gate smoke')
+    expect(only(t => t.mark('failed', s(1), 'tasks exit 1')).label).toBe(
+      'Failure seen tasks exit 1'
+    )
+  })
+
+  it('a traffic step with no percent known is labelled without one', () => {
+    const timeline = new Timeline('t')
+    timeline.stages([{ stage: 'PRODUCTION_TRAFFIC_SHIFT', at: s(1) }], s(4))
+    expect(parseGantt(timeline.toMermaid(s(5))).sections[0]!.tasks).toEqual([
+      { label: 'Production traffic shift', tags: ['done'], id: 'e1', start: s(1), end: s(4) }
+    ])
+  })
+
+  it('events recorded out of order are drawn in time order, numbered as drawn', () => {
+    const timeline = new Timeline('t')
+    timeline.mark('succeeded', s(30))
+    timeline.span('settling', s(0), s(10))
+    timeline.mark('updated', s(12))
+    timeline.mark('registered', s(11), 'api:2')
+    const [step] = parseGantt(timeline.toMermaid(s(40))).sections
+    expect(step!.tasks.map(t => [t.id, t.label, t.start])).toEqual([
+      ['e1', 'Waiting for the rollout in flight', s(0)],
+      ['e2', 'Registered api 2', s(11)],
+      ['e3', 'UpdateService', s(12)],
+      ['e4', 'Succeeded', s(30)]
+    ])
+  })
+
+  it('sections come in the order their first event was recorded, each once', () => {
+    const timeline = new Timeline('t')
+    timeline.span('rollback', s(50), s(60))
+    timeline.mark('updated', s(1))
+    timeline.mark('traffic-returned', s(55))
+    timeline.span('bake', s(20), s(40))
+    timeline.mark('failed', s(45))
+    expect(parseGantt(timeline.toMermaid(s(70))).sections.map(x => x.name)).toEqual([
+      'Recovery',
+      'Step',
+      'Traffic'
+    ])
+  })
+
+  it('times are whole milliseconds', () => {
+    expect(only(t => t.span('gate', s(1) + 0.4, s(2) + 0.6))).toMatchObject({
+      start: s(1),
+      end: s(2) + 1
+    })
+  })
+
+  it('titles and labels carry no stray spaces around what was cleaned out', () => {
+    const timeline = new Timeline('#1 deploy:  api #')
+    timeline.mark('failed', s(1), 'exit 1\r\n\r\nOOM;')
+    const text = timeline.toMermaid(s(2))
+    expect(text.split('\n')).toContain('  title 1 deploy api')
+    expect(text.split('\n')).toContain(
+      `  Failure seen exit 1 OOM :milestone, crit, e1, ${s(1)}, ${s(1)}`
+    )
+  })
+})
+
 describe('parseGantt', () => {
   it('refuses what is not a gantt task line, so a broken chart fails the tests', () => {
     expect(() => parseGantt('flowchart\n  a --> b')).toThrow(/not a gantt chart/)
