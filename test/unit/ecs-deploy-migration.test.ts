@@ -581,14 +581,14 @@ describe('runMigration', () => {
       tasks: [],
       failures: [
         { reason: 'RESOURCE:ENI', detail: 'no free IP addresses in subnet-0aaa' },
-        { reason: 'RESOURCE:MEMORY' }
+        { reason: 'RESOURCE:MEMORY', detail: 'needs 2.5 GiB.' }
       ]
     })
     const result = await runMigration(request(60_000), deps(new FakeClock(), new RecordingRunner()))
     expect(result.status).toBe('failed')
     expect(result.taskArn).toBeUndefined()
     expect(result.message).toBe(
-      "The migration failed: npm run migrate as a one-off task of api:42 in cluster 'payments': ECS did not start the task: RESOURCE:ENI: no free IP addresses in subnet-0aaa; RESOURCE:MEMORY. The service was not touched: fix the migration and deploy again."
+      "The migration failed: npm run migrate as a one-off task of api:42 in cluster 'payments': ECS did not start the task: RESOURCE:ENI: no free IP addresses in subnet-0aaa; RESOURCE:MEMORY: needs 2.5 GiB. The service was not touched: fix the migration and deploy again."
     )
     expect(ecsMock.commandCalls(DescribeTasksCommand)).toHaveLength(0)
   })
@@ -668,10 +668,8 @@ describe('runMigration', () => {
     ecsMock.on(StopTaskCommand).resolves({})
     ecsMock.on(DescribeTasksCommand).resolves({ tasks: [wireTask('RUNNING')] })
     logsMock.on(GetLogEventsCommand).resolves({ events: [], nextForwardToken: 'f/0' })
-    const result = await runMigration(
-      { ...request(60_000), stopGraceMs },
-      deps(clock, new RecordingRunner())
-    )
+    const runner = new RecordingRunner()
+    const result = await runMigration({ ...request(60_000), stopGraceMs }, deps(clock, runner))
     expect(result.durationMs).toBe(durationMs)
     expect(result.status).toBe('failed')
     expect(result.reason).toBe(
@@ -679,6 +677,9 @@ describe('runMigration', () => {
     )
     expect(result.exitCode).toBeUndefined()
     expect(ecsMock.commandCalls(StopTaskCommand)).toHaveLength(1)
+    expect(runner.lines).toContain(
+      `The migration did not finish within 1m00s: stopping task ${TASK_ID}.`
+    )
   })
 
   it('follows no logs, and says nothing about them, with log-lines 0 and no logs client', async () => {
@@ -828,7 +829,7 @@ describe('runMigration', () => {
           {
             timestamp: 1,
             message:
-              'Applying 005_ledger\nERROR: duplicate key value violates unique constraint "ledger_pkey".\n\n'
+              'Applying 005_ledger\nERROR: duplicate key value violates unique constraint "public.ledger_pkey".\n\n'
           }
         ],
         nextForwardToken: 'f/1'
@@ -836,10 +837,10 @@ describe('runMigration', () => {
       .resolves({ events: [], nextForwardToken: 'f/1' })
     const result = await runMigration(request(60_000), deps(new FakeClock(), new RecordingRunner()))
     expect(result.message).toBe(
-      `The migration failed: npm run migrate as a one-off task (${TASK_ID}) of api:42 in cluster 'payments': container api exited with code 1. Last log line: ERROR: duplicate key value violates unique constraint "ledger_pkey". The service was not touched: fix the migration and deploy again.`
+      `The migration failed: npm run migrate as a one-off task (${TASK_ID}) of api:42 in cluster 'payments': container api exited with code 1. Last log line: ERROR: duplicate key value violates unique constraint "public.ledger_pkey". The service was not touched: fix the migration and deploy again.`
     )
     expect(result.summary).toContain(
-      '**Last 1 log line:**\n\n```text\nApplying 005_ledger\nERROR: duplicate key value violates unique constraint "ledger_pkey".\n```'
+      '**Last 1 log line:**\n\n```text\nApplying 005_ledger\nERROR: duplicate key value violates unique constraint "public.ledger_pkey".\n```'
     )
     expect(result.summary).toContain('The service was not touched.')
   })
