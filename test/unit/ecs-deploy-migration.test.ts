@@ -535,6 +535,11 @@ describe('runMigration', () => {
       'a network without subnets',
       { serviceName: 'api', launchType: 'EC2', networkConfiguration: { awsvpcConfiguration: {} } },
       'EC2'
+    ],
+    [
+      'an empty network configuration',
+      { serviceName: 'api', launchType: 'EC2', networkConfiguration: {} },
+      'EC2'
     ]
   ])('names the placement with %s', async (_case, service, placement) => {
     const runner = new RecordingRunner()
