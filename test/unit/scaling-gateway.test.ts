@@ -422,6 +422,8 @@ describe('what the summary and the log say', () => {
     const planned = await planScaling(SEED, SERVICE, fixture().deps)
     expect(planned.summary).toContain('### Auto-scaling: planned changes')
     expect(planned.summary).not.toContain('| Changed |')
+    // Nothing was sent, so no reply could be lost.
+    expect(planned.notes).toEqual([])
 
     const { deps } = fixture()
     await applyScaling(SEED, SERVICE, deps)
@@ -429,6 +431,7 @@ describe('what the summary and the log say', () => {
     expect(unchanged.summary).toContain('Everything was already as declared: no change made.')
     expect(unchanged.summary).toContain('| Memory target | 80 % |')
     expect(unchanged.summary).not.toContain('| Changed |')
+    expect(unchanged.notes).toEqual([])
   })
 
   it('gives both warnings, one after the other, in the log line and the summary', async () => {
