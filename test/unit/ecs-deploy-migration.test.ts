@@ -533,7 +533,20 @@ describe('runMigration', () => {
     ['neither', { serviceName: 'api' }, "the cluster's default capacity"],
     [
       'a network without subnets',
-      { serviceName: 'api', launchType: 'EC2', networkConfiguration: { awsvpcConfiguration: {} } },
+      {
+        serviceName: 'api',
+        launchType: 'EC2',
+        networkConfiguration: { awsvpcConfiguration: { subnets: [] } }
+      },
+      'EC2'
+    ],
+    [
+      'a network whose subnets are not given',
+      {
+        serviceName: 'api',
+        launchType: 'EC2',
+        networkConfiguration: { awsvpcConfiguration: { subnets: undefined } }
+      },
       'EC2'
     ],
     [
