@@ -78,7 +78,7 @@ export function awslogsLocation(
   taskArn: string,
   defaultRegion: string
 ): LogLocation | LogProblem {
-  const definition = (taskDefinition.containerDefinitions ?? []).find(c => c.name === container)
+  const definition = taskDefinition.containerDefinitions?.find(c => c.name === container)
   if (!definition) return { kind: 'no-container', container }
   const configuration = definition.logConfiguration
   if (!configuration?.logDriver) return { kind: 'no-log-configuration', container }
@@ -150,16 +150,15 @@ export function pickCrashedContainer(
   deployedContainer: string
 ): { taskArn: string; container: string } | undefined {
   const essential = new Set(
-    (taskDefinition.containerDefinitions ?? []).filter(c => c.essential !== false).map(c => c.name)
+    taskDefinition.containerDefinitions?.filter(c => c.essential !== false).map(c => c.name)
   )
   const failed = (task: StoppedTaskLike) =>
     [...task.containers]
       .filter(c => c.exitCode !== undefined && c.exitCode !== 0)
       .sort((a, b) => Number(essential.has(b.name)) - Number(essential.has(a.name)))[0]
-  const candidates = [
-    ...stoppedTasks.filter(t => t.stopCode !== 'ServiceSchedulerInitiated'),
-    ...stoppedTasks.filter(t => t.stopCode === 'ServiceSchedulerInitiated')
-  ]
+  // Tasks the scheduler stopped last, each group in its listed order (the sort is stable).
+  const drained = (task: StoppedTaskLike) => Number(task.stopCode === 'ServiceSchedulerInitiated')
+  const candidates = [...stoppedTasks].sort((a, b) => drained(a) - drained(b))
   for (const task of candidates) {
     const container = failed(task)
     if (container) return { taskArn: task.taskArn, container: container.name }
