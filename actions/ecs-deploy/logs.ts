@@ -78,7 +78,7 @@ export function awslogsLocation(
   taskArn: string,
   defaultRegion: string
 ): LogLocation | LogProblem {
-  const definition = (taskDefinition.containerDefinitions ?? []).find(c => c.name === container)
+  const definition = taskDefinition.containerDefinitions?.find(c => c.name === container)
   if (!definition) return { kind: 'no-container', container }
   const configuration = definition.logConfiguration
   if (!configuration?.logDriver) return { kind: 'no-log-configuration', container }
@@ -150,18 +150,15 @@ export function pickCrashedContainer(
   deployedContainer: string
 ): { taskArn: string; container: string } | undefined {
   const essential = new Set(
-    (taskDefinition.containerDefinitions ?? [])
-      .filter(c => c.essential !== false)
-      .map(c => c.name ?? '')
+    taskDefinition.containerDefinitions?.filter(c => c.essential !== false).map(c => c.name)
   )
   const failed = (task: StoppedTaskLike) =>
     [...task.containers]
       .filter(c => c.exitCode !== undefined && c.exitCode !== 0)
       .sort((a, b) => Number(essential.has(b.name)) - Number(essential.has(a.name)))[0]
-  const candidates = [
-    ...stoppedTasks.filter(t => t.stopCode !== 'ServiceSchedulerInitiated'),
-    ...stoppedTasks.filter(t => t.stopCode === 'ServiceSchedulerInitiated')
-  ]
+  // Tasks the scheduler stopped last, each group in its listed order (the sort is stable).
+  const drained = (task: StoppedTaskLike) => Number(task.stopCode === 'ServiceSchedulerInitiated')
+  const candidates = [...stoppedTasks].sort((a, b) => drained(a) - drained(b))
   for (const task of candidates) {
     const container = failed(task)
     if (container) return { taskArn: task.taskArn, container: container.name }
@@ -278,7 +275,8 @@ export function answeredProblem(
   region: string
 ): LogProblem | undefined {
   if (classifyFailure(error) !== 'rejected') return undefined
-  const name = error instanceof Error ? error.name : ''
+  // An answer from AWS: an object with its HTTP status, named after AWS's error code.
+  const { name } = error as { name?: string }
   const message = describeError(error)
   if (name === 'ResourceNotFoundException') {
     return /log group/i.test(message)
@@ -305,8 +303,6 @@ function toLines(page: GetLogEventsCommandOutput): LogLine[] {
 export class LogFollower {
   private token: string | undefined
   private problem: LogProblem | undefined
-  /** Lines returned so far. */
-  count = 0
 
   constructor(
     private readonly gateway: LogsGateway,
@@ -331,7 +327,7 @@ export class LogFollower {
     for (let pages = 0; pages < this.maxPagesPerPoll; pages++) {
       const read = await gateway.page(this.group, this.stream, {
         startFromHead: true,
-        ...(this.token !== undefined ? { nextToken: this.token } : {})
+        nextToken: this.token
       })
       if (read.kind === 'problem') {
         if (read.problem.kind !== 'stream-not-found') this.problem = read.problem
@@ -343,7 +339,6 @@ export class LogFollower {
       this.token = next ?? this.token
       if (done || (read.page.events ?? []).length === 0) break
     }
-    this.count += lines.length
     return lines
   }
 }

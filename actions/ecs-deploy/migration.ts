@@ -82,7 +82,7 @@ export function migrationToken(intent: MigrationIntent): string {
     .update(
       JSON.stringify([
         intent.cluster,
-        intent.service.serviceName ?? '',
+        intent.service.serviceName,
         intent.taskDefinitionArn,
         intent.containerName,
         formatCommandLine(intent.command),
@@ -131,7 +131,7 @@ export function migrationRunTask(intent: MigrationIntent): RunTaskCommandInput {
 // ---- the verdict -------------------------------------------------------------------------------
 
 export type MigrationVerdict =
-  { kind: 'passed' } | { kind: 'failed'; reason: string; exitCode?: number }
+  { kind: 'passed'; reason?: undefined } | { kind: 'failed'; reason: string; exitCode?: number }
 
 /** What the stopped (or timed-out) task says: exit 0 of the command's container passes, nothing else. */
 export function judgeMigration(
@@ -145,7 +145,7 @@ export function judgeMigration(
     return {
       kind: 'failed',
       reason: `it did not finish within ${formatDuration(timedOut.afterMs)} (pre-deploy-timeout-minutes), so it was stopped`,
-      ...(exitCode !== undefined ? { exitCode } : {})
+      exitCode
     }
   }
   if (exitCode === 0) return { kind: 'passed' }
@@ -237,10 +237,8 @@ export async function runMigration(
   const finish = (verdict: MigrationVerdict): MigrationResult => {
     const durationMs = clock.now() - started
     const taskId = taskArn ? taskIdOf(taskArn) : undefined
-    const exitCode =
-      verdict.kind === 'failed'
-        ? verdict.exitCode
-        : lastTask?.containers.find(c => c.name === request.containerName)?.exitCode
+    // A migration passes on exit 0 of its container and on nothing else.
+    const exitCode = verdict.kind === 'failed' ? verdict.exitCode : 0
     const message =
       verdict.kind === 'passed'
         ? `The migration (${commandText}) passed: task ${taskId} exited 0 in ${formatDuration(durationMs)}.`
@@ -255,11 +253,11 @@ export async function runMigration(
           )
     return {
       status: verdict.kind,
-      ...(taskArn ? { taskArn } : {}),
-      ...(exitCode !== undefined ? { exitCode } : {}),
-      ...(verdict.kind === 'failed' ? { reason: verdict.reason } : {}),
+      taskArn,
+      exitCode,
+      reason: verdict.reason,
       lastLines: [...kept],
-      ...(logsUnavailable ? { logsUnavailable } : {}),
+      logsUnavailable,
       durationMs,
       message,
       summary: migrationSummary(commandText, revision, verdict, {
@@ -314,8 +312,7 @@ export async function runMigration(
   }
 
   // Its lines, as they come.
-  let follower: LogFollower | undefined
-  let logs: LogsGateway | undefined
+  let following: { follower: LogFollower; logs: LogsGateway } | undefined
   if (request.logLines > 0 || deps.logsFor) {
     const location = awslogsLocation(
       request.taskDefinition,
@@ -326,14 +323,15 @@ export async function runMigration(
     if (isLogProblem(location)) logsUnavailable = explainLogProblem(location)
     else if (!deps.logsFor) logsUnavailable = 'no CloudWatch Logs client was given'
     else {
-      logs = deps.logsFor(location.region)
-      follower = logs.follow(location.group, location.stream)
+      const logs = deps.logsFor(location.region)
+      following = { follower: logs.follow(location.group, location.stream), logs }
     }
     if (logsUnavailable) runner.info(`Its output is not shown: ${logsUnavailable}.`)
   }
   let logFailures = 0
   const readLogs = async () => {
-    if (!follower || !logs || follower.failed()) return
+    if (!following || following.follower.failed()) return
+    const { follower, logs } = following
     const lines = await follower.poll(logs.until(clock.now() + Math.max(request.pollMs, 2_000)))
     keep(lines)
     const problem = follower.failed()
@@ -394,11 +392,8 @@ export async function runMigration(
   }
   // awslogs delivers a moment after the container stops: one more look picks up its last lines.
   await readLogs()
-  return finish(
-    lastTask.lastStatus === 'STOPPED' || timedOut
-      ? judgeMigration(lastTask, request.containerName, timedOut)
-      : { kind: 'failed', reason: 'the task did not stop' }
-  )
+  // The loop ends when the task stopped, or past the timeout and the stop's grace period.
+  return finish(judgeMigration(lastTask, request.containerName, timedOut))
 }
 
 function placement(request: RunTaskCommandInput): string {
@@ -421,11 +416,17 @@ function failureMessage(
   const head = `The migration failed: ${commandText} as a one-off task${taskId ? ` (${taskId})` : ''} of ${revision} in cluster '${request.cluster}': ${reason.replace(/\.$/, '')}.`
   const tail =
     lines.length > 0
-      ? ` Last log line: ${(lines.at(-1)!.message.trim().split(/\r?\n/).pop() ?? '').replace(/\.$/, '')}.`
+      ? ` Last log line: ${lastLine(lines.at(-1)!.message).replace(/\.$/, '')}.`
       : logsUnavailable
         ? ` No log lines: ${logsUnavailable}.`
         : ''
   return `${head}${tail} The service was not touched: fix the migration and deploy again.`
+}
+
+/** The last line of a logged message, trailing whitespace and blank lines left out. */
+function lastLine(message: string): string {
+  const text = message.trim()
+  return text.slice(text.lastIndexOf('\n') + 1)
 }
 
 function migrationSummary(

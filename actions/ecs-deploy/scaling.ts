@@ -87,13 +87,12 @@ function wholeNumber(
 ): number | undefined {
   const raw = inputs.string(name)
   if (raw === '') return undefined
-  const bounds =
-    range.max === undefined ? `of at least ${range.min}` : `from ${range.min} to ${range.max}`
+  const max = range.max ?? Infinity
+  const bounds = max === Infinity ? `of at least ${range.min}` : `from ${range.min} to ${max}`
   const fix = `use a whole number ${bounds}${range.unit ? ` ${range.unit}` : ''}, e.g. ${range.example}`
   if (!/^\d+$/.test(raw)) throw new InputError(name, raw, fix)
   const value = Number(raw)
-  if (value < range.min || (range.max !== undefined && value > range.max))
-    throw new InputError(name, raw, fix)
+  if (value < range.min || value > max) throw new InputError(name, raw, fix)
   return value
 }
 
@@ -112,13 +111,13 @@ export function readScalingInputs(
   const max = wholeNumber(inputs, INPUTS.max, { min: 1, example: 20 })
   const targets: Partial<Record<ScalingMetric, number>> = {}
   for (const metric of METRICS) {
-    const value = wholeNumber(inputs, SCALING_METRICS[metric].input, {
+    // Undefined (not declared) when the input is empty.
+    targets[metric] = wholeNumber(inputs, SCALING_METRICS[metric].input, {
       min: 1,
       max: 100,
       unit: 'percent',
       example: metric === 'cpu' ? 70 : 80
     })
-    if (value !== undefined) targets[metric] = value
   }
   const scaleOut = wholeNumber(inputs, INPUTS.scaleOut, {
     min: 0,
@@ -190,8 +189,8 @@ export interface ScalableTargetState {
 export interface PolicyState {
   policyName: string
   policyType: string
+  /** Undefined for a policy on a customized metric (and for a step scaling policy). */
   predefinedMetricType?: string
-  customizedMetric: boolean
   targetValue?: number
   scaleOutCooldown?: number
   scaleInCooldown?: number
@@ -275,7 +274,7 @@ export function policyDifferences(existing: PolicyState, desired: PolicyChange):
   const metricType = SCALING_METRICS[desired.metric].predefinedMetricType
   if (existing.policyType !== 'TargetTrackingScaling')
     return [`was a ${existing.policyType} policy`]
-  if (existing.customizedMetric || existing.predefinedMetricType !== metricType)
+  if (existing.predefinedMetricType !== metricType)
     return [`tracked ${existing.predefinedMetricType ?? 'a customized metric'}`]
   const differences: string[] = []
   if (existing.targetValue !== desired.targetValue)
@@ -459,7 +458,6 @@ function policyState(policy: ScalingPolicy): PolicyState {
     policyName: policy.PolicyName ?? '',
     policyType: policy.PolicyType ?? 'StepScaling',
     predefinedMetricType: tracking?.PredefinedMetricSpecification?.PredefinedMetricType,
-    customizedMetric: tracking?.CustomizedMetricSpecification !== undefined,
     targetValue: tracking?.TargetValue,
     scaleOutCooldown: tracking?.ScaleOutCooldown,
     scaleInCooldown: tracking?.ScaleInCooldown,

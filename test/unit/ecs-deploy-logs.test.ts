@@ -4,6 +4,7 @@ import { mockClient } from 'aws-sdk-client-mock'
 import { AwsCaller } from '../../actions/shared/aws-call.js'
 import { Inputs } from '../../actions/shared/inputs.js'
 import {
+  answeredProblem,
   awslogsLocation,
   crashLogsMarkdown,
   crashLogsText,
@@ -44,7 +45,7 @@ const OPTIONS = {
 const sdkError = (name: string, message: string, httpStatusCode = 400) =>
   Object.assign(new Error(message), { name, $metadata: { httpStatusCode } })
 
-function gateway(clock = new FakeClock(), deadlineMs = 30_000): LogsGateway {
+function gateway(clock = new FakeClock(), deadlineMs = 30_000, region = 'eu-west-1'): LogsGateway {
   const caller = new AwsCaller({
     clock,
     deadline: clock.now() + deadlineMs,
@@ -52,11 +53,7 @@ function gateway(clock = new FakeClock(), deadlineMs = 30_000): LogsGateway {
     backoffMs: 500,
     maxBackoffMs: 2_000
   })
-  return new LogsGateway(
-    new CloudWatchLogsClient({ region: 'eu-west-1', maxAttempts: 1 }),
-    caller,
-    'eu-west-1'
-  )
+  return new LogsGateway(new CloudWatchLogsClient({ region, maxAttempts: 1 }), caller, region)
 }
 
 beforeEach(() => logsMock.reset())
@@ -381,5 +378,390 @@ describe('fetchCrashLogs', () => {
     expect(logs).toMatchObject({ kind: 'unavailable', reason: expect.stringMatching(/\(yet\)/) })
     expect(logsMock.commandCalls(GetLogEventsCommand)).toHaveLength(2)
     expect(clock.sleeps).toBe(1)
+  })
+})
+
+describe('why no lines are shown, as the user reads it', () => {
+  it.each<[LogProblem, string]>([
+    [{ kind: 'no-task' }, 'no stopped task of the deployment was recorded to read logs from'],
+    [
+      { kind: 'no-container', container: 'worker' },
+      'the task definition has no container named worker'
+    ],
+    [
+      { kind: 'no-log-configuration', container: 'api' },
+      'container api has no logConfiguration, so its output is not in CloudWatch Logs; add the awslogs log driver to the task definition to see it here'
+    ],
+    [
+      { kind: 'no-group', container: 'api' },
+      'container api uses the awslogs driver without an awslogs-group option'
+    ],
+    [
+      { kind: 'group-not-found', group: '/ecs/api', region: 'eu-west-1' },
+      'log group /ecs/api does not exist in eu-west-1'
+    ],
+    [
+      { kind: 'error', message: ' ECONNRESET\n   at TLSSocket.onConnectEnd \n' },
+      'reading the logs failed: ECONNRESET at TLSSocket.onConnectEnd'
+    ]
+  ])('%j: %s', (problem, line) => {
+    expect(explainLogProblem(problem)).toBe(line)
+  })
+})
+
+describe('answeredProblem', () => {
+  it("keeps AWS's words when the role may not read the group", () => {
+    expect(
+      answeredProblem(
+        sdkError('AccessDeniedException', 'User is not authorized to perform logs:GetLogEvents'),
+        '/ecs/api',
+        'ecs/api/abc',
+        'eu-west-1'
+      )
+    ).toEqual({
+      kind: 'access-denied',
+      group: '/ecs/api',
+      region: 'eu-west-1',
+      message: 'User is not authorized to perform logs:GetLogEvents'
+    })
+  })
+
+  it('tells a missing group from a missing stream by what AWS says, whatever its case', () => {
+    const missing = (message: string) =>
+      answeredProblem(
+        sdkError('ResourceNotFoundException', message),
+        '/ecs/api',
+        'ecs/api/abc',
+        'eu-west-1'
+      )
+    expect(missing('Log group does not exist')).toEqual({
+      kind: 'group-not-found',
+      group: '/ecs/api',
+      region: 'eu-west-1'
+    })
+    expect(missing('The specified log stream does not exist.')).toEqual({
+      kind: 'stream-not-found',
+      group: '/ecs/api',
+      stream: 'ecs/api/abc'
+    })
+  })
+
+  it('leaves failures that are not an answer about the stream to the caller', () => {
+    const answered = (error: Error) => answeredProblem(error, '/ecs/api', 's', 'eu-west-1')
+    expect(answered(sdkError('ResourceNotFoundException', 'log stream', 503))).toBeUndefined()
+    expect(answered(sdkError('InvalidParameterException', 'bad token'))).toBeUndefined()
+    expect(answered(new Error('socket hang up'))).toBeUndefined()
+  })
+})
+
+describe('pickCrashedContainer, more cases', () => {
+  const task = (id: string, stopCode: string, containers: Array<[string, number | undefined]>) => ({
+    taskArn: `arn:aws:ecs:eu-west-1:1:task/c/${id}`,
+    stopCode,
+    containers: containers.map(([name, exitCode]) => ({ name, exitCode }))
+  })
+
+  it('does not count an exit 0 or a container without an exit code as a crash', () => {
+    const picked = pickCrashedContainer(
+      [
+        task('clean', 'EssentialContainerExited', [
+          ['envoy', 0],
+          ['worker', undefined]
+        ]),
+        task('crashed', 'EssentialContainerExited', [['api', 2]])
+      ],
+      awslogs(OPTIONS),
+      'api'
+    )
+    expect(picked).toEqual({ taskArn: 'arn:aws:ecs:eu-west-1:1:task/c/crashed', container: 'api' })
+  })
+
+  it('takes a task the scheduler stopped when it is the only one that crashed', () => {
+    expect(
+      pickCrashedContainer(
+        [task('drained', 'ServiceSchedulerInitiated', [['api', 137]])],
+        awslogs(OPTIONS),
+        'api'
+      )
+    ).toEqual({ taskArn: 'arn:aws:ecs:eu-west-1:1:task/c/drained', container: 'api' })
+  })
+
+  it('reads every container as essential when the task definition lists none', () => {
+    expect(
+      pickCrashedContainer(
+        [task('crashed', 'EssentialContainerExited', [['worker', 1]])],
+        {},
+        'api'
+      )
+    ).toEqual({ taskArn: 'arn:aws:ecs:eu-west-1:1:task/c/crashed', container: 'worker' })
+    expect(awslogsLocation({}, 'api', TASK_ARN, 'eu-west-1')).toEqual({
+      kind: 'no-container',
+      container: 'api'
+    })
+  })
+})
+
+describe('LogFollower, more cases', () => {
+  const inputs = () => logsMock.commandCalls(GetLogEventsCommand).map(c => c.args[0].input)
+
+  it('stops following at an answer such as no access, until resumed', async () => {
+    let calls = 0
+    logsMock.on(GetLogEventsCommand).callsFake(input => {
+      if (++calls === 1) throw sdkError('AccessDeniedException', 'not authorized')
+      return input.nextToken
+        ? { events: [], nextForwardToken: input.nextToken }
+        : { events: [{ timestamp: 1, message: 'one' }], nextForwardToken: 'f/1' }
+    })
+    const follower = gateway().follow('/ecs/api', 'ecs/api/abc')
+    expect(await follower.poll()).toEqual([])
+    expect(follower.failed()).toMatchObject({ kind: 'access-denied', group: '/ecs/api' })
+    expect(await follower.poll()).toEqual([])
+    expect(calls).toBe(1)
+    follower.resume()
+    expect(follower.failed()).toBeUndefined()
+    expect((await follower.poll()).map(l => l.message)).toEqual(['one'])
+  })
+
+  it('reads at most 10 pages in one poll, and goes on from there in the next', async () => {
+    let page = 0
+    logsMock.on(GetLogEventsCommand).callsFake(() => {
+      page++
+      return {
+        events: [{ timestamp: page, message: `line ${page}` }],
+        nextForwardToken: `f/${page}`
+      }
+    })
+    const follower = gateway().follow('/ecs/api', 'ecs/api/abc')
+    const first = await follower.poll()
+    expect(first.map(l => l.message)).toEqual(Array.from({ length: 10 }, (_, i) => `line ${i + 1}`))
+    expect(inputs()).toHaveLength(10)
+    expect((await follower.poll())[0]!.message).toBe('line 11')
+    expect(inputs()[10]!.nextToken).toBe('f/10')
+  })
+
+  it('ends a poll at an empty page, and the next poll goes on from its token', async () => {
+    logsMock
+      .on(GetLogEventsCommand)
+      .resolvesOnce({ events: [], nextForwardToken: 'f/0' })
+      .resolvesOnce({ events: [{ timestamp: 1, message: 'one' }], nextForwardToken: 'f/1' })
+      .resolves({ events: [], nextForwardToken: 'f/1' })
+    const follower = gateway().follow('/ecs/api', 'ecs/api/abc')
+    expect(await follower.poll()).toEqual([])
+    expect(inputs()).toHaveLength(1)
+    expect((await follower.poll()).map(l => l.message)).toEqual(['one'])
+    expect(inputs()[1]!.nextToken).toBe('f/0')
+  })
+
+  it('takes the token handed back unchanged, or no token at all, as the end of the stream for now', async () => {
+    logsMock
+      .on(GetLogEventsCommand)
+      .resolvesOnce({ events: [{ timestamp: 1, message: 'one' }], nextForwardToken: 'f/1' })
+      .resolvesOnce({ events: [{ timestamp: 2, message: 'two' }], nextForwardToken: 'f/1' })
+      .resolves({ events: [{ timestamp: 3, message: 'three' }] })
+    const follower = gateway().follow('/ecs/api', 'ecs/api/abc')
+    expect((await follower.poll()).map(l => l.message)).toEqual(['one', 'two'])
+    expect(inputs()).toHaveLength(2)
+    expect((await follower.poll()).map(l => l.message)).toEqual(['three'])
+    expect(inputs()).toHaveLength(3)
+    // Without a new token it goes on from the last one it had.
+    await follower.poll()
+    expect(inputs()[3]!.nextToken).toBe('f/1')
+  })
+
+  it('reads a page without events as empty, and an event without text as an empty line', async () => {
+    logsMock
+      .on(GetLogEventsCommand)
+      .resolvesOnce({ nextForwardToken: 'f/0' })
+      .resolvesOnce({ events: [{}], nextForwardToken: 'f/1' })
+      .resolves({ events: [], nextForwardToken: 'f/1' })
+    const follower = gateway().follow('/ecs/api', 'ecs/api/abc')
+    expect(await follower.poll()).toEqual([])
+    expect(await follower.poll()).toEqual([{ timestamp: 0, message: '' }])
+  })
+})
+
+describe('fetchCrashLogs, more cases', () => {
+  const stopped = [
+    {
+      taskArn: TASK_ARN,
+      stopCode: 'EssentialContainerExited',
+      containers: [{ name: 'api', exitCode: 1 }]
+    }
+  ]
+  const request = {
+    taskDefinition: awslogs(OPTIONS),
+    stoppedTasks: stopped,
+    containerName: 'api',
+    count: 20,
+    region: 'eu-west-1'
+  }
+  const notFound = () =>
+    sdkError('ResourceNotFoundException', 'The specified log stream does not exist.')
+
+  it('says so, without a call, when no stopped task was recorded', async () => {
+    expect(await fetchCrashLogs({ ...request, stoppedTasks: [] }, () => gateway())).toEqual({
+      kind: 'unavailable',
+      reason: 'no stopped task of the deployment was recorded to read logs from'
+    })
+    expect(logsMock.commandCalls(GetLogEventsCommand)).toHaveLength(0)
+  })
+
+  it('names the task and container whose stream cannot be found', async () => {
+    expect(
+      await fetchCrashLogs(
+        { ...request, taskDefinition: awslogs({ 'awslogs-stream-prefix': 'ecs' }) },
+        () => gateway()
+      )
+    ).toEqual({
+      kind: 'unavailable',
+      taskId: '0123456789abcdef0123456789abcdef',
+      container: 'api',
+      reason: 'container api uses the awslogs driver without an awslogs-group option'
+    })
+  })
+
+  it('reads once when the lines are there, without waiting', async () => {
+    logsMock.on(GetLogEventsCommand).resolves({ events: [{ timestamp: 1, message: 'boom' }] })
+    const clock = new FakeClock()
+    const logs = await fetchCrashLogs(request, () => gateway(clock))
+    expect(logs).toEqual({
+      kind: 'lines',
+      region: 'eu-central-1',
+      group: '/ecs/payments-api',
+      stream: 'ecs/api/0123456789abcdef0123456789abcdef',
+      container: 'api',
+      taskId: '0123456789abcdef0123456789abcdef',
+      lines: [{ timestamp: 1, message: 'boom' }]
+    })
+    expect(logsMock.commandCalls(GetLogEventsCommand)).toHaveLength(1)
+    expect(clock.sleeps).toBe(0)
+  })
+
+  it('gives the whole fetch 10 s unless told otherwise', async () => {
+    logsMock.on(GetLogEventsCommand).resolves({ events: [] })
+    const clock = new FakeClock()
+    const deadlines: number[] = []
+    const logsFor = () => {
+      const base = gateway(clock, 3_600_000)
+      const until = base.until.bind(base)
+      base.until = (deadline: number) => (deadlines.push(deadline - clock.now()), until(deadline))
+      return base
+    }
+    await fetchCrashLogs(request, logsFor)
+    await fetchCrashLogs({ ...request, timeoutMs: 4_000 }, logsFor)
+    expect(deadlines).toEqual([10_000, 4_000])
+  })
+
+  it('waits 2 s before looking again for a stream that is not there yet, and finds its lines', async () => {
+    logsMock
+      .on(GetLogEventsCommand)
+      .rejectsOnce(notFound())
+      .resolves({ events: [{ timestamp: 5, message: 'late line' }] })
+    const clock = new FakeClock()
+    const started = clock.now()
+    const logs = await fetchCrashLogs(request, () => gateway(clock))
+    expect(logs).toMatchObject({ kind: 'lines', lines: [{ message: 'late line' }] })
+    expect(clock.now() - started).toBe(2_000)
+    expect(logsMock.commandCalls(GetLogEventsCommand)).toHaveLength(2)
+  })
+
+  it('does not look again when the wait would reach the deadline', async () => {
+    logsMock.on(GetLogEventsCommand).rejects(notFound())
+    const clock = new FakeClock()
+    const logs = await fetchCrashLogs({ ...request, timeoutMs: 2_000, retryMs: 2_000 }, () =>
+      gateway(clock)
+    )
+    expect(logs).toMatchObject({ kind: 'unavailable', reason: expect.stringMatching(/\(yet\)/) })
+    expect(logsMock.commandCalls(GetLogEventsCommand)).toHaveLength(1)
+    expect(clock.sleeps).toBe(0)
+  })
+
+  it('does not look again after any other answer', async () => {
+    logsMock.on(GetLogEventsCommand).rejects(sdkError('AccessDeniedException', 'not authorized'))
+    const clock = new FakeClock()
+    const logs = await fetchCrashLogs(request, region => gateway(clock, 30_000, region))
+    expect(logs).toEqual({
+      kind: 'unavailable',
+      taskId: '0123456789abcdef0123456789abcdef',
+      container: 'api',
+      reason:
+        'the role may not read log group /ecs/payments-api in eu-central-1 (AccessDeniedException); allow logs:GetLogEvents on it'
+    })
+    expect(logsMock.commandCalls(GetLogEventsCommand)).toHaveLength(1)
+    expect(clock.sleeps).toBe(0)
+  })
+
+  it('never throws: a failure to even build the client is a reason too', async () => {
+    const logs = await fetchCrashLogs(request, () => {
+      throw new Error('Region is missing')
+    })
+    expect(logs).toEqual({
+      kind: 'unavailable',
+      taskId: '0123456789abcdef0123456789abcdef',
+      container: 'api',
+      reason: 'reading the logs failed: Region is missing'
+    })
+  })
+})
+
+describe('printing what a container logged, more cases', () => {
+  it('splits on a lone carriage return too', () => {
+    expect(printableLines('progress 10%\rprogress 100%')).toEqual([
+      '  | progress 10%',
+      '  | progress 100%'
+    ])
+  })
+
+  it('cuts a line longer than 1000 characters, and only such a line', () => {
+    const [kept] = printableLines('x'.repeat(1000), '')
+    expect(kept).toBe('x'.repeat(1000))
+    const [cut] = printableLines('y'.repeat(1001), '')
+    expect(cut).toBe(`${'y'.repeat(1000)}…`)
+  })
+
+  const lines = (messages: string[]): CrashLogs => ({
+    kind: 'lines',
+    taskId: 'abc',
+    container: 'api',
+    group: '/ecs/api',
+    stream: 'ecs/api/abc',
+    lines: messages.map((message, i) => ({ timestamp: i, message }))
+  })
+
+  it('counts the lines in the heading, and says when the container logged nothing', () => {
+    expect(crashLogsText(lines(['one', 'two']))).toEqual([
+      'Last 2 log lines of container api, task abc (/ecs/api ecs/api/abc):',
+      '  | one',
+      '  | two'
+    ])
+    expect(crashLogsText(lines([]))).toEqual([
+      'Container api of task abc logged nothing (ecs/api/abc).'
+    ])
+    expect(crashLogsMarkdown(lines([]))).toBe(
+      '**Last log lines** of container `api`, task `abc` (`/ecs/api`): none; the container logged nothing.'
+    )
+  })
+
+  it('fences plain lines with three backticks in the summary', () => {
+    expect(crashLogsMarkdown(lines(['one', 'two']))).toBe(
+      '**Last log lines** of container `api`, task `abc` (`/ecs/api`):\n\n```text\none\ntwo\n```'
+    )
+  })
+
+  it('says why there are no lines without naming a task it does not know', () => {
+    expect(crashLogsText({ kind: 'unavailable', reason: 'no stopped task' })).toEqual([
+      'No log lines: no stopped task.'
+    ])
+  })
+
+  it('escapes the reason in the summary so it cannot turn into Markdown', () => {
+    expect(
+      crashLogsMarkdown({
+        kind: 'unavailable',
+        reason: 'log group /ecs/my_app* is not [here] <b>|\\`'
+      })
+    ).toBe(
+      '**Container logs:** none shown: log group /ecs/my\\_app\\* is not \\[here\\] \\<b\\>\\|\\\\\\`.'
+    )
   })
 })

@@ -396,3 +396,75 @@ describe('planScaling', () => {
     expect(mock.commandCalls(DescribeScalingPoliciesCommand)).toHaveLength(0)
   })
 })
+
+describe('what the summary and the log say', () => {
+  it('shows the declared policy and every change under "changed" on a first deploy', async () => {
+    const { deps } = fixture()
+    const result = await applyScaling({ ...SEED, targets: { cpu: 70 } }, SERVICE, deps)
+    const summary = result.summary
+    expect(summary).toContain('### Auto-scaling: changed')
+    for (const row of [
+      '| Scalable target | service/payments/api |',
+      '| Tasks | 3 to 20 |',
+      '| CPU target | 70 % |',
+      '| Memory target | none |',
+      '| Scale-out cooldown | 300 s |',
+      '| Scale-in cooldown | 900 s |',
+      '| Changed |',
+      '| registered the scalable target, 3–20 tasks |',
+      '| created policy api-cpu-target-tracking (CPU 70 %) |'
+    ])
+      expect(summary).toContain(row)
+    expect(summary).not.toContain('no change made')
+  })
+
+  it('titles a dry run "planned changes" and an unchanged service "no change made"', async () => {
+    const planned = await planScaling(SEED, SERVICE, fixture().deps)
+    expect(planned.summary).toContain('### Auto-scaling: planned changes')
+    expect(planned.summary).not.toContain('| Changed |')
+    // Nothing was sent, so no reply could be lost.
+    expect(planned.notes).toEqual([])
+
+    const { deps } = fixture()
+    await applyScaling(SEED, SERVICE, deps)
+    const unchanged = await applyScaling(SEED, SERVICE, deps)
+    expect(unchanged.summary).toContain('Everything was already as declared: no change made.')
+    expect(unchanged.summary).toContain('| Memory target | 80 % |')
+    expect(unchanged.summary).not.toContain('| Changed |')
+    expect(unchanged.notes).toEqual([])
+  })
+
+  it('gives both warnings, one after the other, in the log line and the summary', async () => {
+    const policies = new Map<string, ScalingPolicy>([
+      ['legacy-step', { PolicyName: 'legacy-step', PolicyType: 'StepScaling' } as ScalingPolicy],
+      ['alb-requests', { PolicyName: 'alb-requests', PolicyType: 'StepScaling' } as ScalingPolicy]
+    ])
+    const { deps } = fixture({
+      target: {
+        MinCapacity: 3,
+        MaxCapacity: 20,
+        SuspendedState: { DynamicScalingInSuspended: true }
+      },
+      policies
+    })
+    const result = await planScaling({ ...SEED, targets: {} }, SERVICE, deps)
+    expect(result.line).toBe(
+      'Auto-scaling of service/payments/api (3–20 tasks; no target-tracking policy): unchanged. ' +
+        'Other policies on the target, left as they are: legacy-step, alb-requests. ' +
+        'Dynamic scaling is suspended on this target: the policies act once it is resumed.'
+    )
+    expect(result.summary).toContain(
+      'Other policies on the target, left as they are: legacy-step, alb-requests.'
+    )
+  })
+
+  it('counts the lost replies of one change and the sends made again', async () => {
+    const { world, deps } = fixture({ target: { MinCapacity: 3, MaxCapacity: 20 } })
+    faults(PutScalingPolicyCommand, putPolicy(world), ['lost-before', 'lost-after'])
+    const result = await applyScaling({ ...SEED, targets: { cpu: 70 } }, SERVICE, deps)
+    expect(mock.commandCalls(PutScalingPolicyCommand)).toHaveLength(2)
+    expect(result.notes).toEqual([
+      'The reply to "created policy api-cpu-target-tracking (CPU 70 %)" was lost 2 times; reading back showed it missing, so it was sent again (1×) until it was.'
+    ])
+  })
+})

@@ -2,6 +2,7 @@ import { InputError } from '../../actions/shared/errors.js'
 import { Inputs } from '../../actions/shared/inputs.js'
 import {
   describeChange,
+  describeDeclaration,
   diffScaling,
   policyName,
   readScalingInputs,
@@ -169,7 +170,6 @@ function ours(metric: 'cpu' | 'memory', overrides: Partial<PolicyState> = {}): P
     policyType: 'TargetTrackingScaling',
     predefinedMetricType:
       metric === 'cpu' ? 'ECSServiceAverageCPUUtilization' : 'ECSServiceAverageMemoryUtilization',
-    customizedMetric: false,
     targetValue: metric === 'cpu' ? 70 : 80,
     scaleOutCooldown: 300,
     scaleInCooldown: 900,
@@ -251,11 +251,7 @@ describe('diffScaling', () => {
       { predefinedMetricType: 'ALBRequestCountPerTarget' },
       'tracked ALBRequestCountPerTarget'
     ],
-    [
-      'a customized metric',
-      { predefinedMetricType: undefined, customizedMetric: true },
-      'tracked a customized metric'
-    ],
+    ['a customized metric', { predefinedMetricType: undefined }, 'tracked a customized metric'],
     ['another policy type', { policyType: 'StepScaling' }, 'was a StepScaling policy']
   ])('puts our policy again when it has %s', (_, overrides, difference) => {
     const state = inPlace()
@@ -332,5 +328,84 @@ describe('diffScaling', () => {
     state.target!.dynamicScalingSuspended = true
     expect(diffScaling(DECLARED, state, NAMES).dynamicScalingSuspended).toBe(true)
     expect(diffScaling(DECLARED, inPlace(), NAMES).dynamicScalingSuspended).toBe(false)
+  })
+})
+
+describe('what an input error tells the user to write', () => {
+  it.each([
+    ['auto-scaling-min', '-1', 'use a whole number of at least 0, e.g. 3'],
+    ['auto-scaling-max', '0', 'use a whole number of at least 1, e.g. 20'],
+    ['auto-scaling-cpu-target', '0', 'use a whole number from 1 to 100 percent, e.g. 70'],
+    ['auto-scaling-memory-target', '101', 'use a whole number from 1 to 100 percent, e.g. 80'],
+    [
+      'auto-scaling-scale-out-cooldown',
+      '86401',
+      'use a whole number from 0 to 86400 seconds, e.g. 300'
+    ],
+    ['auto-scaling-scale-in-cooldown', '1h', 'use a whole number from 0 to 86400 seconds, e.g. 900']
+  ])('%s %s: "%s"', (name, value, fix) => {
+    const error = inputError({ ...SEED, [name]: value })
+    expect(error.input).toBe(name)
+    expect(error.message).toBe(`Input '${name}' is '${value}': ${fix}`)
+  })
+
+  it('takes the upper bounds themselves: 100 percent, a cooldown of a day, max 1', () => {
+    expect(
+      readScalingInputs(
+        inputs({
+          'auto-scaling-min': '1',
+          'auto-scaling-max': '1',
+          'auto-scaling-cpu-target': '100',
+          'auto-scaling-scale-out-cooldown': '86400',
+          'auto-scaling-scale-in-cooldown': '86400'
+        }),
+        undefined
+      )
+    ).toMatchObject({
+      minCapacity: 1,
+      maxCapacity: 1,
+      targets: { cpu: 100 },
+      scaleOutCooldown: 86400,
+      scaleInCooldown: 86400
+    })
+  })
+})
+
+describe('policyDifferences as the user reads them', () => {
+  it('says a policy without a target value had none, and lists several differences at once', () => {
+    const state = inPlace()
+    state.policies = [
+      ours('cpu', { targetValue: undefined, disableScaleIn: true }),
+      ours('memory', { scaleOutCooldown: undefined, scaleInCooldown: undefined })
+    ]
+    const plan = diffScaling(DECLARED, state, NAMES)
+    expect(plan.changes.map(describeChange)).toEqual([
+      'updated policy api-cpu-target-tracking (target none → 70 %, scale-in was disabled)',
+      'updated policy api-memory-target-tracking (scale-in cooldown 300 → 900 s)'
+    ])
+  })
+
+  it('leaves alone a metric that is neither declared nor has a policy of ours', () => {
+    const state = inPlace()
+    state.policies = [ours('cpu')]
+    expect(diffScaling({ ...DECLARED, targets: { cpu: 70 } }, state, NAMES).changes).toEqual([])
+  })
+
+  it('finds nothing suspended on a service without a scalable target', () => {
+    expect(diffScaling(DECLARED, { policies: [] }, NAMES).dynamicScalingSuspended).toBe(false)
+  })
+})
+
+describe('describeDeclaration', () => {
+  it('names the bounds, the tracked metrics and the cooldowns', () => {
+    expect(describeDeclaration({ ...DECLARED, targets: { memory: 65 } })).toBe(
+      '3–20 tasks; memory 65 %; cooldowns 300 s out, 900 s in'
+    )
+  })
+
+  it('says when only the bounds are declared', () => {
+    expect(describeDeclaration({ ...DECLARED, targets: {} })).toBe(
+      '3–20 tasks; no target-tracking policy'
+    )
   })
 })
