@@ -422,7 +422,7 @@ function gateSummary(
     if (findings.length > shown.length)
       parts.push(`…and ${findings.length - shown.length} more findings at or above the threshold.`)
   }
-  return parts.map(part => part.replace(/\n+$/, '')).join('\n\n')
+  return parts.join('\n\n')
 }
 
 // Stryker disable all: builds the real GitHub and ECR clients (I/O).

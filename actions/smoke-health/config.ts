@@ -48,7 +48,7 @@ export function headerSecrets(raw: string): string[] {
     secrets.push(value)
     const name = at >= 0 ? trimmed.slice(0, at).trim() : ''
     const credentials = /authorization/i.test(name) ? AUTH_CREDENTIALS.exec(value)?.[1] : undefined
-    if (credentials) secrets.push(credentials.trim())
+    if (credentials) secrets.push(credentials)
   }
   return secrets
 }
@@ -62,7 +62,8 @@ export function parseHeaders(raw: string): Array<[string, string]> {
     if (trimmed === '' || trimmed.startsWith('#')) return
     const at = trimmed.indexOf(':')
     const name = at > 0 ? trimmed.slice(0, at).trim() : ''
-    const value = at > 0 ? trimmed.slice(at + 1).trim() : ''
+    // Used only once the name is valid, which takes a colon after it.
+    const value = trimmed.slice(at + 1).trim()
     const where = lineOnly(index + 1)
     if (!HEADER_NAME.test(name)) {
       throw new InputError(

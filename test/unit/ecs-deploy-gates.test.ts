@@ -400,7 +400,10 @@ describe('scanFindings', () => {
   it('names a finding without a name or an id by what is left, and one without a severity as UNDEFINED', () => {
     expect(
       scanFindings(
-        [{ attributes: [{ key: 'package_name', value: 'zlib' }] }],
+        [
+          { attributes: [{ key: 'package_name', value: 'zlib' }] },
+          { name: 'CVE-6', severity: 'LOW' }
+        ],
         [
           { findingArn: 'arn:aws:inspector2:eu-west-1:123456789012:finding/f1', severity: 'LOW' },
           { severity: 'LOW' },
@@ -422,6 +425,7 @@ describe('scanFindings', () => {
         severity: 'LOW',
         packages: []
       },
+      { name: 'CVE-6', severity: 'LOW', packages: [] },
       {
         name: '(unnamed)',
         severity: 'UNDEFINED',
