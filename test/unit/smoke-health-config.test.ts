@@ -213,6 +213,10 @@ describe('smoke-health inputs', () => {
     ])
   })
 
+  it('masks a line without a colon whole, once, even when it reads like an Authorization header', () => {
+    expect(headerSecrets('Authorization Bearer t0ken')).toEqual(['Authorization Bearer t0ken'])
+  })
+
   it('accepts every token character in a header name, and an empty value', () => {
     const name = "X-a.b_c!#$%&'*+^`|~09"
     expect(parseHeaders(`${name}: v\r\nX-Empty:\r\n`)).toEqual([
