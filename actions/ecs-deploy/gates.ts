@@ -245,8 +245,6 @@ export function judgeScan(lookup: ScanLookup, threshold: Severity, image: EcrIma
         `scan ${lookup.status || 'without a status'}`,
         `its ECR scan ended ${lookup.status || 'without a status'}${lookup.description ? ` (${lookup.description})` : ''}, so there are no findings to judge. Scan it again with ${scanCommand}, or check that the image is one ECR can scan.`
       )
-    case 'scanned':
-      break
   }
   const all = scanFindings(lookup.findings, lookup.enhancedFindings)
   const blocking = all.filter(f => severityRank(f.severity) >= severityRank(threshold))

@@ -86,6 +86,18 @@ describe('readBackUpdate, for an update that starts no deployment', () => {
     ).toEqual({ kind: 'changed-otherwise', by: theirs })
   })
 
+  it('a service read back without deployments shows the update did not happen', () => {
+    const bare = service([])
+    delete bare.deployments
+    expect(readBackUpdate(bare, request())).toEqual({ kind: 'not-applied' })
+  })
+
+  it('a deployment without an id was there before when the service had one without an id', () => {
+    const unnamed = { ...deployment('', 41), id: undefined }
+    const known = sameRevision({ prior: { deploymentIds: [''], taskDefinition: arn('api', 41) } })
+    expect(readBackUpdate(service([unnamed]), known)).toEqual({ kind: 'applied' })
+  })
+
   it('a deployment ECS lists without an id counts as new', () => {
     const unnamed = { ...deployment('', 41), id: undefined }
     expect(readBackUpdate(service([unnamed, before()]), sameRevision({ desiredCount: 2 }))).toEqual(

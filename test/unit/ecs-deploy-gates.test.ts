@@ -407,6 +407,7 @@ describe('scanFindings', () => {
         [
           { findingArn: 'arn:aws:inspector2:eu-west-1:123456789012:finding/f1', severity: 'LOW' },
           { severity: 'LOW' },
+          { title: 'No severity', status: 'ACTIVE' },
           {
             severity: 'MEDIUM',
             status: 'ACTIVE',
@@ -430,7 +431,8 @@ describe('scanFindings', () => {
         name: '(unnamed)',
         severity: 'UNDEFINED',
         packages: [{ name: 'zlib', version: undefined }]
-      }
+      },
+      { name: 'No severity', severity: 'UNDEFINED', packages: [] }
     ])
   })
 
@@ -885,8 +887,27 @@ describe('checkGates', () => {
     )
     const rows = outcome.summary.split('\n').filter(l => l.startsWith('| CRITICAL |'))
     expect(rows).toHaveLength(25)
+    expect(rows[0]).toBe('| CRITICAL | CVE-2024-00 |  |  |')
     expect(rows[24]).toBe('| CRITICAL | CVE-2024-24 |  |  |')
     expect(outcome.summary.endsWith('…and 2 more findings at or above the threshold.')).toBe(true)
+  })
+
+  it('leaves the version cell empty for a package ECR gives no version of', async () => {
+    const { request, deps } = setup({
+      lookup: scanned([
+        {
+          name: 'CVE-9',
+          severity: 'CRITICAL',
+          attributes: [{ key: 'package_name', value: 'zlib' }]
+        }
+      ])
+    })
+    const outcome = await checkGates(
+      request,
+      { ...off, imageScanSeverity: 'CRITICAL', scannedImage: image },
+      deps
+    )
+    expect(outcome.summary).toContain('| CRITICAL | CVE-9 | zlib |  |')
   })
 
   it('lists exactly 25 findings without a "more" line', async () => {
@@ -918,6 +939,9 @@ describe('checkGates', () => {
         'its scan could not be read, ECR DescribeImageScanFindings did not succeed before the deadline (4 attempts'
       )
     })
+    expect(outcome.summary).toContain(
+      '| Image scan (refuses LOW and above) | refused | ECR did not answer |'
+    )
     const denied = setup({
       lookup: async () => {
         throw new Error('AccessDeniedException')

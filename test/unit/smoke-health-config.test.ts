@@ -217,6 +217,21 @@ describe('smoke-health inputs', () => {
     expect(headerSecrets('Authorization Bearer t0ken')).toEqual(['Authorization Bearer t0ken'])
   })
 
+  it('looks for an Authorization-style scheme in the header name only, and only at the start of the value', () => {
+    expect(headerSecrets('X-Note: authorization pending')).toEqual(['authorization pending'])
+    expect(headerSecrets('Authorization: @ token abc')).toEqual(['@ token abc'])
+  })
+
+  it('skips indented comments and blank lines, and trims around the colon', () => {
+    expect(parseHeaders('  # note\n   \nX-Key : v')).toEqual([['X-Key', 'v']])
+  })
+
+  it('refuses a line without a colon even when it looks like a header name', () => {
+    expect(() => parseHeaders('X-Ok: 1\nX-Token')).toThrow(
+      /^Input 'headers' is 'line 2, content hidden': write one 'Name: value' per line/
+    )
+  })
+
   it('accepts every token character in a header name, and an empty value', () => {
     const name = "X-a.b_c!#$%&'*+^`|~09"
     expect(parseHeaders(`${name}: v\r\nX-Empty:\r\n`)).toEqual([
