@@ -245,8 +245,6 @@ export function judgeScan(lookup: ScanLookup, threshold: Severity, image: EcrIma
         `scan ${lookup.status || 'without a status'}`,
         `its ECR scan ended ${lookup.status || 'without a status'}${lookup.description ? ` (${lookup.description})` : ''}, so there are no findings to judge. Scan it again with ${scanCommand}, or check that the image is one ECR can scan.`
       )
-    case 'scanned':
-      break
   }
   const all = scanFindings(lookup.findings, lookup.enhancedFindings)
   const blocking = all.filter(f => severityRank(f.severity) >= severityRank(threshold))
@@ -422,7 +420,7 @@ function gateSummary(
     if (findings.length > shown.length)
       parts.push(`…and ${findings.length - shown.length} more findings at or above the threshold.`)
   }
-  return parts.map(part => part.replace(/\n+$/, '')).join('\n\n')
+  return parts.join('\n\n')
 }
 
 // Stryker disable all: builds the real GitHub and ECR clients (I/O).

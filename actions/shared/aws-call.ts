@@ -31,12 +31,11 @@ interface SdkErrorShape {
 
 export function classifyFailure(error: unknown): CallFailure {
   const shape = (error ?? {}) as SdkErrorShape
-  const status = shape.$metadata?.httpStatusCode
+  const status = shape.$metadata?.httpStatusCode ?? 0
   if (status === 429 || THROTTLING.has(shape.name ?? '')) return 'throttled'
   // A 4xx with a body AWS could parse is an answer about the request; anything else
   // (no status: network, time-out; 5xx; a 2xx whose body would not parse) is a lost reply.
-  if (status !== undefined && status >= 400 && status < 500 && shape.name !== 'SyntaxError')
-    return 'rejected'
+  if (status >= 400 && status < 500 && shape.name !== 'SyntaxError') return 'rejected'
   return 'lost'
 }
 

@@ -41,14 +41,15 @@ export function headerSecrets(raw: string): string[] {
   const secrets: string[] = []
   for (const line of raw.split(/\r?\n/)) {
     const trimmed = line.trim()
-    if (trimmed === '' || trimmed.startsWith('#')) continue
+    if (trimmed.startsWith('#')) continue
+    // Without a colon, the whole line (a blank one is left out as an empty value).
     const at = trimmed.indexOf(':')
-    const value = at >= 0 ? trimmed.slice(at + 1).trim() : trimmed
+    const value = trimmed.slice(at + 1).trim()
     if (value === '') continue
     secrets.push(value)
-    const name = at >= 0 ? trimmed.slice(0, at).trim() : ''
+    const name = trimmed.slice(0, Math.max(at, 0))
     const credentials = /authorization/i.test(name) ? AUTH_CREDENTIALS.exec(value)?.[1] : undefined
-    if (credentials) secrets.push(credentials.trim())
+    if (credentials) secrets.push(credentials)
   }
   return secrets
 }
@@ -62,7 +63,8 @@ export function parseHeaders(raw: string): Array<[string, string]> {
     if (trimmed === '' || trimmed.startsWith('#')) return
     const at = trimmed.indexOf(':')
     const name = at > 0 ? trimmed.slice(0, at).trim() : ''
-    const value = at > 0 ? trimmed.slice(at + 1).trim() : ''
+    // Used only once the name is valid, which takes a colon after it.
+    const value = trimmed.slice(at + 1).trim()
     const where = lineOnly(index + 1)
     if (!HEADER_NAME.test(name)) {
       throw new InputError(

@@ -270,6 +270,52 @@ describe('judgeCommitOrder', () => {
 
   it('needs GitHub only when both commits are known and differ', () => {
     expect(needsComparison(facts())).toBe(true)
+    expect(needsComparison(facts({ deployingCommit: '' }))).toBe(false)
+    expect(needsComparison(facts({ runningCommit: '' }))).toBe(false)
+  })
+
+  it('says what it did not check, in the summary detail as in the warning', () => {
+    expect(judgeCommitOrder(facts({ deployingCommit: '' }), undefined)).toEqual({
+      verdict: 'pass',
+      detail: 'not checked: this run has no commit (GITHUB_SHA is empty)',
+      warning:
+        'The commit order was not checked: this run has no commit (GITHUB_SHA is empty). Deploying anyway.'
+    })
+    expect(judgeCommitOrder(facts({ runningCommit: '' }), undefined)).toEqual({
+      verdict: 'pass',
+      detail:
+        'not checked: the running revision noblepay-api:41 has no noblepay:commit tag (it was not registered by ecs-deploy)',
+      warning:
+        'The commit order was not checked: the running revision noblepay-api:41 has no noblepay:commit tag (it was not registered by ecs-deploy). Deploying anyway.'
+    })
+  })
+
+  it('passes with a warning when two different commits were not compared at all', () => {
+    expect(judgeCommitOrder(facts(), undefined)).toMatchObject({
+      verdict: 'pass',
+      warning: `The commit order was not checked: comparing ${DEPLOYING} with ${RUNNING}, which service 'noblepay-api' runs (noblepay-api:41), failed: GitHub was not asked. Deploying anyway.`
+    })
+  })
+
+  it('details an identical, a diverged, an allowed older and a refused older commit for the summary', () => {
+    expect(judgeCommitOrder(facts(), compared('identical'))).toEqual({
+      verdict: 'pass',
+      detail: `\`${DEPLOYING}\` is the same commit as \`${RUNNING}\`, which service 'noblepay-api' runs (noblepay-api:41)`
+    })
+    expect(judgeCommitOrder(facts(), compared('diverged', 1, 3))).toEqual({
+      verdict: 'pass',
+      detail: `\`${DEPLOYING}\` and \`${RUNNING}\` have diverged`,
+      warning: `Commit ${DEPLOYING} has diverged from ${RUNNING}, which service 'noblepay-api' runs (noblepay-api:41): it is 1 commit ahead and 3 commits behind. Deploying it drops the running commit's own changes unless they are merged.`
+    })
+    expect(
+      judgeCommitOrder(facts({ allowOlderCommit: true }), compared('behind', 0, 2))
+    ).toMatchObject({
+      detail: `\`${DEPLOYING}\` is 2 commits behind \`${RUNNING}\`; deployed because allow-older-commit is true`
+    })
+    expect(judgeCommitOrder(facts(), compared('behind', 0, 1))).toMatchObject({
+      verdict: 'refuse',
+      detail: `\`${DEPLOYING}\` is 1 commit behind \`${RUNNING}\``
+    })
   })
 })
 
@@ -349,6 +395,54 @@ describe('scanFindings', () => {
         ]
       )
     ).toEqual([{ name: 'Insecure default', severity: 'HIGH', packages: [] }])
+  })
+
+  it('names a finding without a name or an id by what is left, and one without a severity as UNDEFINED', () => {
+    expect(
+      scanFindings(
+        [
+          { attributes: [{ key: 'package_name', value: 'zlib' }] },
+          { name: 'CVE-6', severity: 'LOW' }
+        ],
+        [
+          { findingArn: 'arn:aws:inspector2:eu-west-1:123456789012:finding/f1', severity: 'LOW' },
+          { severity: 'LOW' },
+          { title: 'No severity', status: 'ACTIVE' },
+          {
+            severity: 'MEDIUM',
+            status: 'ACTIVE',
+            packageVulnerabilityDetails: {
+              vulnerabilityId: 'CVE-5',
+              vulnerablePackages: [{ version: '1' }, { name: 'curl' }]
+            }
+          }
+        ]
+      )
+    ).toEqual([
+      { name: 'CVE-5', severity: 'MEDIUM', packages: [{ name: 'curl', version: undefined }] },
+      { name: '(unnamed)', severity: 'LOW', packages: [] },
+      {
+        name: 'arn:aws:inspector2:eu-west-1:123456789012:finding/f1',
+        severity: 'LOW',
+        packages: []
+      },
+      { name: 'CVE-6', severity: 'LOW', packages: [] },
+      {
+        name: '(unnamed)',
+        severity: 'UNDEFINED',
+        packages: [{ name: 'zlib', version: undefined }]
+      },
+      { name: 'No severity', severity: 'UNDEFINED', packages: [] }
+    ])
+  })
+
+  it('orders findings of the same severity by name, and reads severities in any case', () => {
+    expect(
+      scanFindings(
+        [basic('CVE-b', 'high'), basic('CVE-a', 'HIGH'), basic('CVE-c', 'critical')],
+        []
+      ).map(f => f.name)
+    ).toEqual(['CVE-c', 'CVE-a', 'CVE-b'])
   })
 })
 
@@ -433,6 +527,101 @@ describe('judgeScan', () => {
     expect(
       judgeScan(scanned([basic('CVE-1', 'LOW')], [], { CRITICAL: 2 }), 'HIGH', image).verdict
     ).toBe('pass')
+  })
+
+  it('counts a single finding below the threshold in the singular', () => {
+    expect(judgeScan(scanned([basic('CVE-1', 'LOW')]), 'MEDIUM', image)).toEqual({
+      verdict: 'pass',
+      detail: '1 finding, none at or above MEDIUM (1 LOW)',
+      findings: []
+    })
+  })
+
+  it('refuses on every count at or above the threshold, worst first, and passes zero counts', () => {
+    const refused = judgeScan(
+      scanned([], [], { LOW: 4, HIGH: 1, MEDIUM: 0, CRITICAL: 2 }),
+      'HIGH',
+      image
+    )
+    expect(refused).toEqual({
+      verdict: 'refuse',
+      detail: '3 findings at or above HIGH (2 CRITICAL, 1 HIGH)',
+      reason: `Refused to deploy ${ECR_IMAGE}: its ECR scan has 3 findings at or above HIGH (2 CRITICAL, 1 HIGH) (ECR lists no details). Rebuild on fixed packages and deploy the new digest.`,
+      findings: []
+    })
+    expect(judgeScan(scanned([], [], { CRITICAL: 0, HIGH: 0, LOW: 3 }), 'HIGH', image)).toEqual({
+      verdict: 'pass',
+      detail: 'no findings',
+      findings: []
+    })
+    expect(judgeScan(scanned([], [], { HIGH: 1 }), 'HIGH', image)).toMatchObject({
+      verdict: 'refuse',
+      detail: '1 finding at or above HIGH (1 HIGH)'
+    })
+  })
+
+  it('names exactly five findings without a "more" when five block', () => {
+    const five = Array.from({ length: 5 }, (_, i) => basic(`CVE-${i}`, 'HIGH', ['pkg', `1.${i}`]))
+    const verdict = judgeScan(scanned(five), 'HIGH', image)
+    expect(verdict).toMatchObject({
+      verdict: 'refuse',
+      reason: `Refused to deploy ${ECR_IMAGE}: its ECR scan has 5 findings at or above HIGH (5 HIGH): CVE-0 (HIGH, pkg 1.0); CVE-1 (HIGH, pkg 1.1); CVE-2 (HIGH, pkg 1.2); CVE-3 (HIGH, pkg 1.3); CVE-4 (HIGH, pkg 1.4). Rebuild on fixed packages and deploy the new digest.`
+    })
+  })
+
+  it('names a finding with its packages, with or without a version', () => {
+    const verdict = judgeScan(
+      scanned(
+        [],
+        [
+          enhanced('CVE-7', 'HIGH', [
+            ['openssl', '3.0.1'],
+            ['libssl3', '']
+          ])
+        ]
+      ),
+      'HIGH',
+      image
+    )
+    expect(verdict).toMatchObject({
+      reason: expect.stringContaining(': CVE-7 (HIGH, openssl 3.0.1, libssl3). Rebuild')
+    })
+  })
+
+  it('says why each unusable scan refuses, in the summary detail and in the reason', () => {
+    const scanCommand = `aws ecr start-image-scan --repository-name noblepay-api --image-id imageDigest=${DIGEST}`
+    expect(judgeScan({ kind: 'not-scanned', message: '' }, 'LOW', image)).toEqual({
+      verdict: 'refuse',
+      detail: 'no scan',
+      reason: `Refused to deploy ${ECR_IMAGE}: ECR has no scan of it (ScanNotFoundException). Turn on scan on push for repository 'noblepay-api' (imageScanningConfiguration scanOnPush: true; build-push's create-repository sets it) or enhanced scanning for the registry, then push the image again or run ${scanCommand}.`,
+      findings: []
+    })
+    expect(
+      judgeScan({ kind: 'not-found', what: 'repository', message: 'gone' }, 'LOW', image)
+    ).toEqual({
+      verdict: 'refuse',
+      detail: 'repository not found',
+      reason: `Refused to deploy ${ECR_IMAGE}: ECR has no such repository (gone). Check the image input: deploy the build's image-digest output.`,
+      findings: []
+    })
+    expect(
+      judgeScan({ kind: 'unfinished', status: 'PENDING', waitedMs: 89_600 }, 'LOW', image)
+    ).toEqual({
+      verdict: 'refuse',
+      detail: 'scan still PENDING',
+      reason: `Refused to deploy ${ECR_IMAGE}: its ECR scan was still PENDING after 90s, the time wait-for-minutes allows. Deploy again once the scan has completed.`,
+      findings: []
+    })
+    expect(judgeScan({ kind: 'unusable', status: '' }, 'LOW', image)).toEqual({
+      verdict: 'refuse',
+      detail: 'scan without a status',
+      reason: `Refused to deploy ${ECR_IMAGE}: its ECR scan ended without a status, so there are no findings to judge. Scan it again with ${scanCommand}, or check that the image is one ECR can scan.`,
+      findings: []
+    })
+    expect(judgeScan({ kind: 'unusable', status: 'FAILED' }, 'LOW', image)).toMatchObject({
+      detail: 'scan FAILED',
+      reason: expect.stringContaining('its ECR scan ended FAILED, so there are no findings')
+    })
   })
 
   it('refuses an image that was never scanned, naming the setting to turn on', () => {
@@ -612,6 +801,127 @@ describe('checkGates', () => {
     expect(runner.lines).toContain('Image scan (refuses LOW and above): passed, no findings.')
   })
 
+  it('sums the gates up in a table, with the warning of a pass and no refusal', async () => {
+    const { runner, request, deps } = setup({
+      runningCommit: RUNNING,
+      comparison: compared('diverged', 2, 1)
+    })
+    const outcome = await checkGates(
+      request,
+      { ...off, githubToken: token, imageScanSeverity: 'CRITICAL', scannedImage: image },
+      deps
+    )
+    expect(outcome).toEqual({
+      kind: 'passed',
+      warnings: [expect.stringContaining(`Commit ${DEPLOYING} has diverged from ${RUNNING}`)],
+      summary: [
+        '**Gates**',
+        [
+          '| Gate | Result | Detail |',
+          '| --- | --- | --- |',
+          `| Commit order | passed | \`${DEPLOYING}\` and \`${RUNNING}\` have diverged |`,
+          '| Image scan (refuses CRITICAL and above) | passed | no findings |'
+        ].join('\n')
+      ].join('\n\n')
+    })
+    expect(runner.warnings).toEqual(outcome.kind === 'passed' ? outcome.warnings : [])
+    expect(runner.lines).toContain('Image scan (refuses CRITICAL and above): passed, no findings.')
+    expect(runner.lines.filter(l => l.startsWith('Commit order'))).toEqual([])
+  })
+
+  it('reads no scan without an image to scan, even with a severity set', async () => {
+    const { asked, request, deps } = setup({})
+    const outcome = await checkGates(request, { ...off, imageScanSeverity: 'LOW' }, deps)
+    expect(outcome).toEqual({ kind: 'passed', warnings: [], summary: '' })
+    expect(asked.scans).toBe(0)
+  })
+
+  it('logs nothing for a refused gate but its refusal, and lists the findings with their packages', async () => {
+    const { runner, request, deps } = setup({
+      lookup: scanned(
+        [],
+        [
+          enhanced('CVE-2024-8', 'HIGH', [
+            ['openssl', '3.0.1'],
+            ['libssl3', '']
+          ])
+        ]
+      )
+    })
+    const outcome = await checkGates(
+      request,
+      { ...off, imageScanSeverity: 'HIGH', scannedImage: image },
+      deps
+    )
+    expect(outcome.kind).toBe('refused')
+    if (outcome.kind !== 'refused') return
+    expect(runner.lines).toEqual(['[0s] ECR scan of noblepay-api@sha256:abab: IN_PROGRESS'])
+    expect(runner.warnings).toEqual([])
+    expect(outcome.summary).toBe(
+      [
+        '**Gates**',
+        [
+          '| Gate | Result | Detail |',
+          '| --- | --- | --- |',
+          '| Image scan (refuses HIGH and above) | refused | 1 finding at or above HIGH (1 HIGH) |'
+        ].join('\n'),
+        `**Why it was refused:** ${outcome.reason}`,
+        [
+          '| Severity | Finding | Package | Version |',
+          '| --- | --- | --- | --- |',
+          '| HIGH | CVE-2024-8 | openssl, libssl3 | 3.0.1,  |'
+        ].join('\n')
+      ].join('\n\n')
+    )
+  })
+
+  it('lists at most 25 findings in the summary and says how many more there are', async () => {
+    const many = Array.from({ length: 27 }, (_, i) =>
+      basic(`CVE-2024-${String(i).padStart(2, '0')}`, 'CRITICAL')
+    )
+    const { request, deps } = setup({ lookup: scanned(many) })
+    const outcome = await checkGates(
+      request,
+      { ...off, imageScanSeverity: 'CRITICAL', scannedImage: image },
+      deps
+    )
+    const rows = outcome.summary.split('\n').filter(l => l.startsWith('| CRITICAL |'))
+    expect(rows).toHaveLength(25)
+    expect(rows[0]).toBe('| CRITICAL | CVE-2024-00 |  |  |')
+    expect(rows[24]).toBe('| CRITICAL | CVE-2024-24 |  |  |')
+    expect(outcome.summary.endsWith('…and 2 more findings at or above the threshold.')).toBe(true)
+  })
+
+  it('leaves the version cell empty for a package ECR gives no version of', async () => {
+    const { request, deps } = setup({
+      lookup: scanned([
+        {
+          name: 'CVE-9',
+          severity: 'CRITICAL',
+          attributes: [{ key: 'package_name', value: 'zlib' }]
+        }
+      ])
+    })
+    const outcome = await checkGates(
+      request,
+      { ...off, imageScanSeverity: 'CRITICAL', scannedImage: image },
+      deps
+    )
+    expect(outcome.summary).toContain('| CRITICAL | CVE-9 | zlib |  |')
+  })
+
+  it('lists exactly 25 findings without a "more" line', async () => {
+    const many = Array.from({ length: 25 }, (_, i) => basic(`CVE-${i}`, 'CRITICAL'))
+    const { request, deps } = setup({ lookup: scanned(many) })
+    const outcome = await checkGates(
+      request,
+      { ...off, imageScanSeverity: 'CRITICAL', scannedImage: image },
+      deps
+    )
+    expect(outcome.summary.split('\n').filter(l => l.startsWith('| CRITICAL |'))).toHaveLength(25)
+    expect(outcome.summary).not.toContain('more findings')
+  })
+
   it('refuses when ECR keeps failing until the deadline, and lets other errors through', async () => {
     const deadline = setup({
       lookup: async () => {
@@ -629,6 +939,9 @@ describe('checkGates', () => {
         'its scan could not be read, ECR DescribeImageScanFindings did not succeed before the deadline (4 attempts'
       )
     })
+    expect(outcome.summary).toContain(
+      '| Image scan (refuses LOW and above) | refused | ECR did not answer |'
+    )
     const denied = setup({
       lookup: async () => {
         throw new Error('AccessDeniedException')

@@ -1,4 +1,4 @@
-import { Inputs } from '../../actions/shared/inputs.js'
+import { environmentInputs, Inputs, splitLines } from '../../actions/shared/inputs.js'
 import { InputError } from '../../actions/shared/errors.js'
 import { redactUrl } from '../../actions/shared/redact.js'
 
@@ -60,6 +60,111 @@ describe('Inputs', () => {
 
   it('splits lists on lines and commas', () => {
     expect(inputs({ l: 'a\n b, c\n\n#x' }).list('l')).toEqual(['a', 'b', 'c'])
+  })
+})
+
+describe('environmentInputs', () => {
+  it('reads INPUT_<NAME> upper-cased, dashes kept and spaces as underscores, trimmed', () => {
+    const read = environmentInputs({
+      'INPUT_IMAGE-SCAN-SEVERITY': '  high \n',
+      INPUT_MY_SETTING: 'on'
+    })
+    expect(read('image-scan-severity')).toBe('high')
+    expect(read('my setting')).toBe('on')
+    expect(read('missing')).toBe('')
+  })
+})
+
+describe('Inputs.string and Inputs.required', () => {
+  it('trims a value and falls back only when it is empty', () => {
+    expect(inputs({ s: '  v  ' }).string('s', 'default')).toBe('v')
+    expect(inputs({ s: '   ' }).string('s', 'default')).toBe('default')
+    expect(inputs({}).string('s')).toBe('')
+  })
+
+  it('returns a required value, and refuses an empty one naming the input and the fix', () => {
+    expect(inputs({ cluster: ' payments ' }).required('cluster', 'set it')).toBe('payments')
+    expect(() => inputs({ cluster: ' ' }).required('cluster', 'set it to the ECS cluster')).toThrow(
+      "Input 'cluster' is empty: set it to the ECS cluster"
+    )
+  })
+
+  it('takes an empty boolean as the fallback, either way', () => {
+    expect(inputs({ b: ' ' }).boolean('b', false)).toBe(false)
+    expect(inputs({}).boolean('b', true)).toBe(true)
+  })
+})
+
+describe('Inputs.number', () => {
+  it('reads whole numbers and decimals, and the fallback when empty', () => {
+    expect(inputs({ n: '12' }).number('n', 1)).toBe(12)
+    expect(inputs({ n: '10.25' }).number('n', 1)).toBe(10.25)
+    expect(inputs({ n: '0' }).number('n', 1)).toBe(0)
+    expect(inputs({}).number('n', 7)).toBe(7)
+  })
+
+  it.each(['+1', '-1', '1e3', '0x10', '.5', '5.', '1.2.3', 'five', '1 2'])(
+    'refuses %s: only plain digits with an optional decimal part',
+    value => {
+      expect(() => inputs({ n: value }).number('n', 10)).toThrow(
+        `Input 'n' is '${value}': use a number, e.g. 10`
+      )
+    }
+  )
+
+  it('refuses a number too large to be finite', () => {
+    const huge = '9'.repeat(400)
+    expect(() => inputs({ n: huge }).number('n', 10)).toThrow(/use a number, e.g. 10$/)
+  })
+
+  it('accepts the minimum itself, and names it when refusing less', () => {
+    expect(inputs({ n: '1' }).number('n', 3, { min: 1 })).toBe(1)
+    expect(() => inputs({ n: '0.5' }).number('n', 3, { min: 1 })).toThrow(
+      "Input 'n' is '0.5': use a number of at least 1, e.g. 3"
+    )
+  })
+
+  it('accepts fractions unless a whole number is asked for, and names the fallback then', () => {
+    expect(inputs({ n: '1.5' }).number('n', 2)).toBe(1.5)
+    expect(inputs({ n: '4' }).number('n', 2, { integer: true })).toBe(4)
+    expect(() => inputs({ n: '1.5' }).number('n', 2, { integer: true })).toThrow(
+      "Input 'n' is '1.5': use a whole number, e.g. 2"
+    )
+  })
+
+  it('reads an optional number as undefined when empty, with the same checks otherwise', () => {
+    expect(inputs({}).optionalNumber('n')).toBeUndefined()
+    expect(inputs({ n: ' ' }).optionalNumber('n')).toBeUndefined()
+    expect(inputs({ n: '3' }).optionalNumber('n', { min: 1, integer: true })).toBe(3)
+    expect(() => inputs({ n: '0' }).optionalNumber('n', { min: 1 })).toThrow(/at least 1/)
+    expect(() => inputs({ n: '2.5' }).optionalNumber('n', { integer: true })).toThrow(
+      /whole number/
+    )
+  })
+})
+
+describe('Inputs.pairs', () => {
+  it('reads Windows line endings and comment lines with leading spaces', () => {
+    expect(inputs({ p: 'A=1\r\n  # B=2\r\nC = 3\r\n' }).pairs('p')).toEqual([
+      ['A', '1'],
+      ['C', '3']
+    ])
+  })
+
+  it('refuses a line with no separator at all, by its number', () => {
+    expect(() => inputs({ p: 'A=1\nNOSEPARATOR' }).pairs('p')).toThrow(
+      "Input 'p' is 'line 2, content hidden': write one KEY=VALUE per line"
+    )
+  })
+
+  it('keeps an empty value', () => {
+    expect(inputs({ p: 'EMPTY=' }).pairs('p')).toEqual([['EMPTY', '']])
+  })
+})
+
+describe('splitLines', () => {
+  it('splits on Windows line endings and commas, dropping blanks and comments', () => {
+    expect(splitLines('a\r\nb,,c\r\n  # d\r\n\r\ne ')).toEqual(['a', 'b', 'c', 'e'])
   })
 })
 

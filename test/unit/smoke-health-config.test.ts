@@ -5,6 +5,7 @@ import {
   DEFAULTS,
   headerSecrets,
   parseHeaders,
+  parseUrl,
   readConfig
 } from '../../actions/smoke-health/config.js'
 import { run } from '../../actions/smoke-health/main.js'
@@ -203,6 +204,118 @@ describe('smoke-health inputs', () => {
     )
     for (const error of [scheme, unparsable, credentials])
       expect(error.message).not.toContain('s3cret')
+  })
+
+  it('finds the value of a line that starts with its colon, and reads Windows line endings', () => {
+    expect(headerSecrets(': s3cret\r\n  # X-Note: skipped\r\nX-Key: k3y\r\n')).toEqual([
+      's3cret',
+      'k3y'
+    ])
+  })
+
+  it('masks a line without a colon whole, once, even when it reads like an Authorization header', () => {
+    expect(headerSecrets('Authorization Bearer t0ken')).toEqual(['Authorization Bearer t0ken'])
+  })
+
+  it('looks for an Authorization-style scheme in the header name only, and only at the start of the value', () => {
+    expect(headerSecrets('X-Note: authorization pending')).toEqual(['authorization pending'])
+    expect(headerSecrets('Authorization: @ token abc')).toEqual(['@ token abc'])
+  })
+
+  it('skips indented comments and blank lines, and trims around the colon', () => {
+    expect(parseHeaders('  # note\n   \nX-Key : v')).toEqual([['X-Key', 'v']])
+  })
+
+  it('refuses a line without a colon even when it looks like a header name', () => {
+    expect(() => parseHeaders('X-Ok: 1\nX-Token')).toThrow(
+      /^Input 'headers' is 'line 2, content hidden': write one 'Name: value' per line/
+    )
+  })
+
+  it('accepts every token character in a header name, and an empty value', () => {
+    const name = "X-a.b_c!#$%&'*+^`|~09"
+    expect(parseHeaders(`${name}: v\r\nX-Empty:\r\n`)).toEqual([
+      [name, 'v'],
+      ['X-Empty', '']
+    ])
+  })
+
+  it.each(['X(Key)', 'X@Key', 'X/Key', 'X"Key', 'Ключ'])(
+    'refuses the header name %s, which is not a token',
+    name => {
+      expect(() => parseHeaders(`X-Ok: 1\n${name}: v`)).toThrow(
+        /^Input 'headers' is 'line 2, content hidden': write one 'Name: value' per line/
+      )
+    }
+  )
+
+  it('accepts tabs, spaces, visible ASCII and Latin-1 in a value', () => {
+    const value = 'a\tb ~!\x80caf\xe9\xff'
+    expect(parseHeaders(`X-Key: ${value}`)).toEqual([['X-Key', value]])
+  })
+
+  it.each([
+    ['a unit separator', '\x1f'],
+    ['a delete', '\x7f'],
+    ['a character beyond Latin-1', '\u20ac'],
+    ['a carriage return', '\r']
+  ])('refuses a value holding %s, by its line', (_name, character) => {
+    expect(() => parseHeaders(`X-Key: a${character}b`)).toThrow(
+      "Input 'headers' is 'line 1, content hidden': a header value cannot hold control characters or characters beyond Latin-1"
+    )
+  })
+
+  it('accepts http and https URLs as written, normalised', () => {
+    expect(parseUrl('https://API.example.com')).toBe('https://api.example.com/')
+    expect(parseUrl('http://127.0.0.1:8080/health?x=1')).toBe('http://127.0.0.1:8080/health?x=1')
+  })
+
+  it('refuses a URL with a user name only, or a password only', () => {
+    expect(() => parseUrl('https://deploy@api.example.com/health')).toThrow(
+      /do not put credentials in the URL/
+    )
+    expect(() => parseUrl('https://:hunter2@api.example.com/health')).toThrow(
+      /do not put credentials in the URL/
+    )
+  })
+
+  it('accepts a duration of one millisecond, and refuses one that rounds to none', () => {
+    expect(readConfig(source({ ...URL_INPUT, 'interval-seconds': '0.001' })).intervalMs).toBe(1)
+    expect(errorOf({ ...URL_INPUT, 'interval-seconds': '0.0004' }).message).toBe(
+      "Input 'interval-seconds' is '0.0004': use a number of seconds greater than 0, e.g. 5"
+    )
+  })
+
+  it('accepts a timeout just longer than the passes need', () => {
+    const config = readConfig(
+      source({
+        ...URL_INPUT,
+        'timeout-seconds': '10.5',
+        'interval-seconds': '5',
+        'required-successes': '3'
+      })
+    )
+    expect(config).toMatchObject({ timeoutMs: 10_500, intervalMs: 5_000, requiredSuccesses: 3 })
+  })
+
+  it('accepts one required pass whatever the interval', () => {
+    const config = readConfig(
+      source({
+        ...URL_INPUT,
+        'timeout-seconds': '1',
+        'interval-seconds': '60',
+        'required-successes': '1'
+      })
+    )
+    expect(config).toMatchObject({ timeoutMs: 1_000, intervalMs: 60_000, requiredSuccesses: 1 })
+  })
+
+  it('names the default timeout when the passes do not fit in it', () => {
+    expect(
+      errorOf({ ...URL_INPUT, 'interval-seconds': '100', 'required-successes': '4' }).message
+    ).toBe(
+      "Input 'timeout-seconds' is '300': 4 consecutive passes 100s apart need more than 300s; raise timeout-seconds, or lower interval-seconds or required-successes"
+    )
   })
 
   it('keeps the last of repeated header names, whatever their case', () => {
