@@ -319,7 +319,14 @@ describe('the pipeline on the Docker emulator', () => {
       })
       const cliLabel = /label (noblepay\.emulator=\S+?)\.?\n/.exec(output)?.[1] ?? ''
       expect(cliLabel).toMatch(/^noblepay\.emulator=np-[0-9a-f]{6}$/)
-      const health = (await (await fetch(`${balancer}/health`)).json()) as { version?: string }
+      // The balancer sends traffic to a task once it runs, which can be before the server in it
+      // listens (a 502 then): ask until it answers, as a client would.
+      let answer = await fetch(`${balancer}/health`)
+      for (const until = Date.now() + 30_000; !answer.ok && Date.now() < until;) {
+        await new Promise(resolve => setTimeout(resolve, 250))
+        answer = await fetch(`${balancer}/health`)
+      }
+      const health = (await answer.json()) as { version?: string }
       expect(health.version).toBe(v1.version)
       expect(labelledContainers(cliLabel)).toHaveLength(1)
 
