@@ -309,30 +309,36 @@ describe('the pipeline on the Docker emulator', () => {
       let output = ''
       child.stderr.on('data', (chunk: Buffer) => (output += chunk))
       const exited = new Promise<number | null>(done => child.on('close', code => done(code)))
-      const balancer = await new Promise<string>((done, fail) => {
-        child.stdout.on('data', (chunk: Buffer) => {
-          output += chunk
-          const url = /Load balancer: (\S+)/.exec(output)?.[1]
-          if (url) done(url)
+      try {
+        const balancer = await new Promise<string>((done, fail) => {
+          child.stdout.on('data', (chunk: Buffer) => {
+            output += chunk
+            const url = /Load balancer: (\S+)/.exec(output)?.[1]
+            if (url) done(url)
+          })
+          void exited.then(code => fail(new Error(`exited ${code}:\n${output}`)))
         })
-        void exited.then(code => fail(new Error(`exited ${code}:\n${output}`)))
-      })
-      const cliLabel = /label (noblepay\.emulator=\S+?)\.?\n/.exec(output)?.[1] ?? ''
-      expect(cliLabel).toMatch(/^noblepay\.emulator=np-[0-9a-f]{6}$/)
-      // The balancer sends traffic to a task once it runs, which can be before the server in it
-      // listens (a 502 then): ask until it answers, as a client would.
-      let answer = await fetch(`${balancer}/health`)
-      for (const until = Date.now() + 30_000; !answer.ok && Date.now() < until;) {
-        await new Promise(resolve => setTimeout(resolve, 250))
-        answer = await fetch(`${balancer}/health`)
-      }
-      const health = (await answer.json()) as { version?: string }
-      expect(health.version).toBe(v1.version)
-      expect(labelledContainers(cliLabel)).toHaveLength(1)
+        const cliLabel = /label (noblepay\.emulator=\S+?)\.?\n/.exec(output)?.[1] ?? ''
+        expect(cliLabel).toMatch(/^noblepay\.emulator=np-[0-9a-f]{6}$/)
+        // The balancer sends traffic to a task once it runs, which can be before the server in it
+        // listens (a 502 then): ask until it answers, as a client would.
+        let answer = await fetch(`${balancer}/health`)
+        for (const until = Date.now() + 30_000; !answer.ok && Date.now() < until;) {
+          await new Promise(resolve => setTimeout(resolve, 250))
+          answer = await fetch(`${balancer}/health`)
+        }
+        const health = (await answer.json()) as { version?: string }
+        expect(health.version).toBe(v1.version)
+        expect(labelledContainers(cliLabel)).toHaveLength(1)
 
-      child.kill('SIGTERM')
-      expect(await exited).toBe(143)
-      expect(labelledContainers(cliLabel)).toEqual([])
+        child.kill('SIGTERM')
+        expect(await exited).toBe(143)
+        expect(labelledContainers(cliLabel)).toEqual([])
+      } finally {
+        // A failed expectation must not leave the emulator running: it would keep jest alive.
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+        await exited
+      }
     },
     STEP_TIMEOUT
   )
