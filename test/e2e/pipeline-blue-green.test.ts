@@ -9,7 +9,9 @@
  */
 import type { BundleRun } from '../support/bundle.js'
 import {
+  buildVersion,
   commit,
+  ecsOperationsDuring,
   ensureDocker,
   probe,
   requireBundles,
@@ -55,21 +57,11 @@ async function versions(count = 10): Promise<string[]> {
 
 /** ECS changes (by operation) the emulator carried out while `step` ran. */
 async function changesDuring(step: () => Promise<BundleRun>) {
-  const from = pipeline.emulator.ecs.calls.length
-  const run = await step()
-  const changes = pipeline.emulator.ecs.calls
-    .slice(from)
-    .filter(c => c.status === 200 && /^(Update|Stop|Register|Run)/.test(c.operation))
-    .map(c => c.operation)
-  return { run, changes }
+  const { run, operations } = await ecsOperationsDuring(pipeline, step)
+  return { run, changes: operations.filter(op => /^(Update|Stop|Register|Run)/.test(op)) }
 }
 
-async function build(failMode?: FailMode) {
-  const version = commit()
-  const run = await pipeline.build({ version, failMode })
-  expect(run.outputs['image-digest']).toBeTruthy()
-  return { version, image: run.outputs['image-digest']! }
-}
+const build = (failMode?: FailMode) => buildVersion(pipeline, failMode)
 
 beforeAll(async () => {
   requireBundles()

@@ -8,7 +8,9 @@
  */
 import type { BundleRun } from '../support/bundle.js'
 import {
+  buildVersion,
   commit,
+  ecsOperationsDuring,
   ensureDocker,
   labelledContainers,
   requireBundles,
@@ -41,20 +43,9 @@ const runningImages = () =>
 const revision = () =>
   pipeline.emulator.ecs.service(pipeline.cluster, pipeline.service).taskDefinition
 
-/** ECS calls the emulator answered while `step` ran. */
-async function callsDuring(step: () => Promise<BundleRun>) {
-  const from = pipeline.emulator.ecs.calls.length
-  const run = await step()
-  const calls = pipeline.emulator.ecs.calls.slice(from).filter(c => c.status === 200)
-  return { run, operations: calls.map(c => c.operation) }
-}
+const callsDuring = (step: () => Promise<BundleRun>) => ecsOperationsDuring(pipeline, step)
 
-async function build(failMode?: FailMode) {
-  const version = commit()
-  const run = await pipeline.build({ version, failMode })
-  expect(run.outputs['image-digest']).toBeTruthy()
-  return { version, image: run.outputs['image-digest']! }
-}
+const build = (failMode?: FailMode) => buildVersion(pipeline, failMode)
 
 beforeAll(async () => {
   requireBundles()

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { REPOSITORY_ROOT, type BundleRun } from '../support/bundle.js'
 import {
+  buildVersion,
   commit,
   ensureDocker,
   labelledContainers,
@@ -40,16 +41,7 @@ const runningImages = () =>
     .map(c => c.image)
     .sort()
 
-async function build(failMode?: 'crash' | 'unhealthy') {
-  const version = commit()
-  const run = await pipeline.build({ version, failMode })
-  expect(run.exitCode).toBe(0)
-  expect(run.outputs.built).toBe('true')
-  expect(run.outputs['image-digest']).toMatch(
-    /^127\.0\.0\.1:5000\/payments-api@sha256:[0-9a-f]{64}$/
-  )
-  return { version, image: run.outputs['image-digest']! }
-}
+const build = (failMode?: 'crash' | 'unhealthy') => buildVersion(pipeline, failMode)
 
 beforeAll(async () => {
   requireBundles()

@@ -446,3 +446,40 @@ export function probe(
     }
   }
 }
+
+/**
+ * Builds and pushes a new version (a fresh commit) of the pipeline's service; throws, with the
+ * step's output, unless the image was built and pushed by digest to the local registry.
+ */
+export async function buildVersion(
+  pipeline: Pipeline,
+  failMode?: FailMode
+): Promise<{ version: string; image: string }> {
+  const version = commit()
+  const run = await pipeline.build({ version, failMode })
+  const image = run.outputs['image-digest'] ?? ''
+  if (
+    run.exitCode !== 0 ||
+    run.outputs.built !== 'true' ||
+    !/^127\.0\.0\.1:5000\/[a-z0-9-]+@sha256:[0-9a-f]{64}$/.test(image)
+  ) {
+    throw new Error(
+      `build-push of ${version} did not push an image (exit ${run.exitCode}, built=${run.outputs.built}, image-digest=${image}):\n${run.stdout}`
+    )
+  }
+  return { version, image }
+}
+
+/** The ECS operations the emulator carried out (answered 200) while `step` ran, in order. */
+export async function ecsOperationsDuring(
+  pipeline: Pipeline,
+  step: () => Promise<BundleRun>
+): Promise<{ run: BundleRun; operations: string[] }> {
+  const from = pipeline.emulator.ecs.calls.length
+  const run = await step()
+  const operations = pipeline.emulator.ecs.calls
+    .slice(from)
+    .filter(c => c.status === 200)
+    .map(c => c.operation)
+  return { run, operations }
+}
