@@ -5,7 +5,15 @@
  * on the real files and a non-empty one on a deliberately broken copy.
  */
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -129,6 +137,20 @@ export interface Resolver {
   workflow(file: string, uses?: string): Workflow | undefined
   /** Where a reference resolves, for problem lines (e.g. " in noblepay/noblepay-api"). */
   where?(uses: string): string
+  /** The resolver for the references inside the file `uses` names; this one when undefined. */
+  within?(uses: string): Resolver
+}
+
+/** The action.yml (or action.yaml) in a folder, or undefined when there is none. */
+function readAction(folder: string): ActionManifest | undefined {
+  const path = ['action.yml', 'action.yaml'].map(name => join(folder, name)).find(existsSync)
+  if (path === undefined) return undefined
+  const parsed = mapping(parseDocument(readFileSync(path, 'utf8')).toJS())
+  return {
+    path,
+    inputs: declarations(parsed.inputs),
+    outputs: new Set(Object.keys(mapping(parsed.outputs)))
+  }
 }
 
 /** Resolves our actions and workflows to the files of this checkout, each read once. */
@@ -137,19 +159,7 @@ export function repositoryResolver(root = repositoryRoot): Resolver {
   const workflows = new Map<string, Workflow | undefined>()
   return {
     action(name) {
-      if (!actions.has(name)) {
-        const path = join(root, 'actions', name, 'action.yml')
-        let manifest: ActionManifest | undefined
-        if (existsSync(path)) {
-          const parsed = mapping(parseDocument(readFileSync(path, 'utf8')).toJS())
-          manifest = {
-            path,
-            inputs: declarations(parsed.inputs),
-            outputs: new Set(Object.keys(mapping(parsed.outputs)))
-          }
-        }
-        actions.set(name, manifest)
-      }
+      if (!actions.has(name)) actions.set(name, readAction(join(root, 'actions', name)))
       return actions.get(name)
     },
     workflow(file) {
@@ -168,6 +178,12 @@ const workflowCall = (workflow: Workflow): Mapping =>
 /** The inputs a reusable workflow declares under `on.workflow_call`. */
 const callInputs = (workflow: Workflow): Record<string, InputDeclaration> =>
   declarations(workflowCall(workflow).inputs)
+
+/** The inputs a workflow's own expressions read: workflow_call's and workflow_dispatch's. */
+const ownInputs = (workflow: Workflow): Record<string, InputDeclaration> => ({
+  ...declarations(mapping(mapping(content(workflow).on).workflow_dispatch).inputs),
+  ...callInputs(workflow)
+})
 
 // ---------------------------------------------------------------------------------------------
 // actionlint
@@ -270,12 +286,29 @@ export function checkActionInputs(workflow: Workflow, resolver: Resolver): strin
 
 const isExpression = (value: unknown): boolean => typeof value === 'string' && value.includes('${{')
 
-function literalTypeMismatch(input: InputDeclaration, value: unknown): string | undefined {
-  if (isExpression(value) || input.type === undefined) return undefined
-  const actual = typeof value
-  const expected =
-    input.type === 'boolean' ? 'boolean' : input.type === 'number' ? 'number' : 'string'
-  return actual === expected
+/** The JavaScript type a workflow input of this declared type carries (choice is a string). */
+const valueType = (type: string | undefined): string =>
+  type === 'boolean' ? 'boolean' : type === 'number' ? 'number' : 'string'
+
+/**
+ * The type a value passed under `with:` has: a literal's own, or, for exactly
+ * `${{ inputs.<name> }}`, the type the passing workflow declares for that input.
+ */
+function passedType(value: unknown, own: Record<string, InputDeclaration>): string | undefined {
+  if (!isExpression(value)) return typeof value
+  const name = /^\$\{\{\s*inputs\.([\w-]+)\s*\}\}$/.exec(text(value))?.[1]
+  const input = name === undefined ? undefined : own[name]
+  return input?.type === undefined ? undefined : valueType(input.type)
+}
+
+function literalTypeMismatch(
+  input: InputDeclaration,
+  value: unknown,
+  own: Record<string, InputDeclaration> = {}
+): string | undefined {
+  const actual = passedType(value, own)
+  if (actual === undefined || input.type === undefined) return undefined
+  return actual === valueType(input.type)
     ? undefined
     : `a ${actual} where the workflow declares type ${input.type}`
 }
@@ -307,7 +340,7 @@ export function checkWorkflowCalls(workflow: Workflow, resolver: Resolver): stri
         problems.push(`${place}: passes '${key}', which ${file} does not declare`)
         continue
       }
-      const mismatch = literalTypeMismatch(input, value)
+      const mismatch = literalTypeMismatch(input, value, ownInputs(workflow))
       if (mismatch) problems.push(`${place}: passes '${key}' as ${mismatch}`)
     }
     for (const [key, input] of Object.entries(declared)) {
@@ -496,8 +529,9 @@ function writeNeeds(
   const called =
     file === undefined || seen.has(file) ? undefined : resolver.workflow(file, text(job.uses))
   if (file !== undefined) seen.add(file)
+  const inner = resolver.within?.(text(job.uses)) ?? resolver
   for (const [, calledJob] of called ? jobsOf(called) : []) {
-    for (const [scope, reason] of writeNeeds(calledJob, resolver, seen)) {
+    for (const [scope, reason] of writeNeeds(calledJob, inner, seen)) {
       if (!needs.has(scope)) needs.set(scope, `calls ${file}, whose job ${reason}`)
     }
   }
@@ -1623,3 +1657,162 @@ export function checkQueueing(chain: Chain): string[] {
 
 const isRollbackCaller = (workflow: Workflow): boolean =>
   jobsOf(workflow).some(([, job]) => ownWorkflowFile(text(job.uses)) === 'rollback.yml')
+
+// ---------------------------------------------------------------------------------------------
+// A service repository's run, resolved from its own workflows down to every step, the way
+// GitHub resolves it when the run starts.
+
+/**
+ * GitHub's limits on reusable workflows on github.com (docs, "Reusing workflows"): up to ten
+ * levels of workflows, the top-level caller included, and at most 50 unique reusable workflows
+ * from one workflow file, nested ones included.
+ */
+export const reusableWorkflowLimits = { levels: 10, uniqueWorkflows: 50 }
+
+/** A `uses:` value resolved to a repository and a path inside it. */
+export interface Resolved {
+  repository: string
+  path: string
+}
+
+/**
+ * Where a `uses:` value points, as GitHub documents it: `./<path>` is the caller's checkout (the
+ * repository whose workflow started the run); `$/<path>` is the repository of the file that
+ * holds the reference, at the commit that is running; `owner/repo/<path>@ref` is that
+ * repository. A Docker image resolves to nothing.
+ */
+export function resolveUses(uses: string, caller: string, holder: string): Resolved | undefined {
+  if (uses.startsWith('./')) return { repository: caller, path: uses.slice(2) }
+  if (uses.startsWith('$/')) return { repository: holder, path: uses.slice(2) }
+  const remote = /^([\w.-]+\/[\w.-]+)(?:\/([^@]*))?@.+$/.exec(uses)
+  return remote ? { repository: remote[1] ?? '', path: remote[2] ?? '' } : undefined
+}
+
+/** Repositories laid out side by side on disk, each as `<root>/<owner>/<name>`. */
+const inLayout = (root: string, { repository, path }: Resolved): string =>
+  join(root, repository, path)
+
+/** Workflows of a layout already read, by file: a run reads each file once. */
+type LayoutFiles = Map<string, Workflow | undefined>
+
+/** A workflow of the layout, named `<owner>/<name>/<path>` in problem lines. */
+function layoutWorkflow(root: string, target: Resolved, read: LayoutFiles): Workflow | undefined {
+  const file = inLayout(root, target)
+  if (!read.has(file))
+    read.set(
+      file,
+      existsSync(file)
+        ? parseWorkflow(readFileSync(file, 'utf8'), `${target.repository}/${target.path}`)
+        : undefined
+    )
+  return read.get(file)
+}
+
+/**
+ * Resolves the references inside a file of `holder` for a run that `caller` started, in a
+ * layout of repositories on disk.
+ */
+export function layoutResolver(
+  root: string,
+  caller: string,
+  holder: string,
+  read: LayoutFiles = new Map()
+): Resolver {
+  const target = (uses: string): Resolved | undefined => resolveUses(uses, caller, holder)
+  return {
+    action(name, uses = `$/actions/${name}`) {
+      const found = target(uses)
+      return found === undefined ? undefined : readAction(inLayout(root, found))
+    },
+    workflow(file, uses = `$/.github/workflows/${file}`) {
+      const found = target(uses)
+      return found === undefined ? undefined : layoutWorkflow(root, found, read)
+    },
+    where(uses) {
+      const found = target(uses)
+      if (found === undefined) return ''
+      const how = uses.startsWith('./')
+        ? ", the caller's checkout"
+        : uses.startsWith('$/')
+          ? `, the repository that holds ${holder === caller ? 'the caller' : 'this workflow'}`
+          : ''
+      return ` (looked up as ${found.path} in ${found.repository}${how})`
+    },
+    within(uses) {
+      const found = target(uses)
+      return found === undefined ? this : layoutResolver(root, caller, found.repository, read)
+    }
+  }
+}
+
+/**
+ * What GitHub checks when a run of `entry` (a workflow of the `caller` repository) starts,
+ * level by level down every reusable-workflow call: each called workflow and each of our
+ * actions exists where its reference resolves; every input passed is declared, every required
+ * one given, literals and `${{ inputs.* }}` of the declared type; every secret passed is
+ * declared; a called workflow asks for no permission its calling job does not grant (a called
+ * workflow can only keep or lower them); and the levels and unique workflows stay within
+ * GitHub's limits.
+ */
+export function checkServiceRun(
+  root: string,
+  caller: string,
+  entry: string,
+  limits = reusableWorkflowLimits
+): string[] {
+  const read: LayoutFiles = new Map()
+  const top = layoutWorkflow(root, { repository: caller, path: entry }, read)
+  if (top === undefined) return [`${caller}/${entry}: no such workflow`]
+  const problems: string[] = []
+  const unique = new Set<string>()
+  const walk = (workflow: Workflow, holder: string, chain: string[]): void => {
+    const resolver = layoutResolver(root, caller, holder, read)
+    problems.push(
+      ...checkWorkflowCalls(workflow, resolver),
+      ...checkActionInputs(workflow, resolver),
+      ...checkPermissions(workflow, resolver)
+    )
+    for (const [jobId, job] of jobsOf(workflow)) {
+      const target = resolveUses(text(job.uses), caller, holder)
+      const called = target === undefined ? undefined : layoutWorkflow(root, target, read)
+      if (target === undefined || called === undefined) continue
+      const levels = [...chain, called.path]
+      unique.add(called.path)
+      if (levels.length > limits.levels) {
+        problems.push(
+          `${workflow.path} jobs.${jobId}: nests ${levels.length} levels of workflows (${levels.join(' → ')}); GitHub allows ${limits.levels}`
+        )
+        continue
+      }
+      walk(called, target.repository, levels)
+    }
+  }
+  walk(top, caller, [top.path])
+  if (unique.size > limits.uniqueWorkflows)
+    problems.push(
+      `${top.path}: reaches ${unique.size} unique reusable workflows; GitHub allows ${limits.uniqueWorkflows}`
+    )
+  return [...new Set(problems)]
+}
+
+/** The service repository the examples stand for, and this repository as services call it. */
+export const serviceRepository = 'noblepay/noblepay-api'
+
+/**
+ * Lays out, under `root`, the service repository as `examples/service-repo` shows it and, beside
+ * it, a copy of this repository's workflows and actions as `noblepay/deploy`. `source` is the
+ * checkout to copy from.
+ */
+export function layOutServiceRun(root: string, source = repositoryRoot): void {
+  cpSync(join(source, 'examples', 'service-repo'), join(root, serviceRepository), {
+    recursive: true
+  })
+  const copy = join(root, ownRepository)
+  cpSync(join(source, '.github', 'workflows'), join(copy, '.github', 'workflows'), {
+    recursive: true
+  })
+  for (const name of readdirSync(join(source, 'actions'))) {
+    const manifest = join(source, 'actions', name, 'action.yml')
+    if (existsSync(manifest)) cpSync(manifest, join(copy, 'actions', name, 'action.yml'))
+  }
+}

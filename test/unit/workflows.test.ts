@@ -1,6 +1,16 @@
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { isMap, isScalar, isSeq, visit, type Document, type YAMLMap, type YAMLSeq } from 'yaml'
+import {
+  Document as YAMLDocument,
+  isMap,
+  isScalar,
+  isSeq,
+  visit,
+  type Document,
+  type YAMLMap,
+  type YAMLSeq
+} from 'yaml'
 import {
   actionlint,
   checkActionInputs,
@@ -16,14 +26,20 @@ import {
   checkSecretsNotEchoed,
   checkSecondaryRegion,
   checkPlanShape,
+  checkServiceRun,
   checkWorkflowCalls,
   changeOnlyInputs,
   deployPassThrough,
   runScript,
   runStep,
   scalingSettings,
+  layOutServiceRun,
   lintWorkflow,
   loadWorkflow,
+  parseWorkflow,
+  resolveUses,
+  reusableWorkflowLimits,
+  serviceRepository,
   mutated,
   ownActionName,
   ownWorkflowFile,
@@ -1630,5 +1646,165 @@ describe('the service repository setup guide', () => {
       expect(readme).toContain(`repos/noblepay/noblepay-api/environments/${environment}`)
     expect(readme).toMatch(/"reviewers": \[\{ "type": "Team", "id": \$team_id \}\]/)
     expect(readme).toMatch(/"prevent_self_review": true/)
+  })
+})
+
+describe('a service repository calls the chain, as GitHub resolves it when the run starts', () => {
+  const entries = ['deploy.yml', 'rollback.yml', 'plan.yml'].map(f => `.github/workflows/${f}`)
+  const layouts: string[] = []
+  afterAll(() => {
+    for (const root of layouts) rmSync(root, { recursive: true, force: true })
+  })
+
+  /** A fresh layout (the example service beside a copy of this repository), changed by a test. */
+  function layout(change: (root: string) => void = () => undefined): string {
+    const root = mkdtempSync(join(tmpdir(), 'service-run-'))
+    layouts.push(root)
+    layOutServiceRun(root)
+    change(root)
+    return root
+  }
+  const copy = (root: string, path: string) => join(root, 'noblepay/deploy', path)
+  /** Edits one laid-out workflow file through its parsed YAML. */
+  const edit = (file: string, change: (doc: Document) => void) => {
+    const workflow = parseWorkflow(readFileSync(file, 'utf8'), file)
+    writeFileSync(file, mutated(workflow, change).doc.toString())
+  }
+  const run = (root: string, entry = entries[0] ?? '') =>
+    checkServiceRun(root, serviceRepository, entry)
+
+  it.each(entries)('the run of the service’s %s starts', entry => {
+    expect(run(layout(), entry)).toEqual([])
+  })
+
+  it('resolves ./ in the caller’s checkout, $/ in the repository that holds it, owner/repo/…@ref in that repository', () => {
+    expect(
+      resolveUses('./.github/workflows/build.yml', serviceRepository, 'noblepay/deploy')
+    ).toEqual({
+      repository: serviceRepository,
+      path: '.github/workflows/build.yml'
+    })
+    expect(resolveUses('$/actions/ecs-deploy', serviceRepository, 'noblepay/deploy')).toEqual({
+      repository: 'noblepay/deploy',
+      path: 'actions/ecs-deploy'
+    })
+    expect(
+      resolveUses(
+        'noblepay/deploy/.github/workflows/pipeline.yml@v1',
+        serviceRepository,
+        serviceRepository
+      )
+    ).toEqual({ repository: 'noblepay/deploy', path: '.github/workflows/pipeline.yml' })
+  })
+
+  it('fails on the ./ calls pipeline.yml made before: GitHub looks them up in the service’s repository', () => {
+    const root = layout(root =>
+      writeFileSync(
+        copy(root, '.github/workflows/pipeline.yml'),
+        readFileSync(copy(root, '.github/workflows/pipeline.yml'), 'utf8').replaceAll(
+          'uses: $/.github/workflows/',
+          'uses: ./.github/workflows/'
+        )
+      )
+    )
+    const problems = run(root)
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        "noblepay/deploy/.github/workflows/pipeline.yml jobs.build: calls build.yml, which is not in .github/workflows (looked up as .github/workflows/build.yml in noblepay/noblepay-api, the caller's checkout)",
+        // deploy.yml there is the service's own push workflow, which calls the pipeline again.
+        "noblepay/deploy/.github/workflows/pipeline.yml jobs.staging: passes 'cluster', which deploy.yml does not declare",
+        expect.stringMatching(/jobs.staging: nests 11 levels of workflows .*; GitHub allows 10/)
+      ])
+    )
+  })
+
+  it('fails a ./ action in a called workflow, which is not in the service’s checkout', () => {
+    const root = layout(root =>
+      edit(copy(root, '.github/workflows/deploy.yml'), doc =>
+        step(doc, 'deploy', 'smoke').set('uses', './actions/smoke-health')
+      )
+    )
+    expect(run(root)).toEqual([
+      expect.stringMatching(
+        /^noblepay\/deploy\/.github\/workflows\/deploy.yml jobs.deploy.steps\[3\] \(Smoke gate on the new version\): uses actions\/smoke-health, which has no action.yml \(looked up as actions\/smoke-health in noblepay\/noblepay-api, the caller's checkout\)$/
+      )
+    ])
+  })
+
+  it('checks every level: an input not declared, a required one missing, a wrong type, an undeclared secret', () => {
+    const root = layout(root => {
+      // Level 3: deploy.yml no longer declares what pipeline.yml passes, and requires a new input.
+      edit(copy(root, '.github/workflows/deploy.yml'), doc => {
+        doc.deleteIn(['on', 'workflow_call', 'inputs', 'log-lines'])
+        doc.setIn(
+          ['on', 'workflow_call', 'inputs', 'team'],
+          doc.createNode({ type: 'string', required: true })
+        )
+        doc.setIn(['on', 'workflow_call', 'inputs', 'wait-for-minutes', 'type'], 'string')
+        doc.deleteIn(['on', 'workflow_call', 'secrets'])
+      })
+      // Level 2: a literal of the wrong type in the service's call of pipeline.yml.
+      edit(join(root, serviceRepository, '.github/workflows/deploy.yml'), doc =>
+        doc.setIn(['jobs', 'pipeline', 'with', 'create-repository'], 'yes')
+      )
+    })
+    const problems = run(root)
+    const pipeline = 'noblepay/deploy/.github/workflows/pipeline.yml jobs.production'
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        `noblepay/noblepay-api/.github/workflows/deploy.yml jobs.pipeline: passes 'create-repository' as a string where the workflow declares type boolean`,
+        `${pipeline}: passes 'log-lines', which deploy.yml does not declare`,
+        `${pipeline}: does not pass 'team', which deploy.yml requires`,
+        `${pipeline}: passes 'wait-for-minutes' as a number where the workflow declares type string`,
+        `${pipeline}: passes secret 'HEALTH_CHECK_HEADERS', which deploy.yml does not declare`
+      ])
+    )
+  })
+
+  it('fails a called job that asks for a permission its caller does not grant, at any level', () => {
+    const service = layout(root =>
+      edit(join(root, serviceRepository, '.github/workflows/rollback.yml'), doc =>
+        doc.setIn(['jobs', 'rollback', 'permissions'], doc.createNode({ contents: 'read' }))
+      )
+    )
+    expect(run(service, entries[1])).toEqual(
+      expect.arrayContaining([
+        'noblepay/noblepay-api/.github/workflows/rollback.yml jobs.rollback: rollback.yml asks for id-token: write, which this call does not grant'
+      ])
+    )
+    const nested = layout(root =>
+      edit(copy(root, '.github/workflows/build.yml'), doc =>
+        doc.setIn(['jobs', 'build', 'permissions', 'packages'], 'write')
+      )
+    )
+    // GitHub refuses where the grant falls short: pipeline.yml's build job, two levels down.
+    expect(run(nested)).toEqual(
+      expect.arrayContaining([
+        'noblepay/deploy/.github/workflows/pipeline.yml jobs.build: build.yml asks for packages: write, which this call does not grant'
+      ])
+    )
+  })
+
+  it(`allows ${reusableWorkflowLimits.levels} levels of workflows, and fails one more`, () => {
+    const chain = (levels: number) =>
+      layout(root => {
+        for (let level = 1; level <= levels; level += 1) {
+          const job =
+            level < levels
+              ? { uses: `./.github/workflows/level-${level + 1}.yml`, permissions: {} }
+              : { 'runs-on': 'ubuntu-latest', permissions: {}, steps: [{ run: 'true' }] }
+          const workflow = { on: { workflow_call: {} }, permissions: {}, jobs: { next: job } }
+          writeFileSync(
+            join(root, serviceRepository, `.github/workflows/level-${level}.yml`),
+            new YAMLDocument(workflow).toString()
+          )
+        }
+      })
+    expect(run(chain(reusableWorkflowLimits.levels), '.github/workflows/level-1.yml')).toEqual([])
+    expect(run(chain(reusableWorkflowLimits.levels + 1), '.github/workflows/level-1.yml')).toEqual([
+      expect.stringMatching(
+        /^noblepay\/noblepay-api\/.github\/workflows\/level-10.yml jobs.next: nests 11 levels of workflows \(.*level-1.yml → .*level-11.yml\); GitHub allows 10$/
+      )
+    ])
   })
 })
