@@ -775,21 +775,13 @@ function findSteps(job: Mapping, match: (step: Mapping) => boolean): FoundStep[]
 
 const usesAction = (name: string) => (step: Mapping) => ownActionName(text(step.uses)) === name
 
-function singleJob(workflow: Workflow, problems: string[]): [string, Mapping] | undefined {
-  const jobs = jobsOf(workflow)
-  if (jobs.length !== 1) {
-    problems.push(`${workflow.path}: expected one job, found ${jobs.length}`)
-    return undefined
-  }
-  return jobs[0]
-}
-
 /** The job runs in the environment it was given, so its protection rules apply. */
 function checkEnvironment(
   workflow: Workflow,
   jobId: string,
   job: Mapping,
-  problems: string[]
+  problems: string[],
+  settingsId = 'settings'
 ): void {
   const place = `${workflow.path} jobs.${jobId}`
   const environment = mapping(job.environment)
@@ -798,8 +790,65 @@ function checkEnvironment(
       `${place}: must run in environment \${{ inputs.environment }} so its reviewers approve it`
     )
   }
-  if (!/\binputs\.url\b/.test(text(environment.url)))
-    problems.push(`${place}: the environment shows no URL`)
+  if (bare(environment.url) !== setting(settingsId, 'url'))
+    problems.push(`${place}: the environment shows no URL (${setting(settingsId, 'url')})`)
+}
+
+/** An environment's setting as the job that read it with settings.yml outputs it. */
+const setting = (settingsId: string, name: string): string => `needs.${settingsId}.outputs.${name}`
+
+/** The settings a settings.yml job reads for one environment (deploy.yml inputs of those names). */
+export const environmentSettings = [
+  'cluster',
+  'service',
+  'url',
+  'health-url',
+  'role-to-assume',
+  'aws-region',
+  'auto-scaling-min',
+  'auto-scaling-max',
+  'auto-scaling-cpu-target',
+  'auto-scaling-memory-target',
+  'auto-scaling-scale-out-cooldown',
+  'auto-scaling-scale-in-cooldown'
+]
+
+const readsSettings = (job: Mapping): boolean => ownWorkflowFile(text(job.uses)) === 'settings.yml'
+
+/**
+ * A workflow that reaches one environment: one job that reads the environment's settings
+ * through settings.yml (for inputs.environment, from inputs.settings-file, with every setting
+ * given as an input passed on under its own name, so a caller has one way or the other and
+ * never both) and one job, needing it, that does the work. Returns that job and the settings
+ * job's id.
+ */
+function settingsAndJob(
+  workflow: Workflow,
+  problems: string[],
+  passed: string[]
+): { jobId: string; job: Mapping; settingsId: string } | undefined {
+  const jobs = jobsOf(workflow)
+  const readers = jobs.filter(([, job]) => readsSettings(job))
+  const workers = jobs.filter(([, job]) => !readsSettings(job))
+  if (readers.length !== 1 || workers.length !== 1) {
+    problems.push(
+      `${workflow.path}: expected one job reading the environment's settings through settings.yml and one job doing the work; found ${readers.length} and ${workers.length}`
+    )
+    return undefined
+  }
+  const [settingsId, settings] = readers[0] as [string, Mapping]
+  const [jobId, job] = workers[0] as [string, Mapping]
+  const place = `${workflow.path} jobs.${settingsId}`
+  const given = mapping(settings.with)
+  for (const name of ['environment', 'settings-file', ...passed]) {
+    if (bare(given[name]) !== `inputs.${name}`)
+      problems.push(`${place}: must pass ${name}: \${{ inputs.${name} }}`)
+  }
+  if (!needsOf(job).includes(settingsId))
+    problems.push(
+      `${workflow.path} jobs.${jobId}: must need '${settingsId}', whose settings it uses`
+    )
+  return { jobId, job, settingsId }
 }
 
 /** Whether every `&&` part of a step's `if:` matches one of the patterns, and each is there. */
@@ -843,11 +892,11 @@ export function checkDeployShape(
   resolver: Resolver = repositoryResolver()
 ): string[] {
   const problems: string[] = []
-  const found = singleJob(workflow, problems)
+  const found = settingsAndJob(workflow, problems, environmentSettings)
   if (found === undefined) return problems
-  const [jobId, job] = found
+  const { jobId, job, settingsId } = found
   const place = `${workflow.path} jobs.${jobId}`
-  checkEnvironment(workflow, jobId, job, problems)
+  checkEnvironment(workflow, jobId, job, problems, settingsId)
 
   const credentials = findSteps(job, assumesCredentials)
   const deploys = findSteps(
@@ -885,14 +934,18 @@ export function checkDeployShape(
       `${place}: steps must run credentials, rollout, smoke gate, rollback, in that order`
     )
   }
-  const credentialsWith = mapping(credential.step.with)
-  if (
-    bare(credentialsWith['role-to-assume']) !== 'inputs.role-to-assume' ||
-    bare(credentialsWith['aws-region']) !== 'inputs.aws-region'
-  ) {
-    problems.push(`${place}: credentials must assume inputs.role-to-assume in inputs.aws-region`)
-  }
+  checkCredentials(place, credential, settingsId, problems)
   const deployWith = mapping(deploy.step.with)
+  for (const name of ['cluster', 'service', 'aws-region']) {
+    for (const { step } of [deploy, rollback]) {
+      if (bare(mapping(step.with)[name]) !== setting(settingsId, name))
+        problems.push(
+          `${place}: '${text(step.name)}' must pass ${name}: \${{ ${setting(settingsId, name)} }}`
+        )
+    }
+  }
+  if (bare(mapping(smoke.step.with).url) !== setting(settingsId, 'health-url'))
+    problems.push(`${place}: the smoke gate must poll \${{ ${setting(settingsId, 'health-url')} }}`)
   if (bare(deployWith.image) !== 'inputs.image')
     problems.push(`${place}: the rollout must deploy inputs.image`)
   if (bare(deployWith['github-token']) !== 'github.token') {
@@ -912,8 +965,9 @@ export function checkDeployShape(
   const declared = callInputs(workflow)
   const ecsDeploy = resolver.action('ecs-deploy')
   for (const input of deployPassThrough) {
-    if (bare(deployWith[input]) !== `inputs.${input}`)
-      problems.push(`${place}: the rollout must pass ${input} from inputs.${input}`)
+    const source = scalingSettings.includes(input) ? setting(settingsId, input) : `inputs.${input}`
+    if (bare(deployWith[input]) !== source)
+      problems.push(`${place}: the rollout must pass ${input} from ${source}`)
     const own = declared[input]
     const actionDefault = ecsDeploy?.inputs[input]?.default
     if (own === undefined) problems.push(`${workflow.path}: no input '${input}'`)
@@ -1006,14 +1060,34 @@ export function checkDeployShape(
   return problems
 }
 
+/** The settings rollback.yml reads: no scaling, since putting back a revision changes none. */
+const rollbackSettings = ['cluster', 'service', 'url', 'health-url', 'role-to-assume', 'aws-region']
+
+/** The credentials step assumes the environment's deploy role in its region, as read. */
+function checkCredentials(
+  place: string,
+  credential: FoundStep,
+  settingsId: string,
+  problems: string[]
+): void {
+  const given = mapping(credential.step.with)
+  if (
+    bare(given['role-to-assume']) !== setting(settingsId, 'role-to-assume') ||
+    bare(given['aws-region']) !== setting(settingsId, 'aws-region')
+  )
+    problems.push(
+      `${place}: credentials must assume ${setting(settingsId, 'role-to-assume')} in ${setting(settingsId, 'aws-region')}`
+    )
+}
+
 /** rollback.yml: credentials, ecs-deploy rollback-to the target, then the smoke gate. */
 export function checkRollbackShape(workflow: Workflow): string[] {
   const problems: string[] = []
-  const found = singleJob(workflow, problems)
+  const found = settingsAndJob(workflow, problems, rollbackSettings)
   if (found === undefined) return problems
-  const [jobId, job] = found
+  const { jobId, job, settingsId } = found
   const place = `${workflow.path} jobs.${jobId}`
-  checkEnvironment(workflow, jobId, job, problems)
+  checkEnvironment(workflow, jobId, job, problems, settingsId)
   const inputs = callInputs(workflow)
   if (inputs.target?.default !== 'previous')
     problems.push(`${workflow.path}: input 'target' must default to previous`)
@@ -1028,7 +1102,14 @@ export function checkRollbackShape(workflow: Workflow): string[] {
   if (!(credential.index < rollback.index && rollback.index < smoke.index)) {
     problems.push(`${place}: steps must run credentials, rollback, smoke gate, in that order`)
   }
+  checkCredentials(place, credential, settingsId, problems)
   const rollbackWith = mapping(rollback.step.with)
+  for (const name of ['cluster', 'service', 'aws-region']) {
+    if (bare(rollbackWith[name]) !== setting(settingsId, name))
+      problems.push(`${place}: ecs-deploy must pass ${name}: \${{ ${setting(settingsId, name)} }}`)
+  }
+  if (bare(mapping(smoke.step.with).url) !== setting(settingsId, 'health-url'))
+    problems.push(`${place}: the smoke gate must poll \${{ ${setting(settingsId, 'health-url')} }}`)
   if (bare(rollbackWith['rollback-to']) !== 'inputs.target')
     problems.push(`${place}: ecs-deploy must roll back to inputs.target`)
   if ('image' in rollbackWith) problems.push(`${place}: a rollback passes no image`)
@@ -1229,7 +1310,7 @@ export function checkPipelineShape(workflow: Workflow): string[] {
         problems.push(`${place}: ${setting} must come from inputs.${input}`)
       }
     }
-    for (const setting of [...sharedSettings, 'pre-deploy-command']) {
+    for (const setting of [...sharedSettings, 'pre-deploy-command', 'settings-file']) {
       if (!(setting in inputs)) problems.push(`${workflow.path}: no input '${setting}'`)
       if (bare(given[setting]) !== `inputs.${setting}`)
         problems.push(`${place}: ${setting} must come from inputs.${setting}`)
@@ -1337,9 +1418,9 @@ export function checkSecondaryRegion(workflow: Workflow): string[] {
     )
   if (!needsOf(dr).includes(production))
     problems.push(`${place}: must need '${production}', so it deploys only what production passed`)
-  for (const setting of secondaryRegionSettings) {
-    if (bare(given[setting]) !== `inputs.dr-${setting}`)
-      problems.push(`${place}: ${setting} must come from inputs.dr-${setting}`)
+  for (const name of [...secondaryRegionSettings, 'settings-file']) {
+    const source = name === 'settings-file' ? 'inputs.settings-file' : `inputs.dr-${name}`
+    if (bare(given[name]) !== source) problems.push(`${place}: ${name} must come from ${source}`)
   }
   for (const setting of scalingSettings) {
     if (bare(given[setting]) !== `inputs.production-${setting}`)
@@ -1383,13 +1464,40 @@ export function checkSecondaryRegion(workflow: Workflow): string[] {
     )
     return problems
   }
+  // The secondary region's settings, read once by settings.yml from the file or the dr-* inputs.
+  const readers = jobsOf(workflow).filter(
+    ([, job]) =>
+      readsSettings(job) && bare(mapping(job.with).environment) === 'inputs.dr-environment'
+  )
+  const [drSettingsId, drSettings] = readers[0] ?? ['dr-settings', {}]
+  if (readers.length !== 1) {
+    problems.push(
+      `${workflow.path}: expected one settings.yml job for inputs.dr-environment, found ${readers.length}`
+    )
+  } else {
+    const given = mapping(drSettings.with)
+    for (const name of secondaryRegionSettings) {
+      if (bare(given[name]) !== `inputs.dr-${name}`)
+        problems.push(
+          `${workflow.path} jobs.${drSettingsId}: ${name} must come from inputs.dr-${name}`
+        )
+    }
+    if (bare(given['settings-file']) !== 'inputs.settings-file')
+      problems.push(`${workflow.path} jobs.${drSettingsId}: must read inputs.settings-file`)
+    if (!conditionIs(drSettings.if, [onlyWithSecondaryRegion]))
+      problems.push(
+        `${workflow.path} jobs.${drSettingsId}: must run only when the secondary region is set`
+      )
+  }
+  const region = setting(drSettingsId, 'aws-region')
   const env = Object.values(mapping(step.env)).map(bare)
   if (
     !env.includes(`needs.${buildId}.outputs.image-digest`) ||
-    !env.includes('inputs.dr-aws-region')
+    !env.includes(region) ||
+    !needsOf(rewrite).includes(drSettingsId)
   )
     problems.push(
-      `${rewritePlace}: the rewrite step must read the build's image-digest and inputs.dr-aws-region through env:`
+      `${rewritePlace}: the rewrite step must read the build's image-digest and ${region} through env:`
     )
   if (step.run.includes('${{'))
     problems.push(`${rewritePlace}: the rewrite step must not expand expressions inside run:`)
@@ -1455,17 +1563,19 @@ export const changeOnlyInputs = [
 ]
 
 /**
- * The pull-request plan: on pull_request only (never pull_request_target, which runs with the
- * base repository's secrets and token), one job, in no environment (its OIDC `sub` is then
- * `repo:<owner>/<name>:pull_request`, which no deploy role trusts), skipped for forks (which get
- * no OIDC token), granting `id-token: write` and nothing else that writes, assuming one role
- * that is none of the caller's deploy or build roles, and running ecs-deploy with `dry-run: true`
- * and none of the change-only inputs, against the staging service with staging's scaling.
- * Nothing else runs.
+ * The pull-request plan. The service's caller runs on pull_request only (never
+ * pull_request_target, which runs with the base repository's secrets and token) and calls
+ * plan.yml. There, one job reads the environment's settings (staging by default) from the
+ * settings file the deployments read, requiring the plan role; the plan job runs in no
+ * environment (its OIDC `sub` is then `repo:<owner>/<name>:pull_request`, which no deploy role
+ * trusts), is skipped for forks (which get no OIDC token), grants `id-token: write` and nothing
+ * else that writes, assumes the plan role (never the deploy role), and runs ecs-deploy with
+ * `dry-run: true`, none of the change-only inputs, and the environment's cluster, service and
+ * scaling as read. Nothing else runs.
  */
 export function checkPlanShape(plan: Workflow, caller: Workflow): string[] {
   const problems: string[] = []
-  const triggers = content(plan).on
+  const triggers = content(caller).on
   const events =
     typeof triggers === 'string'
       ? [triggers]
@@ -1474,12 +1584,21 @@ export function checkPlanShape(plan: Workflow, caller: Workflow): string[] {
         : Object.keys(mapping(triggers))
   if (events.length !== 1 || events[0] !== 'pull_request')
     problems.push(
-      `${plan.path}: must run on pull_request only, found ${events.join(', ') || 'nothing'}`
+      `${caller.path}: must run on pull_request only, found ${events.join(', ') || 'nothing'}`
     )
-  const found = singleJob(plan, problems)
+  if (!jobsOf(caller).some(([, job]) => ownWorkflowFile(text(job.uses)) === 'plan.yml'))
+    problems.push(`${caller.path}: must call plan.yml`)
+  const found = settingsAndJob(plan, problems, [])
   if (found === undefined) return problems
-  const [jobId, job] = found
+  const { jobId, job, settingsId } = found
   const place = `${plan.path} jobs.${jobId}`
+  if (callInputs(plan).environment?.default !== 'staging')
+    problems.push(`${plan.path}: input 'environment' must default to staging`)
+  const settingsWith = mapping(mapping(mapping(content(plan).jobs)[settingsId]).with)
+  if (!text(settingsWith['also-required']).split(/\s+/).includes('plan-role-to-assume'))
+    problems.push(
+      `${plan.path} jobs.${settingsId}: must require plan-role-to-assume (also-required)`
+    )
   if (job.environment !== undefined)
     problems.push(
       `${place}: must run in no environment: its token's sub must stay repo:<owner>/<name>:pull_request, which only the read-only role trusts`
@@ -1508,13 +1627,13 @@ export function checkPlanShape(plan: Workflow, caller: Workflow): string[] {
     )
     return problems
   }
-  const role = text(mapping(credentials[0]?.step.with)['role-to-assume'])
-  const callerRoles = Object.entries(mapping(jobsOf(caller)[0]?.[1].with))
-    .filter(([key]) => key.endsWith('role-to-assume'))
-    .map(([, value]) => text(value))
-  if (role === '' || callerRoles.includes(role))
+  const credentialsWith = mapping(credentials[0]?.step.with)
+  if (
+    bare(credentialsWith['role-to-assume']) !== setting(settingsId, 'plan-role-to-assume') ||
+    bare(credentialsWith['aws-region']) !== setting(settingsId, 'aws-region')
+  )
     problems.push(
-      `${place}: must assume a read-only role of its own, not one the pipeline deploys or builds with (${role || 'none'})`
+      `${place}: must assume the read-only role of its own (${setting(settingsId, 'plan-role-to-assume')}) in ${setting(settingsId, 'aws-region')}, not one the pipeline deploys or builds with`
     )
   const given = mapping(plans[0]?.step.with)
   if (given['dry-run'] !== true && given['dry-run'] !== 'true')
@@ -1522,14 +1641,10 @@ export function checkPlanShape(plan: Workflow, caller: Workflow): string[] {
   for (const input of changeOnlyInputs) {
     if (input in given) problems.push(`${place}: a plan passes no '${input}'`)
   }
-  const pipeline = mapping(jobsOf(caller)[0]?.[1].with)
-  for (const setting of ['cluster', 'service', 'aws-region', ...scalingSettings]) {
-    const staging = pipeline[`staging-${setting}`]
-    const planned =
-      setting === 'aws-region' ? mapping(credentials[0]?.step.with)[setting] : given[setting]
-    if (String(planned ?? '') !== String(staging ?? ''))
+  for (const name of ['cluster', 'service', ...scalingSettings]) {
+    if (bare(given[name]) !== setting(settingsId, name))
       problems.push(
-        `${place}: ${setting} is '${String(planned ?? '')}' where the pipeline's staging has '${String(staging ?? '')}'; the plan must show what the staging deploy would do`
+        `${place}: ${name} must be \${{ ${setting(settingsId, name)} }}; the plan must show what the deploy would do`
       )
   }
   return problems
@@ -1603,7 +1718,7 @@ export function checkQueueing(chain: Chain): string[] {
 
   // Deployments: one group per environment and service, declared on the deploy job.
   const deployGroups = concurrencyOf(chain.deploy)
-  const deployJob = singleJob(chain.deploy, [])
+  const deployJob = jobsOf(chain.deploy).find(([, job]) => !readsSettings(job))
   const jobGroup = deployGroups.find(c => c.place.endsWith(`jobs.${deployJob?.[0]}.concurrency`))
   if (deployGroups.length !== 1 || jobGroup === undefined) {
     problems.push(
@@ -1612,7 +1727,7 @@ export function checkQueueing(chain: Chain): string[] {
   } else {
     if (
       !/\binputs\.environment\b/.test(jobGroup.group) ||
-      !/\binputs\.service\b/.test(jobGroup.group)
+      !/\b(?:inputs|needs\.[\w-]+\.outputs)\.service\b/.test(jobGroup.group)
     ) {
       problems.push(
         `${jobGroup.place}: the group must name the environment and the service, so environments queue apart`
@@ -1815,4 +1930,96 @@ export function layOutServiceRun(root: string, source = repositoryRoot): void {
     const manifest = join(source, 'actions', name, 'action.yml')
     if (existsSync(manifest)) cpSync(manifest, join(copy, 'actions', name, 'action.yml'))
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Each environment's settings, written once: in the service's settings file.
+
+/** What a caller may not name: an environment's settings, bare or with the environment's prefix. */
+const namedSettings = new Set(
+  [...environmentSettings, 'plan-role-to-assume'].flatMap(name => [
+    name,
+    ...['staging', 'production', 'dr'].map(environment => `${environment}-${name}`)
+  ])
+)
+
+/** The GitHub environments a service's callers reach: the pipeline's, and the rollback's choices. */
+function environmentsReached(callers: Workflow[], resolver: Resolver): Set<string> {
+  const reached = new Set<string>()
+  for (const caller of callers) {
+    for (const [, job] of jobsOf(caller)) {
+      const file = ownWorkflowFile(text(job.uses))
+      const called = file === undefined ? undefined : resolver.workflow(file, text(job.uses))
+      if (called === undefined) continue
+      const given = mapping(job.with)
+      for (const [name, input] of Object.entries(callInputs(called))) {
+        if (name !== 'environment' && !name.endsWith('-environment')) continue
+        const value = given[name] ?? input.default
+        if (typeof value === 'string' && value !== '' && !isExpression(value)) reached.add(value)
+      }
+    }
+    const dispatch = mapping(mapping(content(caller).on).workflow_dispatch)
+    for (const option of items(mapping(mapping(dispatch.inputs).environment).options))
+      reached.add(text(option))
+  }
+  return reached
+}
+
+/**
+ * A service's callers (deploy, rollback, plan) name no environment's setting themselves, and every
+ * call of our workflows reads the one settings file, whose object for each environment they
+ * reach holds the settings a deployment needs, each key once. So no two of them can name
+ * different services (or clusters, roles, regions, URLs, scaling) for one environment.
+ */
+export function checkSettingsWrittenOnce(
+  callers: Workflow[],
+  settingsPath: string,
+  settingsText: string,
+  resolver: Resolver
+): string[] {
+  const problems: string[] = []
+  const files = new Set<string>()
+  for (const caller of callers) {
+    for (const [jobId, job] of jobsOf(caller)) {
+      const place = `${caller.path} jobs.${jobId}`
+      const inputs = [job.with, ...stepsOf(job).map(step => step.with)].flatMap(given =>
+        Object.keys(mapping(given))
+      )
+      for (const name of inputs.filter(input => namedSettings.has(input)))
+        problems.push(
+          `${place}: names ${name}, an environment's setting; write it once, in ${settingsPath}`
+        )
+      if (ownWorkflowFile(text(job.uses)) === undefined) {
+        if (stepsOf(job).length > 0)
+          problems.push(
+            `${place}: runs steps of its own; call our workflows, which read ${settingsPath}`
+          )
+        continue
+      }
+      const file = text(mapping(job.with)['settings-file'])
+      files.add(file)
+      if (file === '') problems.push(`${place}: reads no settings-file`)
+    }
+  }
+  const named = [...files].filter(file => file !== '')
+  if (named.length > 1)
+    problems.push(`the callers read different settings files: ${named.join(', ')}`)
+  else if (named.length === 1 && !settingsPath.endsWith(named[0] ?? ''))
+    problems.push(`the callers read ${named[0]}, not ${settingsPath}`)
+
+  // JSON is YAML: the YAML parser refuses a key given twice, which JSON.parse would let pass.
+  const doc = parseDocument(settingsText, { uniqueKeys: true })
+  if (doc.errors.length > 0) {
+    problems.push(`${settingsPath}: ${doc.errors.map(error => error.message).join('; ')}`)
+    return problems
+  }
+  const settings = mapping(doc.toJS())
+  for (const environment of environmentsReached(callers, resolver)) {
+    const block = mapping(settings[environment])
+    for (const name of ['cluster', 'service', 'url', 'role-to-assume', 'aws-region']) {
+      if (typeof block[name] !== 'string' || block[name] === '')
+        problems.push(`${settingsPath}: "${environment}" gives no ${name}`)
+    }
+  }
+  return problems
 }

@@ -27,6 +27,8 @@ import {
   checkSecondaryRegion,
   checkPlanShape,
   checkServiceRun,
+  checkSettingsWrittenOnce,
+  environmentSettings,
   checkWorkflowCalls,
   changeOnlyInputs,
   deployPassThrough,
@@ -56,7 +58,9 @@ const reusable = {
   build: '.github/workflows/build.yml',
   deploy: '.github/workflows/deploy.yml',
   pipeline: '.github/workflows/pipeline.yml',
-  rollback: '.github/workflows/rollback.yml'
+  rollback: '.github/workflows/rollback.yml',
+  plan: '.github/workflows/plan.yml',
+  settings: '.github/workflows/settings.yml'
 }
 const ci = '.github/workflows/ci.yml'
 const examples = {
@@ -66,7 +70,17 @@ const examples = {
 }
 const allFiles = [...Object.values(reusable), ci, ...Object.values(examples)]
 
+/** The example service's settings file: one object of settings per GitHub environment. */
+const settingsFile = 'examples/service-repo/.github/deploy-settings.json'
+const exampleSettings = (): Record<string, Record<string, string>> =>
+  JSON.parse(readFileSync(join(repositoryRoot, settingsFile), 'utf8'))
+
 const resolver = repositoryResolver()
+/** Temporary folders the tests make, removed when they end. */
+const layouts: string[] = []
+afterAll(() => {
+  for (const root of layouts) rmSync(root, { recursive: true, force: true })
+})
 const load = (path: string): Workflow => loadWorkflow(path)
 
 /** The step of `job` whose `id` (or `uses`, for steps without one) is `key`. */
@@ -160,7 +174,8 @@ describe('self-repository references: a caller that pins one ref runs that ref t
     })
     return found
   }
-  const withWorkflowCall = Object.values(reusable)
+  // settings.yml runs none of our actions and calls no workflow.
+  const withWorkflowCall = Object.values(reusable).filter(path => path !== reusable.settings)
 
   it.each(withWorkflowCall)(
     '%s reaches every action and workflow of this repository as $/…',
@@ -294,6 +309,7 @@ describe('calls of our reusable workflows', () => {
         doc.getIn(['jobs', 'staging', 'with', 'role-to-assume'])
       )
       doc.deleteIn(['jobs', 'staging', 'with', 'role-to-assume'])
+      doc.deleteIn(['jobs', 'staging', 'with', 'environment'])
       doc.deleteIn(['jobs', 'production', 'with', 'image'])
       doc.setIn(['jobs', 'build', 'with', 'create-repository'], 'yes')
     })
@@ -301,18 +317,18 @@ describe('calls of our reusable workflows', () => {
       [
         `${reusable.pipeline} jobs.build: passes 'create-repository' as a string where the workflow declares type boolean`,
         `${reusable.pipeline} jobs.production: does not pass 'image', which deploy.yml requires`,
-        `${reusable.pipeline} jobs.staging: does not pass 'role-to-assume', which deploy.yml requires`,
+        `${reusable.pipeline} jobs.staging: does not pass 'environment', which deploy.yml requires`,
         `${reusable.pipeline} jobs.staging: passes 'role-to-asume', which deploy.yml does not declare`
       ].sort()
     )
   })
 
-  it('fails an example that leaves out a per-environment setting', () => {
+  it('fails an example that leaves out a required input', () => {
     const broken = mutated(load(examples.deploy), doc =>
-      doc.deleteIn(['jobs', 'pipeline', 'with', 'production-role-to-assume'])
+      doc.deleteIn(['jobs', 'pipeline', 'with', 'repository'])
     )
     expect(checkWorkflowCalls(broken, resolver)).toEqual([
-      `${examples.deploy} jobs.pipeline: does not pass 'production-role-to-assume', which pipeline.yml requires`
+      `${examples.deploy} jobs.pipeline: does not pass 'repository', which pipeline.yml requires`
     ])
   })
 
@@ -625,8 +641,11 @@ describe('blue/green, migrations and scaling in deploy.yml and pipeline.yml', ()
     const broken = mutated(load(reusable.deploy), doc =>
       step(doc, 'deploy', 'deploy').deleteIn(['with', input])
     )
+    const source = scalingSettings.includes(input)
+      ? `needs.settings.outputs.${input}`
+      : `inputs.${input}`
     expect(checkDeployShape(broken)).toEqual([
-      `${reusable.deploy} jobs.deploy: the rollout must pass ${input} from inputs.${input}`
+      `${reusable.deploy} jobs.deploy: the rollout must pass ${input} from ${source}`
     ])
   })
 
@@ -702,7 +721,7 @@ describe('blue/green, migrations and scaling in deploy.yml and pipeline.yml', ()
   it('the deploy example declares the seed’s scaling for production and runs the migrations', () => {
     const given = load(examples.deploy).doc.toJS().jobs.pipeline.with
     const production = Object.fromEntries(
-      scalingSettings.map(setting => [setting, given[`production-${setting}`]])
+      scalingSettings.map(setting => [setting, exampleSettings().production?.[setting]])
     )
     expect(production).toEqual({
       'auto-scaling-min': '3',
@@ -764,12 +783,12 @@ describe('the secondary region', () => {
       rewrite.delete('env')
       rewrite.set(
         'run',
-        'echo "image=${{ needs.build.outputs.image-digest }}-${{ inputs.dr-aws-region }}" >> "$GITHUB_OUTPUT"'
+        'echo "image=${{ needs.build.outputs.image-digest }}-${{ needs.dr-settings.outputs.aws-region }}" >> "$GITHUB_OUTPUT"'
       )
     })
     expect(checkSecondaryRegion(inline)).toEqual([
       expect.stringMatching(
-        /must read the build's image-digest and inputs.dr-aws-region through env:/
+        /must read the build's image-digest and needs.dr-settings.outputs.aws-region through env:/
       ),
       expect.stringMatching(/must not expand expressions inside run:/)
     ])
@@ -815,12 +834,12 @@ describe('the secondary region', () => {
       )
     const settings = {
       'inputs.dr-environment': 'production-dr',
-      'inputs.dr-cluster': 'noblepay-production',
-      'inputs.dr-service': 'noblepay-api',
-      'inputs.dr-url': 'https://api.dr.noblepay.example',
-      'inputs.dr-role-to-assume':
+      'needs.dr-settings.outputs.cluster': 'noblepay-production',
+      'needs.dr-settings.outputs.service': 'noblepay-api',
+      'needs.dr-settings.outputs.url': 'https://api.dr.noblepay.example',
+      'needs.dr-settings.outputs.role-to-assume':
         'arn:aws:iam::333333333333:role/noblepay-api-deploy-production-dr',
-      'inputs.dr-aws-region': 'eu-central-1'
+      'needs.dr-settings.outputs.aws-region': 'eu-central-1'
     }
     const withImage = (image: string, overrides: Record<string, string> = {}) =>
       rewrite({ ...settings, 'needs.build.outputs.image-digest': image, ...overrides })
@@ -849,7 +868,7 @@ describe('the secondary region', () => {
     it('keeps the partition of a China region host', () => {
       expect(
         withImage(`111111111111.dkr.ecr.cn-north-1.amazonaws.com.cn/noblepay-api@${DIGEST}`, {
-          'inputs.dr-aws-region': 'cn-northwest-1'
+          'needs.dr-settings.outputs.aws-region': 'cn-northwest-1'
         }).outputs.image
       ).toBe(`111111111111.dkr.ecr.cn-northwest-1.amazonaws.com.cn/noblepay-api@${DIGEST}`)
     })
@@ -868,51 +887,49 @@ describe('the secondary region', () => {
 
     it('names every dr-* setting left empty, and a region that is not one', () => {
       const missing = withImage(`111111111111.dkr.ecr.eu-west-1.amazonaws.com/api@${DIGEST}`, {
-        'inputs.dr-cluster': '',
-        'inputs.dr-url': ''
+        'needs.dr-settings.outputs.cluster': '',
+        'needs.dr-settings.outputs.url': ''
       })
       expect(missing.status).toBe(1)
       expect(missing.log).toContain(
         "::error::dr-environment is 'production-dr' but these are empty: dr-cluster dr-url."
       )
       const region = withImage(`111111111111.dkr.ecr.eu-west-1.amazonaws.com/api@${DIGEST}`, {
-        'inputs.dr-aws-region': 'Frankfurt'
+        'needs.dr-settings.outputs.aws-region': 'Frankfurt'
       })
       expect(region.status).toBe(1)
       expect(region.log).toContain("::error::dr-aws-region is 'Frankfurt'")
     })
   })
 
-  it('the examples deploy to the secondary region, and the rollback example offers it with its own settings', () => {
+  it('the examples deploy to the secondary region, and the rollback example offers it, with its own settings', () => {
     const given = load(examples.deploy).doc.toJS().jobs.pipeline.with
     expect(given['dr-environment']).toBe('production-dr')
-    const rollback = load(examples.rollback).doc.toJS().jobs.rollback.with
-    for (const [setting, value] of [
-      ['url', given['dr-url']],
-      ['role-to-assume', given['dr-role-to-assume']],
-      ['aws-region', given['dr-aws-region']]
-    ]) {
-      expect(rollback[setting]).toContain(
-        `inputs.environment == '${given['dr-environment']}' && '${value}'`
-      )
-    }
+    const options = load(examples.rollback).doc.toJS().on.workflow_dispatch.inputs.environment
+      .options as string[]
+    expect(options).toContain(given['dr-environment'])
+    expect(exampleSettings()['production-dr']).toMatchObject({
+      url: 'https://api.dr.noblepay.example',
+      'role-to-assume': 'arn:aws:iam::333333333333:role/noblepay-api-deploy-production-dr',
+      'aws-region': 'eu-central-1'
+    })
   })
 })
 
 describe('the pull request plan', () => {
-  const plan = () => load(examples.plan)
-  const caller = () => load(examples.deploy)
+  const plan = () => load(reusable.plan)
+  const caller = () => load(examples.plan)
 
-  it('runs ecs-deploy dry-run against staging, with a read-only role, on pull requests only', () => {
+  it('runs ecs-deploy dry-run against staging as its settings file says, with a read-only role, on pull requests only', () => {
     expect(checkPlanShape(plan(), caller())).toEqual([])
     expect(plan().doc.toJS().jobs.plan.permissions).toEqual({ 'id-token': 'write' })
   })
 
   it('fails a trigger that runs with the base repository’s token and secrets, or an environment', () => {
-    const target = mutated(plan(), doc =>
+    const target = mutated(caller(), doc =>
       doc.set('on', doc.createNode({ pull_request_target: { branches: ['main'] } }))
     )
-    expect(checkPlanShape(target, caller())).toEqual([
+    expect(checkPlanShape(plan(), target)).toEqual([
       expect.stringMatching(/must run on pull_request only, found pull_request_target/)
     ])
     const environment = mutated(plan(), doc =>
@@ -940,15 +957,21 @@ describe('the pull request plan', () => {
     ])
   })
 
-  it('fails the staging deploy role in place of the read-only one', () => {
+  it('fails the deploy role in place of the read-only one, and a plan role not required', () => {
     const broken = mutated(plan(), doc =>
       step(doc, 'plan', 'aws-actions').setIn(
         ['with', 'role-to-assume'],
-        caller().doc.toJS().jobs.pipeline.with['staging-role-to-assume']
+        '${{ needs.settings.outputs.role-to-assume }}'
       )
     )
     expect(checkPlanShape(broken, caller())).toEqual([
-      expect.stringMatching(/must assume a read-only role of its own/)
+      expect.stringMatching(/must assume the read-only role of its own/)
+    ])
+    const optional = mutated(plan(), doc =>
+      doc.deleteIn(['jobs', 'settings', 'with', 'also-required'])
+    )
+    expect(checkPlanShape(optional, caller())).toEqual([
+      expect.stringMatching(/must require plan-role-to-assume/)
     ])
   })
 
@@ -960,12 +983,12 @@ describe('the pull request plan', () => {
     for (const input of changeOnlyInputs) {
       const broken = mutated(plan(), doc => step(doc, 'plan', 'plan').setIn(['with', input], 'x'))
       expect(checkPlanShape(broken, caller())).toEqual([
-        `${examples.plan} jobs.plan: a plan passes no '${input}'`
+        `${reusable.plan} jobs.plan: a plan passes no '${input}'`
       ])
     }
   })
 
-  it('fails another step next to the plan, and a plan of something other than staging', () => {
+  it('fails another step next to the plan, and settings other than the ones read', () => {
     const steps = mutated(plan(), doc =>
       (doc.getIn(['jobs', 'plan', 'steps']) as YAMLSeq).add(
         doc.createNode({ run: 'aws ecs list-services' })
@@ -980,15 +1003,21 @@ describe('the pull request plan', () => {
       step(doc, 'plan', 'plan').setIn(['with', 'cluster'], 'noblepay-production')
     )
     expect(checkPlanShape(cluster, caller())).toEqual([
-      expect.stringMatching(
-        /cluster is 'noblepay-production' where the pipeline's staging has 'noblepay-staging'/
-      )
+      expect.stringMatching(/cluster must be \$\{\{ needs.settings.outputs.cluster \}\}/)
     ])
     const scaling = mutated(plan(), doc =>
       step(doc, 'plan', 'plan').setIn(['with', 'auto-scaling-max'], '20')
     )
     expect(checkPlanShape(scaling, caller())).toEqual([
-      expect.stringMatching(/auto-scaling-max is '20' where the pipeline's staging has '3'/)
+      expect.stringMatching(
+        /auto-scaling-max must be \$\{\{ needs.settings.outputs.auto-scaling-max/
+      )
+    ])
+    const production = mutated(plan(), doc =>
+      doc.setIn(['on', 'workflow_call', 'inputs', 'environment', 'default'], 'production')
+    )
+    expect(checkPlanShape(production, caller())).toEqual([
+      expect.stringMatching(/input 'environment' must default to staging/)
     ])
   })
 })
@@ -1133,7 +1162,7 @@ describe('queueing: concurrency groups across the chain', () => {
   it('deployments queue per environment and service; rollbacks, tests, builds and pipelines on nothing', () => {
     expect(checkQueueing(chain())).toEqual([])
     expect(load(reusable.deploy).doc.toJS().jobs.deploy.concurrency).toEqual({
-      group: 'ecs-deploy-${{ inputs.environment }}-${{ inputs.service }}',
+      group: 'ecs-deploy-${{ inputs.environment }}-${{ needs.settings.outputs.service }}',
       'cancel-in-progress': false
     })
   })
@@ -1651,10 +1680,6 @@ describe('the service repository setup guide', () => {
 
 describe('a service repository calls the chain, as GitHub resolves it when the run starts', () => {
   const entries = ['deploy.yml', 'rollback.yml', 'plan.yml'].map(f => `.github/workflows/${f}`)
-  const layouts: string[] = []
-  afterAll(() => {
-    for (const root of layouts) rmSync(root, { recursive: true, force: true })
-  })
 
   /** A fresh layout (the example service beside a copy of this repository), changed by a test. */
   function layout(change: (root: string) => void = () => undefined): string {
@@ -1806,5 +1831,165 @@ describe('a service repository calls the chain, as GitHub resolves it when the r
         /^noblepay\/noblepay-api\/.github\/workflows\/level-10.yml jobs.next: nests 11 levels of workflows \(.*level-1.yml → .*level-11.yml\); GitHub allows 10$/
       )
     ])
+  })
+})
+
+describe('each environment’s settings, written once, in the service’s settings file', () => {
+  const callers = () => Object.values(examples).map(load)
+  const settingsText = () => readFileSync(join(repositoryRoot, settingsFile), 'utf8')
+  const check = (workflows = callers(), text = settingsText()) =>
+    checkSettingsWrittenOnce(workflows, settingsFile, text, resolver)
+
+  it('the example’s deploy, rollback and plan workflows total 80 lines or fewer', () => {
+    const lines = Object.values(examples).map(
+      path => readFileSync(join(repositoryRoot, path), 'utf8').trimEnd().split('\n').length
+    )
+    expect(lines.reduce((sum, count) => sum + count, 0)).toBeLessThanOrEqual(80)
+  })
+
+  it('no example names an environment’s setting, and all read one settings file with every environment they reach', () => {
+    expect(check()).toEqual([])
+    expect(Object.keys(exampleSettings()).sort()).toEqual([
+      'production',
+      'production-dr',
+      'staging'
+    ])
+  })
+
+  it('fails a setting written again in a workflow, a second settings file, or a plan with steps of its own', () => {
+    const [deploy, rollback, plan] = callers() as [Workflow, Workflow, Workflow]
+    const again = mutated(deploy, doc =>
+      doc.setIn(['jobs', 'pipeline', 'with', 'staging-service'], 'noblepay-payments')
+    )
+    expect(check([again, rollback, plan])).toEqual([
+      `${examples.deploy} jobs.pipeline: names staging-service, an environment's setting; write it once, in ${settingsFile}`
+    ])
+    const ternary = mutated(rollback, doc =>
+      doc.setIn(
+        ['jobs', 'rollback', 'with', 'cluster'],
+        "${{ inputs.environment == 'staging' && 'noblepay-staging' || 'noblepay-production' }}"
+      )
+    )
+    expect(check([deploy, ternary, plan])).toEqual([
+      expect.stringMatching(/rollback.yml jobs.rollback: names cluster, an environment's setting/)
+    ])
+    const other = mutated(plan, doc =>
+      doc.setIn(['jobs', 'plan', 'with', 'settings-file'], '.github/plan-settings.json')
+    )
+    expect(check([deploy, rollback, other])).toEqual([
+      expect.stringMatching(/the callers read different settings files/)
+    ])
+    const steps = mutated(plan, doc =>
+      doc.setIn(
+        ['jobs', 'plan'],
+        doc.createNode({
+          'runs-on': 'ubuntu-latest',
+          permissions: { 'id-token': 'write' },
+          steps: [{ uses: 'noblepay/deploy/actions/ecs-deploy@v1', with: { cluster: 'x' } }]
+        })
+      )
+    )
+    expect(check([deploy, rollback, steps])).toEqual([
+      expect.stringMatching(/plan.yml jobs.plan: names cluster/),
+      expect.stringMatching(/plan.yml jobs.plan: runs steps of its own/)
+    ])
+  })
+
+  it('fails an environment the settings file leaves out, a setting it lacks, and a key given twice', () => {
+    const settings = exampleSettings()
+    const { 'production-dr': _dr, ...withoutDr } = settings
+    expect(check(callers(), JSON.stringify(withoutDr))).toEqual(
+      ['cluster', 'service', 'url', 'role-to-assume', 'aws-region'].map(
+        name => `${settingsFile}: "production-dr" gives no ${name}`
+      )
+    )
+    const { service: _service, ...noService } = settings.staging ?? {}
+    expect(check(callers(), JSON.stringify({ ...settings, staging: noService }))).toEqual([
+      `${settingsFile}: "staging" gives no service`
+    ])
+    const twice = settingsText().replace(
+      '"service": "noblepay-api",',
+      '"service": "noblepay-api",\n    "service": "noblepay-payments",'
+    )
+    expect(twice).not.toBe(settingsText())
+    expect(check(callers(), twice)).toEqual([expect.stringMatching(/Map keys must be unique/)])
+  })
+
+  describe('settings.yml’s script, run with bash', () => {
+    const { run } = runStep(load(reusable.settings), 'read', 'settings')
+    const file = join(repositoryRoot, settingsFile)
+    const read = (env: Record<string, string>) =>
+      runScript(run, { GITHUB_SHA: '0123abc', ENVIRONMENT: 'production', ...env })
+
+    it('gives one environment’s settings from the file, with the health endpoint under its URL', () => {
+      const result = read({ SETTINGS_FILE: file })
+      expect(result.status).toBe(0)
+      expect(result.outputs).toEqual({
+        ...Object.fromEntries(
+          [...environmentSettings, 'plan-role-to-assume'].map(name => [name, ''])
+        ),
+        ...exampleSettings().production,
+        'health-url': 'https://api.noblepay.example/health'
+      })
+    })
+
+    it('passes inputs through without a file, and names every required setting missing', () => {
+      const given = read({
+        GIVEN_CLUSTER: 'c',
+        GIVEN_SERVICE: 's',
+        GIVEN_URL: 'https://x.example/',
+        GIVEN_ROLE_TO_ASSUME: 'arn:aws:iam::1:role/r',
+        GIVEN_AWS_REGION: 'eu-west-1'
+      })
+      expect(given).toMatchObject({
+        status: 0,
+        outputs: { cluster: 'c', service: 's', 'health-url': 'https://x.example/health' }
+      })
+      const missing = read({ GIVEN_CLUSTER: 'c' })
+      expect(missing.status).toBe(1)
+      expect(missing.outputs).toEqual({})
+      for (const name of ['service', 'url', 'role-to-assume', 'aws-region'])
+        expect(missing.log).toContain(
+          `::error::Settings of environment 'production': ${name} is empty`
+        )
+    })
+
+    it('refuses a setting given both ways, which could drift', () => {
+      const result = read({ SETTINGS_FILE: file, GIVEN_SERVICE: 'noblepay-payments' })
+      expect(result.status).toBe(1)
+      expect(result.log).toContain(
+        `::error::Settings of environment 'production': service is given both as an input and in ${file}: write it once, in the file.`
+      )
+      expect(result.outputs).toEqual({})
+    })
+
+    it('names an environment the file lacks, a key it does not know, a file that is not there or not JSON, and a required plan role', () => {
+      const missing = read({ SETTINGS_FILE: file, ENVIRONMENT: 'prod' })
+      expect(missing.log).toContain(
+        `has no settings for environment 'prod'; it has: production, production-dr, staging.`
+      )
+      const dir = mkdtempSync(join(tmpdir(), 'settings-'))
+      layouts.push(dir)
+      const unknown = join(dir, 'unknown.json')
+      writeFileSync(
+        unknown,
+        JSON.stringify({
+          production: { ...exampleSettings().production, 'auto-scaling-maximum': '9' }
+        })
+      )
+      expect(read({ SETTINGS_FILE: unknown }).log).toContain(
+        "gives 'production' settings this workflow does not know: auto-scaling-maximum."
+      )
+      const broken = join(dir, 'broken.json')
+      writeFileSync(broken, '{ "production": ')
+      expect(read({ SETTINGS_FILE: broken }).log).toContain('is not a JSON object of environments')
+      expect(read({ SETTINGS_FILE: join(dir, 'absent.json') }).log).toContain(
+        'is not in the repository at 0123abc'
+      )
+      const plan = read({ SETTINGS_FILE: file, ALSO_REQUIRED: 'plan-role-to-assume' })
+      expect(plan.status).toBe(1)
+      expect(plan.log).toContain('plan-role-to-assume is empty')
+      for (const result of [missing, plan]) expect(result.outputs).toEqual({})
+    })
   })
 })
