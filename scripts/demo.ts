@@ -82,7 +82,7 @@ const revisionOf = (arn: string | undefined) => arn?.split('/').pop() ?? 'none'
 const MIGRATE = 'node src/migrate.js'
 /**
  * Auto-scaling kept small for a laptop: 2 to 4 tasks. The seed's production values (3 to 20
- * tasks, CPU 70 %, memory 80 %) are in examples/service-repo's deploy workflow.
+ * tasks, CPU 70 %, memory 80 %) are in examples/service-repo's settings file.
  */
 const SCALING = {
   'auto-scaling-min': '2',

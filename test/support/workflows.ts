@@ -797,22 +797,6 @@ function checkEnvironment(
 /** An environment's setting as the job that read it with settings.yml outputs it. */
 const setting = (settingsId: string, name: string): string => `needs.${settingsId}.outputs.${name}`
 
-/** The settings a settings.yml job reads for one environment (deploy.yml inputs of those names). */
-export const environmentSettings = [
-  'cluster',
-  'service',
-  'url',
-  'health-url',
-  'role-to-assume',
-  'aws-region',
-  'auto-scaling-min',
-  'auto-scaling-max',
-  'auto-scaling-cpu-target',
-  'auto-scaling-memory-target',
-  'auto-scaling-scale-out-cooldown',
-  'auto-scaling-scale-in-cooldown'
-]
-
 const readsSettings = (job: Mapping): boolean => ownWorkflowFile(text(job.uses)) === 'settings.yml'
 
 /**
@@ -870,6 +854,12 @@ export const scalingSettings = [
   'auto-scaling-scale-out-cooldown',
   'auto-scaling-scale-in-cooldown'
 ]
+
+/** Where an environment's service lives and who deploys it: deploy.yml inputs of these names. */
+const placeSettings = ['cluster', 'service', 'url', 'health-url', 'role-to-assume', 'aws-region']
+
+/** The settings a settings.yml job reads for one environment (deploy.yml inputs of those names). */
+export const environmentSettings = [...placeSettings, ...scalingSettings]
 
 /** deploy.yml inputs passed to its rollout under the same name, with ecs-deploy's defaults. */
 export const deployPassThrough = [
@@ -1061,7 +1051,7 @@ export function checkDeployShape(
 }
 
 /** The settings rollback.yml reads: no scaling, since putting back a revision changes none. */
-const rollbackSettings = ['cluster', 'service', 'url', 'health-url', 'role-to-assume', 'aws-region']
+const rollbackSettings = placeSettings
 
 /** The credentials step assumes the environment's deploy role in its region, as read. */
 function checkCredentials(
@@ -1234,16 +1224,7 @@ const environments = ['staging', 'production'] as const
  * Each is both a deploy.yml input and, prefixed with the environment, a pipeline.yml input:
  * where the environment lives, who deploys it, what its gate refuses and how far it scales.
  */
-const perEnvironmentSettings = [
-  'cluster',
-  'service',
-  'url',
-  'health-url',
-  'role-to-assume',
-  'aws-region',
-  'image-scan-severity',
-  ...scalingSettings
-]
+const perEnvironmentSettings = [...placeSettings, 'image-scan-severity', ...scalingSettings]
 
 /** The same pipeline.yml input for every environment, passed to deploy.yml under its own name. */
 const sharedSettings = [
@@ -1363,14 +1344,7 @@ export function checkPipelineShape(workflow: Workflow): string[] {
 }
 
 /** The secondary region's settings: pipeline.yml input `dr-<name>` → deploy.yml input `<name>`. */
-export const secondaryRegionSettings = [
-  'cluster',
-  'service',
-  'url',
-  'health-url',
-  'role-to-assume',
-  'aws-region'
-]
+export const secondaryRegionSettings = placeSettings
 /** The inputs that switch the secondary region on and place it; all empty by default. */
 const secondaryRegionInputs = [
   'dr-environment',

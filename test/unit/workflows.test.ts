@@ -1897,13 +1897,17 @@ describe('each environment’s settings, written once, in the service’s settin
 
   it('fails an environment the settings file leaves out, a setting it lacks, and a key given twice', () => {
     const settings = exampleSettings()
-    const { 'production-dr': _dr, ...withoutDr } = settings
+    const withoutDr = Object.fromEntries(
+      Object.entries(settings).filter(([environment]) => environment !== 'production-dr')
+    )
     expect(check(callers(), JSON.stringify(withoutDr))).toEqual(
       ['cluster', 'service', 'url', 'role-to-assume', 'aws-region'].map(
         name => `${settingsFile}: "production-dr" gives no ${name}`
       )
     )
-    const { service: _service, ...noService } = settings.staging ?? {}
+    const noService = Object.fromEntries(
+      Object.entries(settings.staging ?? {}).filter(([name]) => name !== 'service')
+    )
     expect(check(callers(), JSON.stringify({ ...settings, staging: noService }))).toEqual([
       `${settingsFile}: "staging" gives no service`
     ])
