@@ -1367,6 +1367,8 @@ describe('the service repository setup guide', () => {
       'ecr:GetDownloadUrlForLayer': 'docker pull'
     },
     deploy: {
+      // gh attestation verify oci://… reads the image's manifest (the registry protocol)
+      'ecr:BatchGetImage': 'the provenance check reads the manifest',
       // RegisterTaskDefinition with tags is also a TagResource on the new revision
       'ecs:TagResource': 'tags on RegisterTaskDefinition',
       // a task definition naming a task role or execution role hands it to ECS, and so does
