@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs'
 import { startEcrStandin, type EcrStandin } from '../../tools/ecr-standin/server.js'
 import { startEcsStandin, type EcsStandin } from '../../tools/ecs-standin/server.js'
 import { runBundle } from '../support/bundle.js'
+import { addSteadyService } from '../support/ecs-fixtures.js'
 import {
   noAttestationAnswer,
   otherSignerAnswer,
@@ -40,28 +41,16 @@ beforeEach(async () => {
   // The image is in ECR (DescribeImages finds it through its scan record).
   ecr.setScanFindings(DIGEST, { findings: [] })
   gh = await startGhStandin()
-  ecs.addCluster('payments')
-  const taskDefinition = ecs.registerTaskDefinition({
-    family: 'api',
-    requiresCompatibilities: ['FARGATE'],
-    networkMode: 'awsvpc',
-    cpu: '256',
-    memory: '512',
-    containerDefinitions: [{ name: 'api', image: 'local/api:v1', essential: true }]
-  })
-  ecs.addService({
-    cluster: 'payments',
-    name: 'api',
-    taskDefinition,
-    desiredCount: 2,
-    circuitBreaker: { enable: true, rollback: true }
-  })
+  addSteadyService(ecs)
 })
 afterEach(async () => {
   await Promise.all([ecs.close(), ecr.close()])
 })
 
-const deploy = (inputs: Record<string, string> = {}) =>
+const deploy = (
+  inputs: Record<string, string> = {},
+  path = `${gh.bin}:${process.env.PATH ?? ''}`
+) =>
   runBundle('ecs-deploy', {
     inputs: {
       cluster: 'payments',
@@ -81,7 +70,7 @@ const deploy = (inputs: Record<string, string> = {}) =>
       AWS_SECRET_ACCESS_KEY: 'test',
       // Nothing may reach GitHub's API but gh: the commit gate finds no commit tag to compare.
       GITHUB_API_URL: 'http://127.0.0.1:9',
-      PATH: `${gh.bin}:${process.env.PATH ?? ''}`,
+      PATH: path,
       ...gh.env
     }
   })
@@ -170,32 +159,24 @@ describe('ecs-deploy provenance gate', () => {
 
   it('refuses when gh is not there, naming what to install', async () => {
     await gh.answer(verifiedAnswer({ digest: DIGEST, repository: CALLER, signerWorkflow: SIGNER }))
-    const run = await runBundle('ecs-deploy', {
-      inputs: {
-        cluster: 'payments',
-        service: 'api',
-        image: IMAGE,
-        'provenance-signer-workflow': SIGNER,
-        'github-token': TOKEN,
-        'poll-interval-seconds': '0.2',
-        'wait-for-minutes': '1'
-      },
-      env: {
-        AWS_ENDPOINT_URL_ECS: ecs.endpoint,
-        AWS_ENDPOINT_URL_ECR: ecr.endpoint,
-        AWS_REGION: 'eu-west-1',
-        AWS_ACCESS_KEY_ID: 'test',
-        AWS_SECRET_ACCESS_KEY: 'test',
-        GITHUB_API_URL: 'http://127.0.0.1:9',
-        PATH: '/nonexistent'
-      },
-      node: process.execPath
-    })
+    // Only the directory of no executable at all: the bundle itself runs by its absolute path.
+    const run = await deploy({}, '/nonexistent')
     expect(run.outputs.status).toBe('refused')
     expect(changes()).toEqual({ register: 0, update: 0 })
     expect(errorLines(run.stdout)[0]).toContain(
       'the GitHub CLI (gh), which verifies build provenance, is not on PATH'
     )
+  })
+
+  it('refuses, within wait-for-minutes, a gh that does not answer', async () => {
+    await gh.answer({ ...noAttestationAnswer(DIGEST), delayMs: 4000 })
+    const run = await deploy({ 'wait-for-minutes': '0.02' })
+    expect(run.outputs.status).toBe('refused')
+    expect(changes()).toEqual({ register: 0, update: 0 })
+    expect(errorLines(run.stdout)[0]).toContain(
+      'gh attestation verify did not finish within the time wait-for-minutes leaves'
+    )
+    expect(run.durationMs).toBeLessThan(4000)
   })
 
   it('fails a tag, or a missing token, before any AWS call', async () => {

@@ -18,6 +18,8 @@ export interface GhAnswer {
   exitCode: number
   stdout: string
   stderr: string
+  /** Waits this long before answering, as gh does when GitHub or the registry is slow. */
+  delayMs?: number
 }
 
 export interface GhCall {
@@ -49,9 +51,11 @@ fs.appendFileSync(process.env.GH_STANDIN_LOG, JSON.stringify({
   at: Date.now(), argv: process.argv.slice(2), ghToken: process.env.GH_TOKEN, dockerConfigDir: dir, dockerConfig
 }) + '\\n')
 const answer = JSON.parse(fs.readFileSync(process.env.GH_STANDIN_ANSWER, 'utf8'))
-process.stderr.write(answer.stderr)
-process.stdout.write(answer.stdout)
-process.exitCode = answer.exitCode
+setTimeout(() => {
+  process.stderr.write(answer.stderr)
+  process.stdout.write(answer.stdout)
+  process.exitCode = answer.exitCode
+}, answer.delayMs ?? 0)
 `
 
 export async function startGhStandin(): Promise<GhStandin> {
