@@ -9,7 +9,7 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { AwsCaller } from '../shared/aws-call.js'
-import { InputError } from '../shared/errors.js'
+import { describeError, InputError } from '../shared/errors.js'
 import { lastLines, runCommand, type RunCommand } from '../shared/exec.js'
 import type { Inputs } from '../shared/inputs.js'
 import { redactor } from '../shared/redact.js'
@@ -241,7 +241,16 @@ export async function checkProvenance(
   timeoutMs: number
 ): Promise<ProvenanceOutcome> {
   deps.setSecret(token)
-  const login = await deps.registryAuth(request.image)
+  let login: RegistryAuth | undefined
+  try {
+    login = await deps.registryAuth(request.image)
+  } catch (error) {
+    return outcome(request, deps, {
+      verdict: 'refuse',
+      detail: 'no registry login',
+      reason: `Refused to deploy ${request.image}: gh reads its manifest from the registry, and the ECR login for it failed: ${describeError(error).replace(/\.?$/, '.')} Grant the deploy role ecr:GetAuthorizationToken and ecr:BatchGetImage on the repository (see the setup guide). Nothing was registered or changed.`
+    })
+  }
   if (login) deps.setSecret(login.auth)
   const redact = redactor([token, login?.auth ?? ''])
   const config = await mkdtemp(join(tmpdir(), 'ecs-deploy-provenance-'))
@@ -275,6 +284,15 @@ export async function checkProvenance(
     stdout: redact(answer.stdout),
     stderr: redact(answer.stderr)
   })
+  return outcome(request, deps, verdict)
+}
+
+/** The verdict as the step reports it: a row of the summary, and a line when it passed. */
+function outcome(
+  request: ProvenanceRequest,
+  deps: Pick<ProvenanceDependencies, 'info'>,
+  verdict: ProvenanceVerdict
+): ProvenanceOutcome {
   const summary = [
     '**Build provenance**',
     table(

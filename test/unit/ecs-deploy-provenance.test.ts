@@ -1,5 +1,8 @@
+import { jest } from '@jest/globals'
+import type { RunCommand } from '../../actions/shared/exec.js'
 import { Inputs } from '../../actions/shared/inputs.js'
 import {
+  checkProvenance,
   judgeProvenance,
   readProvenanceInputs,
   verifyArguments,
@@ -151,5 +154,38 @@ describe('reading what gh answered', () => {
     expect(refusal(answer).reason).toContain(
       '(gh attestation verify exited 1: progress 2 progress 3 progress 4)'
     )
+  })
+})
+
+describe('the check, with its runner and registry login handed in', () => {
+  it('refuses, without running gh, when the ECR login fails, naming the permissions', async () => {
+    const run = jest.fn<RunCommand>()
+    const secrets: string[] = []
+    const outcome = await checkProvenance(
+      request,
+      'ghs_token',
+      {
+        run,
+        registryAuth: () =>
+          Promise.reject(
+            new Error(
+              'ECR GetAuthorizationToken failed: AccessDeniedException: not authorized to perform ecr:GetAuthorizationToken'
+            )
+          ),
+        setSecret: value => secrets.push(value),
+        info: () => undefined,
+        timeout: () => new Promise(() => undefined)
+      },
+      60_000
+    )
+    expect(run).not.toHaveBeenCalled()
+    expect(secrets).toEqual(['ghs_token'])
+    expect(outcome).toEqual({
+      kind: 'refused',
+      reason: `Refused to deploy ${IMAGE}: gh reads its manifest from the registry, and the ECR login for it failed: ECR GetAuthorizationToken failed: AccessDeniedException: not authorized to perform ecr:GetAuthorizationToken. Grant the deploy role ecr:GetAuthorizationToken and ecr:BatchGetImage on the repository (see the setup guide). Nothing was registered or changed.`,
+      summary: expect.stringContaining(
+        '| Build provenance (signed by noblepay/deploy/.github/workflows/build.yml) | refused | no registry login |'
+      )
+    })
   })
 })
