@@ -2,6 +2,7 @@ import {
   DescribeImagesCommand,
   DescribeImageScanFindingsCommand,
   ECRClient,
+  GetAuthorizationTokenCommand,
   type DescribeImageScanFindingsResponse,
   type EnhancedImageScanFinding,
   type ImageScanFinding
@@ -281,6 +282,23 @@ export class EcrGateway implements ScanReader {
       )
       await clock.sleep(wait.pollMs)
     }
+  }
+
+  /**
+   * A registry login (GetAuthorizationToken): the base64 `AWS:password` token, as a Docker
+   * config's `auths` entry takes it. It is good for every registry the role may read, so
+   * another account's repository works too. Retried within the caller's deadline.
+   */
+  async authorizationToken(): Promise<string> {
+    const token = await this.caller.read('ECR GetAuthorizationToken', async signal => {
+      const response = await this.client.send(new GetAuthorizationTokenCommand({}), {
+        abortSignal: signal
+      })
+      return response.authorizationData?.[0]?.authorizationToken ?? ''
+    })
+    if (token === '')
+      throw new ActionError('ECR GetAuthorizationToken returned no token; check the ECR endpoint.')
+    return token
   }
 
   private describeImage(image: EcrImage, caller: AwsCaller): Promise<ImageAnswer> {

@@ -15,6 +15,7 @@ import { crashLogsText, fetchCrashLogs, logsGateway } from './logs.js'
 import { runMigration } from './migration.js'
 import { planDeploy } from './plan.js'
 import { resolveRollbackTarget } from './previous.js'
+import * as provenance from './provenance.js'
 import { markRolledBack, recover, rollBackInFlight } from './recovery.js'
 import {
   deployReport,
@@ -46,6 +47,8 @@ export interface Dependencies {
   ecsClient?: ECSClient
   /** The GitHub and ECR gateways of the gates, unless a test hands them in. */
   gates?: GateDependencies
+  /** gh and the ECR login of the provenance gate, unless a test hands them in. */
+  provenance?: provenance.ProvenanceDependencies
 }
 
 /** The longest the first error waits for a stopped-task lookup already under way. */
@@ -176,6 +179,14 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
   // 5. The gates. rollback-to never runs them: it puts back a revision that ran before (older
   // code on purpose), and an incident rollback must not wait on a scan.
   if (!config.rollbackTo) {
+    const attested = await provenance.gate(
+      config,
+      deps.context,
+      deps.provenance ??
+        provenance.provenanceDependencies(runner, { region: config.region, caller })
+    )
+    step.gateSummary = attested?.summary
+    if (attested?.kind === 'refused') throw new Refusal(attested.reason)
     const gate = await checkGates(
       {
         service: config.service,
@@ -197,7 +208,7 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
           pollMs: config.pollMs
         })
     )
-    step.gateSummary = gate.summary
+    step.gateSummary = [step.gateSummary, gate.summary].filter(Boolean).join('\n\n')
     if (gate.kind === 'refused') throw new Refusal(gate.reason)
   }
 

@@ -14,6 +14,7 @@ import {
 } from '../../tools/ecr-standin/server.js'
 import { startEcsStandin, type EcsStandin } from '../../tools/ecs-standin/server.js'
 import { runBundle } from '../support/bundle.js'
+import { addSteadyService } from '../support/ecs-fixtures.js'
 import { startCompareApi, type CompareAnswer, type CompareApi } from '../support/github-api.js'
 
 const RUNNING = 'c0ffee0000000000000000000000000000000001'
@@ -43,23 +44,7 @@ afterEach(async () => {
 
 /** A steady service `api` on revision 1, tagged with the commit it was built from (unless null). */
 function addService(commit: string | null = RUNNING) {
-  ecs.addCluster('payments')
-  const taskDefinition = ecs.registerTaskDefinition({
-    family: 'api',
-    requiresCompatibilities: ['FARGATE'],
-    networkMode: 'awsvpc',
-    cpu: '256',
-    memory: '512',
-    containerDefinitions: [{ name: 'api', image: 'local/api:v1', essential: true }],
-    tags: commit ? [{ key: 'noblepay:commit', value: commit }] : []
-  })
-  ecs.addService({
-    cluster: 'payments',
-    name: 'api',
-    taskDefinition,
-    desiredCount: 2,
-    circuitBreaker: { enable: true, rollback: true }
-  })
+  addSteadyService(ecs, commit ? [{ key: 'noblepay:commit', value: commit }] : [])
 }
 
 const env = (overrides: Record<string, string> = {}) => ({

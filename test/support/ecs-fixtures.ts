@@ -1,4 +1,5 @@
 import type { Deployment, Service, TaskDefinition } from '@aws-sdk/client-ecs'
+import type { EcsStandin } from '../../tools/ecs-standin/server.js'
 
 export const ACCOUNT = '123456789012'
 export const arn = (family: string, revision: number) =>
@@ -87,5 +88,32 @@ export function awsError(name: string, message: string, httpStatusCode = 400): E
     name,
     $fault: httpStatusCode >= 500 ? 'server' : 'client',
     $metadata: { httpStatusCode }
+  })
+}
+
+/**
+ * On the ECS stand-in: cluster `payments` with a steady service `api` of two tasks on revision
+ * 1 (one container `api`, circuit breaker with rollback), its task definition carrying `tags`.
+ */
+export function addSteadyService(
+  ecs: EcsStandin,
+  tags: Array<{ key: string; value: string }> = []
+): void {
+  ecs.addCluster('payments')
+  const taskDefinition = ecs.registerTaskDefinition({
+    family: 'api',
+    requiresCompatibilities: ['FARGATE'],
+    networkMode: 'awsvpc',
+    cpu: '256',
+    memory: '512',
+    containerDefinitions: [{ name: 'api', image: 'local/api:v1', essential: true }],
+    tags
+  })
+  ecs.addService({
+    cluster: 'payments',
+    name: 'api',
+    taskDefinition,
+    desiredCount: 2,
+    circuitBreaker: { enable: true, rollback: true }
   })
 }
