@@ -38,7 +38,8 @@ const serviceInputs = (overrides: Record<string, string> = {}) => ({
   repository: REPOSITORY,
   context: CONTEXT,
   target: 'runtime',
-  'build-args': `BASE=${BASE_IMAGES.node}\nVERSION=${SHA}`,
+  // No APP_VERSION: build-push passes the commit.
+  'build-args': `BASE=${BASE_IMAGES.node}`,
   labels: 'com.noblepay.team=payments',
   tags: `${SHA}\nmain-${RUN}`,
   ...overrides
@@ -88,6 +89,24 @@ const dockerAuths = (): Record<string, unknown> => {
   return existsSync(file)
     ? ((JSON.parse(readFileSync(file, 'utf8')) as { auths?: Record<string, unknown> }).auths ?? {})
     : {}
+}
+
+/** Runs the image and reads its /health body, and the user it runs as. */
+async function health(image: string): Promise<{ body: Record<string, unknown>; user: string }> {
+  const port = 20000 + Math.floor(Math.random() * 10000)
+  const container = docker(['run', '-d', '--rm', '-p', `127.0.0.1:${port}:8080`, image])
+  try {
+    let body: Record<string, unknown> = {}
+    for (let attempt = 0; attempt < 50 && body.status === undefined; attempt++) {
+      body = await fetch(`http://127.0.0.1:${port}/health`).then(
+        r => r.json() as Promise<typeof body>,
+        () => new Promise(resolve => setTimeout(() => resolve({}), 100))
+      )
+    }
+    return { body, user: docker(['exec', container, 'id', '-u']) }
+  } finally {
+    docker(['rm', '-f', container])
+  }
 }
 
 beforeAll(async () => {
@@ -157,29 +176,11 @@ describe('build-push against Docker, a registry and the ECR stand-in', () => {
       'app'
     )
 
-    // The image works: its /health answers with the version it was built with.
-    const port = 20000 + Math.floor(Math.random() * 10000)
-    const container = docker([
-      'run',
-      '-d',
-      '--rm',
-      '-p',
-      `127.0.0.1:${port}:8080`,
-      first.outputs['image-digest']
-    ])
-    try {
-      let body: { status?: string; version?: string } = {}
-      for (let attempt = 0; attempt < 50 && body.status === undefined; attempt++) {
-        body = await fetch(`http://127.0.0.1:${port}/health`).then(
-          r => r.json() as Promise<typeof body>,
-          () => new Promise(resolve => setTimeout(() => resolve({}), 100))
-        )
-      }
-      expect(body).toMatchObject({ status: 'healthy', version: SHA })
-      expect(docker(['exec', container, 'id', '-u'])).toBe('10001')
-    } finally {
-      docker(['rm', '-f', container])
-    }
+    // The image works: its /health answers with the commit, which build-push passed as
+    // APP_VERSION because the caller gave none (the version the smoke gate expects).
+    const { body, user } = await health(first.outputs['image-digest'])
+    expect(body).toMatchObject({ status: 'healthy', version: SHA })
+    expect(user).toBe('10001')
   }, 60_000)
 
   it('post step: logs out, so Docker no longer holds the registry login', async () => {
@@ -206,6 +207,17 @@ describe('build-push against Docker, a registry and the ECR stand-in', () => {
     ])
     expectNoPassword(again)
   }, 60_000)
+
+  it("a caller's APP_VERSION build argument stands: the image reports it, not the commit", async () => {
+    const commit = sha()
+    const run = await buildPush(
+      serviceInputs({ tags: commit, 'build-args': `BASE=${BASE_IMAGES.node}\nAPP_VERSION=2.4.1` }),
+      { commit }
+    )
+    expect(run.stdout).not.toContain('::error')
+    expect(run.exitCode).toBe(0)
+    expect((await health(run.outputs['image-digest'])).body).toMatchObject({ version: '2.4.1' })
+  }, 180_000)
 
   it('a new commit builds warm from the local cache and pushes a new digest', async () => {
     const commit = sha()
