@@ -92,6 +92,13 @@ export async function run(runner: Runner, deps: BuildPushDeps = {}): Promise<voi
   await dockerLogin(exec, registry, login.password)
   runner.saveState(STATE.registry, registry)
 
+  const kept = {
+    registry,
+    repository: config.repository,
+    primary,
+    digest: existingDigest ?? '',
+    signerWorkflow: config.signerWorkflow
+  }
   let attestationReason = ''
   if (existingDigest && config.signerWorkflow) {
     runner.setSecret(config.githubToken)
@@ -106,15 +113,7 @@ export async function run(runner: Runner, deps: BuildPushDeps = {}): Promise<voi
       config.githubToken
     )
     if (attestation.verified) {
-      return keepExisting(
-        runner,
-        { registry, repository: config.repository, primary },
-        {
-          digest: existingDigest,
-          verdict: 'attested',
-          signerWorkflow: config.signerWorkflow
-        }
-      )
+      return keepExisting(runner, kept, 'attested')
     }
     attestationReason = attestation.reason
   }
@@ -172,15 +171,7 @@ export async function run(runner: Runner, deps: BuildPushDeps = {}): Promise<voi
         attestationReason
       })
     }
-    return keepExisting(
-      runner,
-      { registry, repository: config.repository, primary },
-      {
-        digest: existingDigest,
-        verdict: 'identical',
-        signerWorkflow: config.signerWorkflow
-      }
-    )
+    return keepExisting(runner, kept, 'identical')
   }
   const sizeBytes = Number((await inspect(exec, primary, '{{.Size}}')) || 0)
 
@@ -233,22 +224,27 @@ export async function post(runner: Runner, deps: BuildPushDeps = {}): Promise<vo
 /** The primary tag already holds this job's image: output it, push nothing. */
 async function keepExisting(
   runner: Runner,
-  image: { registry: string; repository: string; primary: string },
-  found: { digest: string; verdict: ExistingImageVerdict; signerWorkflow: string }
+  image: {
+    registry: string
+    repository: string
+    primary: string
+    digest: string
+    signerWorkflow: string
+  },
+  verdict: ExistingImageVerdict
 ): Promise<void> {
   runner.info(
-    found.verdict === 'attested'
-      ? `${image.primary} is already in ECR (${found.digest}) with a build provenance attestation of ${found.signerWorkflow} for this commit; nothing to build or push.`
-      : `${image.primary} is already in ECR (${found.digest}), identical to this build; nothing to push.`
+    verdict === 'attested'
+      ? `${image.primary} is already in ECR (${image.digest}) with a build provenance attestation of ${image.signerWorkflow} for this commit; nothing to build or push.`
+      : `${image.primary} is already in ECR (${image.digest}), identical to this build; nothing to push.`
   )
   setOutputs(runner, {
     ...image,
-    digest: found.digest,
     pushed: [image.primary],
     built: false,
-    attested: found.verdict === 'attested'
+    attested: verdict === 'attested'
   })
-  await runner.summary(skippedSummary({ image: image.primary, ...found }))
+  await runner.summary(skippedSummary({ ...image, image: image.primary, verdict }))
 }
 
 async function dockerLogin(exec: RunCommand, registry: string, password: string): Promise<void> {
