@@ -13,6 +13,13 @@ export interface Provenance {
   revision: string
   source: string
   created: string
+  /**
+   * Seconds since the epoch of `created`, when it comes from the source (the commit or the
+   * caller's SOURCE_DATE_EPOCH) rather than the clock: passed as the SOURCE_DATE_EPOCH build
+   * argument, with which BuildKit 0.11+ writes that time into the image config and history
+   * instead of the build's, so a rebuild of the commit from cache is the same image.
+   */
+  sourceDateEpoch?: number
 }
 
 export const OCI_LABELS = {
@@ -80,6 +87,11 @@ export function buildCommand(
   if (config.target !== '') args.push('--target', config.target)
   for (const [key, value] of buildArguments(config.buildArgs, provenance.revision))
     args.push('--build-arg', `${key}=${value}`)
+  if (
+    provenance.sourceDateEpoch !== undefined &&
+    !config.buildArgs.some(([key]) => key === 'SOURCE_DATE_EPOCH')
+  )
+    args.push('--build-arg', `SOURCE_DATE_EPOCH=${provenance.sourceDateEpoch}`)
   // Writes the cache metadata into the image, so the next build can use it via --cache-from.
   args.push('--build-arg', 'BUILDKIT_INLINE_CACHE=1')
   for (const [key, value] of imageLabels(config.labels, provenance))

@@ -128,7 +128,7 @@ export async function run(runner: Runner, deps: BuildPushDeps = {}): Promise<voi
     {
       revision: context.sha,
       source: context.sourceUrl,
-      created: await sourceDate(exec, env, config.context, context.sha, clock)
+      ...(await sourceDate(exec, env, config.context, context.sha, clock))
     },
     builder
   )

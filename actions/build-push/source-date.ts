@@ -13,17 +13,20 @@ export async function sourceDate(
   directory: string,
   sha: string,
   clock: Clock
-): Promise<string> {
+): Promise<{ created: string; sourceDateEpoch?: number }> {
+  const fromSource = (seconds: number) => ({
+    created: new Date(seconds * 1000).toISOString(),
+    sourceDateEpoch: seconds
+  })
   const epoch = env.SOURCE_DATE_EPOCH ?? ''
-  if (/^\d+$/.test(epoch)) return new Date(Number(epoch) * 1000).toISOString()
+  if (/^\d+$/.test(epoch)) return fromSource(Number(epoch))
   if (/^[a-f0-9]{40}$/.test(sha)) {
     const commit = await exec('git', ['log', '-1', '--format=%ct', sha, '--'], {
       cwd: directory,
       silent: true
     })
     const seconds = commit.stdout.trim()
-    if (commit.exitCode === 0 && /^\d+$/.test(seconds))
-      return new Date(Number(seconds) * 1000).toISOString()
+    if (commit.exitCode === 0 && /^\d+$/.test(seconds)) return fromSource(Number(seconds))
   }
-  return new Date(clock.now()).toISOString()
+  return { created: new Date(clock.now()).toISOString() }
 }

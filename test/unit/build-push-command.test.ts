@@ -72,6 +72,24 @@ describe('build-push command lines', () => {
     expect(buildArguments([], '')).toEqual([])
   })
 
+  it('passes the source time as SOURCE_DATE_EPOCH when it has one, unless the caller does', () => {
+    const fromCommit = { ...provenance, sourceDateEpoch: 1764849600 }
+    expect(
+      valuesOf(buildCommand(config, references, fromCommit, 'buildx').args, '--build-arg')
+    ).toContain('SOURCE_DATE_EPOCH=1764849600')
+    expect(
+      valuesOf(buildCommand(config, references, provenance, 'buildx').args, '--build-arg').some(a =>
+        a.startsWith('SOURCE_DATE_EPOCH=')
+      )
+    ).toBe(false)
+    const theirs = { ...config, buildArgs: [['SOURCE_DATE_EPOCH', '0']] as Array<[string, string]> }
+    expect(
+      valuesOf(buildCommand(theirs, references, fromCommit, 'buildx').args, '--build-arg').filter(
+        a => a.startsWith('SOURCE_DATE_EPOCH=')
+      )
+    ).toEqual(['SOURCE_DATE_EPOCH=0'])
+  })
+
   it('with buildx, loads the image into Docker and exports inline cache', () => {
     const { args } = buildCommand(config, references, provenance, 'buildx')
     expect(args.slice(0, 2)).toEqual(['buildx', 'build'])
