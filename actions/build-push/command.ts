@@ -13,6 +13,13 @@ export interface Provenance {
   revision: string
   source: string
   created: string
+  /**
+   * Seconds since the epoch of `created`, when it comes from the source (the commit or the
+   * caller's SOURCE_DATE_EPOCH) rather than the clock: passed as the SOURCE_DATE_EPOCH build
+   * argument, with which BuildKit 0.11+ writes that time into the image config and history
+   * instead of the build's, so a rebuild of the commit from cache is the same image.
+   */
+  sourceDateEpoch?: number
 }
 
 export const OCI_LABELS = {
@@ -43,6 +50,24 @@ export function imageLabels(
   return [...oci.filter(([key, value]) => value !== '' && !userKeys.has(key)), ...user]
 }
 
+/**
+ * The build argument the smoke gate reads back: a service's image reports APP_VERSION as
+ * its /health `version`, and the deploy expects the commit there.
+ */
+export const APP_VERSION = 'APP_VERSION'
+
+/**
+ * The caller's build arguments, and APP_VERSION=<commit> when they do not set it (theirs
+ * stands when they do). Without a commit (a local run) nothing is added.
+ */
+export function buildArguments(
+  user: Array<[string, string]>,
+  revision: string
+): Array<[string, string]> {
+  if (revision === '' || user.some(([key]) => key === APP_VERSION)) return user
+  return [...user, [APP_VERSION, revision]]
+}
+
 export interface BuildCommand {
   args: string[]
   env: Record<string, string>
@@ -60,7 +85,13 @@ export function buildCommand(
   const args = builder === 'buildx' ? ['buildx', 'build'] : ['build']
   args.push('--file', config.dockerfile)
   if (config.target !== '') args.push('--target', config.target)
-  for (const [key, value] of config.buildArgs) args.push('--build-arg', `${key}=${value}`)
+  for (const [key, value] of buildArguments(config.buildArgs, provenance.revision))
+    args.push('--build-arg', `${key}=${value}`)
+  if (
+    provenance.sourceDateEpoch !== undefined &&
+    !config.buildArgs.some(([key]) => key === 'SOURCE_DATE_EPOCH')
+  )
+    args.push('--build-arg', `SOURCE_DATE_EPOCH=${provenance.sourceDateEpoch}`)
   // Writes the cache metadata into the image, so the next build can use it via --cache-from.
   args.push('--build-arg', 'BUILDKIT_INLINE_CACHE=1')
   for (const [key, value] of imageLabels(config.labels, provenance))

@@ -20,6 +20,10 @@ export interface BuildPushConfig {
   createRepository: boolean
   cacheFrom: string[]
   awsRegion: string
+  /** The workflow whose attestation makes an existing image under the primary tag ours; empty: none. */
+  signerWorkflow: string
+  /** For gh attestation verify; needed with signerWorkflow. */
+  githubToken: string
 }
 
 // ECR's own rules for repository names and Docker's for tags.
@@ -27,6 +31,9 @@ const REPOSITORY_NAME = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/
 const REGISTRY_HOST = /^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::\d{1,5})?$/
 const STAGE_NAME = /^[A-Za-z][A-Za-z0-9_.-]*$/
+// gh attestation verify's --signer-workflow: [host/]owner/repo/.github/workflows/file.yml
+const SIGNER_WORKFLOW =
+  /^(?:[A-Za-z0-9.-]+\/)?[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/\.github\/workflows\/[A-Za-z0-9_.-]+\.ya?ml$/
 
 /**
  * Reads the inputs. `pathKind` tells whether a path is a file, a directory or missing, and
@@ -121,6 +128,23 @@ export function readConfig(
     cacheLines.map(line => line.trim()).filter(line => line !== '' && !line.startsWith('#'))
   )
 
+  const signerWorkflow = inputs.string('signer-workflow')
+  if (signerWorkflow !== '' && !SIGNER_WORKFLOW.test(signerWorkflow)) {
+    throw new InputError(
+      'signer-workflow',
+      signerWorkflow,
+      'name the workflow file that attests the builds, without a ref: owner/repo/.github/workflows/build.yml, e.g. noblepay/deploy/.github/workflows/build.yml'
+    )
+  }
+  const githubToken = inputs.string('github-token')
+  if (signerWorkflow !== '' && githubToken === '') {
+    throw new InputError(
+      'github-token',
+      '',
+      'signer-workflow is set, so gh needs a token to read the attestations: pass ${{ github.token }}, or clear signer-workflow'
+    )
+  }
+
   return {
     repository,
     registry,
@@ -134,7 +158,9 @@ export function readConfig(
     skipIfExists: inputs.boolean('skip-if-exists', true),
     createRepository: inputs.boolean('create-repository', false),
     cacheFrom,
-    awsRegion: inputs.string('aws-region')
+    awsRegion: inputs.string('aws-region'),
+    signerWorkflow,
+    githubToken
   }
 }
 

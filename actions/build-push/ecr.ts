@@ -1,4 +1,5 @@
 import {
+  BatchGetImageCommand,
   CreateRepositoryCommand,
   DescribeImagesCommand,
   DescribeRepositoriesCommand,
@@ -91,6 +92,35 @@ export async function imageDigest(
   } catch (error) {
     if (isNamed(error, 'ImageNotFoundException')) return undefined
     throw awsFailure(`ECR DescribeImages for '${repository}:${tag}'`, error)
+  }
+}
+
+/** Manifest types BatchGetImage may answer with (its documented acceptedMediaTypes). */
+const MANIFEST_TYPES = [
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.oci.image.manifest.v1+json'
+]
+
+/**
+ * The manifest of `repository@digest` (BatchGetImage), or undefined when ECR gives none: an
+ * index, or an image gone since it was described (ECR lists those as failures, not errors).
+ */
+export async function imageManifest(
+  ecr: ECRClient,
+  repository: string,
+  digest: string
+): Promise<string | undefined> {
+  try {
+    const found = await ecr.send(
+      new BatchGetImageCommand({
+        repositoryName: repository,
+        imageIds: [{ imageDigest: digest }],
+        acceptedMediaTypes: MANIFEST_TYPES
+      })
+    )
+    return found.images?.find(image => image.imageId?.imageDigest === digest)?.imageManifest
+  } catch (error) {
+    throw awsFailure(`ECR BatchGetImage for '${repository}@${digest}'`, error)
   }
 }
 

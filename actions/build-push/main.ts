@@ -17,8 +17,16 @@ import {
 } from './command.js'
 import { pathKindOnDisk, type PathKind } from '../shared/paths.js'
 import { checkTarget, readConfig, registryHost } from './config.js'
-import { ensureRepository, imageDigest, registryLogin } from './ecr.js'
+import { ensureRepository, imageDigest, imageManifest, registryLogin } from './ecr.js'
+import {
+  type ExistingImageVerdict,
+  foreignImageError,
+  manifestConfigDigest,
+  sameImage,
+  verifyAttestation
+} from './existing.js'
 import { builtSummary, failedBuildSummary, skippedSummary } from './report.js'
+import { sourceDate } from './source-date.js'
 
 export interface BuildPushDeps {
   inputs?: InputSource
@@ -75,25 +83,40 @@ export async function run(runner: Runner, deps: BuildPushDeps = {}): Promise<voi
   if (repositoryState === 'created')
     runner.info(`Created ECR repository ${config.repository} (scan on push).`)
 
-  if (config.push && config.skipIfExists && repositoryState === 'exists') {
-    const existing = await imageDigest(ecr, config.repository, primaryTag)
-    if (existing) {
-      runner.info(`${primary} is already in ECR (${existing}); nothing to build.`)
-      setOutputs(runner, {
-        registry,
-        repository: config.repository,
-        primary,
-        digest: existing,
-        pushed: [primary],
-        built: false
-      })
-      await runner.summary(skippedSummary({ image: primary, digest: existing }))
-      return
-    }
-  }
+  // An image already under the primary tag is checked, never trusted or overwritten.
+  const existingDigest =
+    config.push && config.skipIfExists && repositoryState === 'exists'
+      ? await imageDigest(ecr, config.repository, primaryTag)
+      : undefined
 
   await dockerLogin(exec, registry, login.password)
   runner.saveState(STATE.registry, registry)
+
+  const kept = {
+    registry,
+    repository: config.repository,
+    primary,
+    digest: existingDigest ?? '',
+    signerWorkflow: config.signerWorkflow
+  }
+  let attestationReason = ''
+  if (existingDigest && config.signerWorkflow) {
+    runner.setSecret(config.githubToken)
+    const attestation = await verifyAttestation(
+      exec,
+      {
+        image: `${registry}/${config.repository}@${existingDigest}`,
+        repository: context.repository,
+        signerWorkflow: config.signerWorkflow,
+        commit: context.sha
+      },
+      config.githubToken
+    )
+    if (attestation.verified) {
+      return keepExisting(runner, kept, 'attested')
+    }
+    attestationReason = attestation.reason
+  }
 
   const builder: Builder =
     (await exec('docker', ['buildx', 'version'], { silent: true })).exitCode === 0
@@ -102,7 +125,11 @@ export async function run(runner: Runner, deps: BuildPushDeps = {}): Promise<voi
   const command = buildCommand(
     config,
     references,
-    provenance(context.sha, context.sourceUrl, clock),
+    {
+      revision: context.sha,
+      source: context.sourceUrl,
+      ...(await sourceDate(exec, env, config.context, context.sha, clock))
+    },
     builder
   )
   const started = clock.now()
@@ -127,6 +154,25 @@ export async function run(runner: Runner, deps: BuildPushDeps = {}): Promise<voi
       `docker build of ${config.dockerfile}${config.target ? ` (target ${config.target})` : ''} failed with exit code ${build.exitCode}: ${buildError(build)}. The full output is in the log group 'Build ${primary}'.`
     )
   }
+  if (existingDigest) {
+    const existing = {
+      digest: existingDigest,
+      configDigest: manifestConfigDigest(
+        (await imageManifest(ecr, config.repository, existingDigest)) ?? ''
+      )
+    }
+    const localImageId = await inspect(exec, primary, '{{.Id}}')
+    if (!sameImage(localImageId, existing)) {
+      throw foreignImageError({
+        reference: primary,
+        existing,
+        localImageId,
+        signerWorkflow: config.signerWorkflow,
+        attestationReason
+      })
+    }
+    return keepExisting(runner, kept, 'identical')
+  }
   const sizeBytes = Number((await inspect(exec, primary, '{{.Size}}')) || 0)
 
   let digest = ''
@@ -143,7 +189,8 @@ export async function run(runner: Runner, deps: BuildPushDeps = {}): Promise<voi
     primary,
     digest,
     pushed: references,
-    built: true
+    built: true,
+    attested: false
   })
   await runner.summary(
     builtSummary({
@@ -174,8 +221,30 @@ export async function post(runner: Runner, deps: BuildPushDeps = {}): Promise<vo
     )
 }
 
-function provenance(sha: string, source: string, clock: Clock) {
-  return { revision: sha, source, created: new Date(clock.now()).toISOString() }
+/** The primary tag already holds this job's image: output it, push nothing. */
+async function keepExisting(
+  runner: Runner,
+  image: {
+    registry: string
+    repository: string
+    primary: string
+    digest: string
+    signerWorkflow: string
+  },
+  verdict: ExistingImageVerdict
+): Promise<void> {
+  runner.info(
+    verdict === 'attested'
+      ? `${image.primary} is already in ECR (${image.digest}) with a build provenance attestation of ${image.signerWorkflow} for this commit; nothing to build or push.`
+      : `${image.primary} is already in ECR (${image.digest}), identical to this build; nothing to push.`
+  )
+  setOutputs(runner, {
+    ...image,
+    pushed: [image.primary],
+    built: false,
+    attested: verdict === 'attested'
+  })
+  await runner.summary(skippedSummary({ ...image, image: image.primary, verdict }))
 }
 
 async function dockerLogin(exec: RunCommand, registry: string, password: string): Promise<void> {
@@ -269,6 +338,7 @@ function setOutputs(
     digest: string
     pushed: string[]
     built: boolean
+    attested: boolean
   }
 ): void {
   runner.setOutput('image', result.primary)
@@ -280,4 +350,5 @@ function setOutputs(
   runner.setOutput('tags', result.pushed.join('\n'))
   runner.setOutput('registry', result.registry)
   runner.setOutput('built', String(result.built))
+  runner.setOutput('attested', String(result.attested))
 }

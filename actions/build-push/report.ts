@@ -40,13 +40,23 @@ export function builtSummary(result: {
   )
 }
 
-export function skippedSummary(result: { image: string; digest: string }): string {
+export function skippedSummary(result: {
+  image: string
+  digest: string
+  verdict: 'attested' | 'identical'
+  signerWorkflow: string
+}): string {
   return section(
-    'Image already in ECR: nothing built',
+    'Image already in ECR: nothing pushed',
     facts([
       ['Image', code(result.image)],
       ['Digest', code(result.digest)],
-      ['Why', 'skip-if-exists is true and the primary tag is already in the repository']
+      [
+        'Why',
+        result.verdict === 'attested'
+          ? `the primary tag holds an image with a build provenance attestation of ${code(result.signerWorkflow)} for this commit`
+          : 'the primary tag holds an image identical to this build'
+      ]
     ])
   )
 }

@@ -9,6 +9,8 @@ export interface CommandOptions {
   cwd?: string
   /** Added to the runner's environment (not a replacement for it). */
   env?: Record<string, string>
+  /** The environment `env` is added to, instead of this process's own. */
+  baseEnv?: Record<string, string>
   /** Written to the command's standard input; the only way a secret reaches a command. */
   input?: string
   /** Captured but not echoed to the log (the command line is not echoed either). */
@@ -45,7 +47,10 @@ export const runCommand: RunCommand = async (command, args, options = {}) => {
   try {
     const exitCode = await exec(command, args, {
       cwd: options.cwd,
-      env: options.env ? ({ ...process.env, ...options.env } as Record<string, string>) : undefined,
+      env:
+        options.env || options.baseEnv
+          ? ({ ...(options.baseEnv ?? process.env), ...options.env } as Record<string, string>)
+          : undefined,
       input: options.input === undefined ? undefined : Buffer.from(options.input),
       silent: options.silent ?? false,
       ignoreReturnCode: true,

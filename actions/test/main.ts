@@ -10,6 +10,7 @@ import { type CommandLine, formatCommandLine } from './command-line.js'
 import { type ComposeProject, composeDown, composeUp, findCompose, projectName } from './compose.js'
 import { pathKindOnDisk, type PathKind } from '../shared/paths.js'
 import { readConfig } from './config.js'
+import { inEnvironment, untrustedEnvironment } from './environment.js'
 import {
   countCases,
   type LocatedFailure,
@@ -33,7 +34,9 @@ export interface TestDeps {
 
 export async function run(runner: Runner, deps: TestDeps = {}): Promise<void> {
   const env = deps.env ?? process.env
-  const exec = deps.exec ?? runCommand
+  // The service's code (and compose, which interpolates the environment into its file) runs
+  // without the Actions runtime token, the OIDC request token and the action's inputs.
+  const exec = inEnvironment(deps.exec ?? runCommand, untrustedEnvironment(env))
   const clock = deps.clock ?? realClock
   const config = readConfig(
     new Inputs(deps.inputs ?? environmentInputs(env)),

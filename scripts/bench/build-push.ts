@@ -46,7 +46,7 @@ export async function benchBuildPush(): Promise<Row[]> {
         repository,
         context: 'test/fixtures/service',
         target: 'runtime',
-        'build-args': `BASE=${BASE_IMAGES.node}\nVERSION=${commit}`,
+        'build-args': `BASE=${BASE_IMAGES.node}\nAPP_VERSION=${commit}`,
         tags: commit,
         'cache-from': `${registry.host}/${repository}:main`
       },

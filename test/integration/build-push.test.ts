@@ -3,13 +3,15 @@
  * with BuildKit, a real registry that demands a login, and the ECR stand-in in front of it.
  * Needs `bash tools/docker-up.sh` (CI runs it first).
  */
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type EcrStandin, startEcrStandin } from '../../tools/ecr-standin/server.js'
 import {
   BASE_IMAGES,
+  DOCKER,
   type BundleRun,
   docker,
   dockerPath,
@@ -25,7 +27,15 @@ import {
 const RUN = randomBytes(3).toString('hex')
 const REPOSITORY = `it-api-${RUN}`
 const sha = () => randomBytes(20).toString('hex')
-const SHA = sha()
+/** A commit of this checkout: its time is the images' created label, so re-runs build the same image. */
+const SHA = execFileSync('git', ['rev-parse', 'HEAD'], {
+  cwd: REPOSITORY_ROOT,
+  encoding: 'utf8'
+}).trim()
+const COMMIT_TIME = execFileSync('git', ['log', '-1', '--format=%ct', SHA], {
+  cwd: REPOSITORY_ROOT,
+  encoding: 'utf8'
+}).trim()
 const CONTEXT = 'test/fixtures/service'
 
 let registry: LocalRegistry
@@ -38,13 +48,14 @@ const serviceInputs = (overrides: Record<string, string> = {}) => ({
   repository: REPOSITORY,
   context: CONTEXT,
   target: 'runtime',
-  'build-args': `BASE=${BASE_IMAGES.node}\nVERSION=${SHA}`,
+  // No APP_VERSION: build-push passes the commit.
+  'build-args': `BASE=${BASE_IMAGES.node}`,
   labels: 'com.noblepay.team=payments',
   tags: `${SHA}\nmain-${RUN}`,
   ...overrides
 })
 
-function env(commit = SHA): Record<string, string> {
+function env(commit = SHA, extra: Record<string, string> = {}): Record<string, string> {
   return {
     AWS_ENDPOINT_URL_ECR: ecr.endpoint,
     AWS_REGION: 'eu-west-1',
@@ -56,17 +67,23 @@ function env(commit = SHA): Record<string, string> {
     GITHUB_SERVER_URL: 'https://github.com',
     GITHUB_RUN_ID: '4242',
     GITHUB_WORKSPACE: REPOSITORY_ROOT,
-    PATH: dockerPath()
+    PATH: dockerPath(),
+    ...extra
   }
 }
 
 const buildPush = (
   inputs: Record<string, string>,
-  options: { commit?: string; state?: Record<string, string>; node?: string } = {}
+  options: {
+    commit?: string
+    state?: Record<string, string>
+    node?: string
+    env?: Record<string, string>
+  } = {}
 ) =>
   runBundle('build-push', {
     inputs,
-    env: env(options.commit),
+    env: env(options.commit, options.env),
     state: options.state,
     node: options.node
   })
@@ -90,6 +107,96 @@ const dockerAuths = (): Record<string, unknown> => {
     : {}
 }
 
+/** Runs the image and reads its /health body, and the user it runs as. */
+async function health(image: string): Promise<{ body: Record<string, unknown>; user: string }> {
+  const port = 20000 + Math.floor(Math.random() * 10000)
+  const container = docker(['run', '-d', '--rm', '-p', `127.0.0.1:${port}:8080`, image])
+  try {
+    let body: Record<string, unknown> = {}
+    for (let attempt = 0; attempt < 50 && body.status === undefined; attempt++) {
+      body = await fetch(`http://127.0.0.1:${port}/health`).then(
+        r => r.json() as Promise<typeof body>,
+        () => new Promise(resolve => setTimeout(() => resolve({}), 100))
+      )
+    }
+    return { body, user: docker(['exec', container, 'id', '-u']) }
+  } finally {
+    docker(['rm', '-f', container])
+  }
+}
+
+/** The signer workflow build.yml passes. */
+const SIGNER = 'noblepay/deploy/.github/workflows/build.yml'
+const GH_NO_ATTESTATION = 'X Verification failed: no attestations found for subject'
+
+/**
+ * Pushes an image that is not the service's (the busybox base) under `tag`, as someone with
+ * push access could, with a login of its own; returns its digest.
+ */
+function pushForeignImage(tag: string): string {
+  const config = mkdtempSync(join(tmpdir(), 'docker-config-foreign-'))
+  try {
+    execFileSync(
+      DOCKER,
+      ['login', '--username', registry.username, '--password-stdin', registry.host],
+      { input: registry.password, env: { ...process.env, DOCKER_CONFIG: config }, stdio: 'pipe' }
+    )
+    const reference = `${registry.host}/${REPOSITORY}:${tag}`
+    docker(['tag', BASE_IMAGES.busybox, reference])
+    const output = docker(['push', reference], { DOCKER_CONFIG: config })
+    const digest = /digest: (sha256:[a-f0-9]{64})/.exec(output)?.[1]
+    if (!digest) throw new Error(`no digest in docker push output: ${output}`)
+    docker(['rmi', reference])
+    return digest
+  } finally {
+    rmSync(config, { recursive: true, force: true })
+  }
+}
+
+interface GhStub {
+  token: string
+  /** The environment that puts the stub first on PATH and makes `attested` its one attested digest. */
+  env(attested: string): Record<string, string>
+  args(): string[]
+  tokenSeen(): string
+}
+
+/**
+ * GitHub's CLI as the action calls it: `gh attestation verify` (2.49+, on GitHub's runners;
+ * Debian's gh here is older) answers from a digest the test names. It records its argument
+ * list and the token it was given; the real verification runs only on GitHub.
+ */
+function ghStub(): GhStub {
+  const dir = mkdtempSync(join(tmpdir(), 'gh-stub-'))
+  const script = join(dir, 'gh')
+  writeFileSync(
+    script,
+    [
+      '#!/bin/sh',
+      'printf "%s\\n" "$@" > "$GH_STUB_DIR/args"',
+      'printf "%s" "$GH_TOKEN" > "$GH_STUB_DIR/token"',
+      'case "$3" in *"@$GH_STUB_ATTESTED") echo "[{}]"; exit 0;; esac',
+      `echo "${GH_NO_ATTESTATION}" >&2`,
+      'exit 1',
+      ''
+    ].join('\n')
+  )
+  chmodSync(script, 0o755)
+  const token = `ghs_${randomBytes(12).toString('hex')}`
+  stubDirs.push(dir)
+  return {
+    token,
+    env: attested => ({
+      PATH: `${dir}:${dockerPath()}`,
+      GH_STUB_DIR: dir,
+      GH_STUB_ATTESTED: attested
+    }),
+    args: () => readFileSync(join(dir, 'args'), 'utf8').trimEnd().split('\n'),
+    tokenSeen: () => readFileSync(join(dir, 'token'), 'utf8')
+  }
+}
+const stubDirs: string[] = []
+
 beforeAll(async () => {
   registry = await requireDockerSetup()
   if (!existsSync(join(REPOSITORY_ROOT, 'dist', 'build-push', 'index.js')))
@@ -110,6 +217,7 @@ afterAll(async () => {
   const ours = images.filter(image => image.includes(`-${RUN}:`))
   if (ours.length > 0) docker(['rmi', '--force', ...ours])
   if (dockerConfig) rmSync(dockerConfig, { recursive: true, force: true })
+  for (const dir of stubDirs) rmSync(dir, { recursive: true, force: true })
   if (Object.keys(timings).length > 0)
     console.log(`build-push timings (ms): ${JSON.stringify(timings)}`)
 })
@@ -143,43 +251,26 @@ describe('build-push against Docker, a registry and the ECR stand-in', () => {
     expect(Object.keys(dockerAuths())).toContain(registry.host)
   }, 180_000)
 
-  it('labels the image with the commit, the repository and the build time, and runs it as a non-root user', async () => {
+  it("labels the image with the commit, the repository and the commit's time, and runs it as a non-root user", async () => {
     const labels = JSON.parse(
       docker(['image', 'inspect', '--format', '{{json .Config.Labels}}', first.outputs.image])
     ) as Record<string, string>
     expect(labels['org.opencontainers.image.revision']).toBe(SHA)
     expect(labels['org.opencontainers.image.source']).toBe('https://github.com/noblepay/api')
-    expect(Date.now() - Date.parse(labels['org.opencontainers.image.created'] ?? '')).toBeLessThan(
-      10 * 60_000
+    // The commit's own time, so that a re-run builds the same image.
+    expect(Date.parse(labels['org.opencontainers.image.created'] ?? '')).toBe(
+      Number(COMMIT_TIME) * 1000
     )
     expect(labels['com.noblepay.team']).toBe('payments')
     expect(docker(['image', 'inspect', '--format', '{{.Config.User}}', first.outputs.image])).toBe(
       'app'
     )
 
-    // The image works: its /health answers with the version it was built with.
-    const port = 20000 + Math.floor(Math.random() * 10000)
-    const container = docker([
-      'run',
-      '-d',
-      '--rm',
-      '-p',
-      `127.0.0.1:${port}:8080`,
-      first.outputs['image-digest']
-    ])
-    try {
-      let body: { status?: string; version?: string } = {}
-      for (let attempt = 0; attempt < 50 && body.status === undefined; attempt++) {
-        body = await fetch(`http://127.0.0.1:${port}/health`).then(
-          r => r.json() as Promise<typeof body>,
-          () => new Promise(resolve => setTimeout(() => resolve({}), 100))
-        )
-      }
-      expect(body).toMatchObject({ status: 'healthy', version: SHA })
-      expect(docker(['exec', container, 'id', '-u'])).toBe('10001')
-    } finally {
-      docker(['rm', '-f', container])
-    }
+    // The image works: its /health answers with the commit, which build-push passed as
+    // APP_VERSION because the caller gave none (the version the smoke gate expects).
+    const { body, user } = await health(first.outputs['image-digest'])
+    expect(body).toMatchObject({ status: 'healthy', version: SHA })
+    expect(user).toBe('10001')
   }, 60_000)
 
   it('post step: logs out, so Docker no longer holds the registry login', async () => {
@@ -190,22 +281,54 @@ describe('build-push against Docker, a registry and the ECR stand-in', () => {
     expect(Object.keys(dockerAuths())).not.toContain(registry.host)
   }, 60_000)
 
-  it('a re-run of the same commit builds nothing and outputs the same digest', async () => {
+  it('a re-run of the same commit finds its own image under the tag: the same digest, nothing pushed', async () => {
     const calls = ecr.calls.length
+    const tagsBefore = await registryTags(registry, REPOSITORY)
     const again = await buildPush(serviceInputs())
-    timings.skipIfExists = again.durationMs
+    timings.rerunIdentical = again.durationMs
+    expect(again.stdout).not.toContain('::error')
     expect(again.exitCode).toBe(0)
-    expect(again.outputs.built).toBe('false')
-    expect(again.outputs.digest).toBe(first.outputs.digest)
-    expect(again.stdout).not.toContain('docker build')
-    expect(again.stdout).not.toContain('docker login')
+    expect(again.outputs).toMatchObject({
+      built: 'false',
+      attested: 'false',
+      digest: first.outputs.digest,
+      'image-digest': first.outputs['image-digest']
+    })
+    // Built from the cache and compared with ECR's image config, not pushed.
+    expect(again.stdout).toContain('identical to this build; nothing to push')
+    expect(again.stdout).not.toContain('::group::Push')
     expect(ecr.calls.slice(calls).map(c => c.operation)).toEqual([
       'GetAuthorizationToken',
       'DescribeRepositories',
-      'DescribeImages'
+      'DescribeImages',
+      'BatchGetImage'
     ])
+    expect(await registryTags(registry, REPOSITORY)).toEqual(tagsBefore)
+    expect(await manifestDigest(registry, REPOSITORY, SHA)).toBe(first.outputs.digest)
+    expect(again.summary).toContain('the primary tag holds an image identical to this build')
     expectNoPassword(again)
-  }, 60_000)
+  }, 120_000)
+
+  it('runs on Node 24, the runtime GitHub uses: a re-run and the post step', async () => {
+    const node = node24()
+    const run = await buildPush(serviceInputs(), { node })
+    expect(run.exitCode).toBe(0)
+    expect(run.outputs).toMatchObject({ built: 'false', digest: first.outputs.digest })
+    const post = await buildPush(serviceInputs(), { node, state: run.state })
+    expect(post.exitCode).toBe(0)
+    expect(post.stderr).not.toContain('NodeVersionSupportWarning')
+  }, 120_000)
+
+  it("a caller's APP_VERSION build argument stands: the image reports it, not the commit", async () => {
+    const commit = sha()
+    const run = await buildPush(
+      serviceInputs({ tags: commit, 'build-args': `BASE=${BASE_IMAGES.node}\nAPP_VERSION=2.4.1` }),
+      { commit }
+    )
+    expect(run.stdout).not.toContain('::error')
+    expect(run.exitCode).toBe(0)
+    expect((await health(run.outputs['image-digest'])).body).toMatchObject({ version: '2.4.1' })
+  }, 180_000)
 
   it('a new commit builds warm from the local cache and pushes a new digest', async () => {
     const commit = sha()
@@ -248,6 +371,8 @@ describe('build-push against Docker, a registry and the ECR stand-in', () => {
     ['context', { context: 'test/fixtures/no-such-service' }],
     ['push', { push: 'yes' }],
     ['skip-if-exists', { 'skip-if-exists': 'maybe' }],
+    ['signer-workflow', { 'signer-workflow': 'build.yml@v1', 'github-token': 'x' }],
+    ['github-token', { 'signer-workflow': SIGNER }],
     ['target', { target: 'production' }]
   ])(
     'bad input %s fails naming it, before asking AWS or pushing anything',
@@ -307,13 +432,85 @@ describe('build-push against Docker, a registry and the ECR stand-in', () => {
     expect(await registryTags(registry, REPOSITORY)).toEqual(tagsBefore)
   }, 120_000)
 
-  it('runs on Node 24, the runtime GitHub uses: the skip path and the post step', async () => {
-    const node = node24()
-    const run = await buildPush(serviceInputs(), { node })
-    expect(run.exitCode).toBe(0)
-    expect(run.outputs).toMatchObject({ built: 'false', digest: first.outputs.digest })
-    const post = await buildPush(serviceInputs(), { node, state: run.state })
-    expect(post.exitCode).toBe(0)
-    expect(post.stderr).not.toContain('NodeVersionSupportWarning')
+  it('an image someone else pushed under the tag is refused, naming the tag and both digests; nothing is pushed', async () => {
+    const commit = sha()
+    const foreign = pushForeignImage(commit)
+    const tagsBefore = await registryTags(registry, REPOSITORY)
+    const run = await buildPush(serviceInputs({ tags: commit }), { commit })
+    expect(run.exitCode).toBe(1)
+    const built = docker([
+      'image',
+      'inspect',
+      '--format',
+      '{{.Id}}',
+      `${registry.host}/${REPOSITORY}:${commit}`
+    ])
+    expect(built).toMatch(/^sha256:[a-f0-9]{64}$/)
+    expect(run.stdout).toContain(
+      `::error::${registry.host}/${REPOSITORY}:${commit} is already in ECR as ${foreign}`
+    )
+    expect(run.stdout).toContain(`which is not the image this build made (${built})`)
+    expect(run.outputs.digest ?? '').toBe('')
+    expect(run.stdout).not.toContain('::group::Push')
+    expect(await manifestDigest(registry, REPOSITORY, commit)).toBe(foreign)
+    expect(await registryTags(registry, REPOSITORY)).toEqual(tagsBefore)
   }, 120_000)
+
+  describe('with signer-workflow: the attestation of a re-run', () => {
+    let stub: GhStub
+
+    beforeAll(() => {
+      stub = ghStub()
+    })
+
+    it('an image under the tag with this workflow’s attestation for the commit is taken without a build: attested=true', async () => {
+      const commit = sha()
+      const attested = pushForeignImage(commit)
+      const run = await buildPush(
+        serviceInputs({ tags: commit, 'signer-workflow': SIGNER, 'github-token': stub.token }),
+        { commit, env: stub.env(attested) }
+      )
+      expect(run.stdout).not.toContain('::error')
+      expect(run.exitCode).toBe(0)
+      expect(run.outputs).toMatchObject({ built: 'false', attested: 'true', digest: attested })
+      expect(run.stdout).not.toContain('::group::Build')
+      expect(stub.args()).toEqual([
+        'attestation',
+        'verify',
+        `oci://${registry.host}/${REPOSITORY}@${attested}`,
+        '--repo',
+        'noblepay/api',
+        '--signer-workflow',
+        SIGNER,
+        '--source-digest',
+        commit,
+        '--format',
+        'json'
+      ])
+      // The token reaches gh in its environment, and nowhere a user reads.
+      expect(stub.tokenSeen()).toBe(stub.token)
+      expect(run.stdout).toContain(`::add-mask::${stub.token}`)
+      for (const text of [run.summary, JSON.stringify(run.outputs)])
+        expect(text).not.toContain(stub.token)
+      expect(run.summary).toContain(SIGNER)
+    }, 120_000)
+
+    it('without one, the image is built and compared, and refused with gh’s reason', async () => {
+      const commit = sha()
+      const foreign = pushForeignImage(commit)
+      const run = await buildPush(
+        serviceInputs({ tags: commit, 'signer-workflow': SIGNER, 'github-token': stub.token }),
+        { commit, env: stub.env(`sha256:${'0'.repeat(64)}`) }
+      )
+      expect(run.exitCode).toBe(1)
+      expect(run.stdout).toContain('::group::Build')
+      expect(run.stdout).toContain(
+        `::error::${registry.host}/${REPOSITORY}:${commit} is already in ECR as ${foreign}`
+      )
+      expect(run.stdout).toContain(
+        `has no build provenance attestation of ${SIGNER} for this repository and commit (${GH_NO_ATTESTATION})`
+      )
+      expect(await manifestDigest(registry, REPOSITORY, commit)).toBe(foreign)
+    }, 120_000)
+  })
 })

@@ -1,10 +1,11 @@
 /**
- * The ECR stand-in's DescribeImageScanFindings and DescribeImages, through the real AWS SDK
+ * The ECR stand-in's DescribeImageScanFindings, DescribeImages and BatchGetImage, through the real AWS SDK
  * client, in front of the local registry tools/docker-up.sh starts (images are pushed to it
  * over its HTTP API); and ecs-deploy's wait for a replicated image against it.
  */
 import { createHash, randomBytes } from 'node:crypto'
 import {
+  BatchGetImageCommand,
   DescribeImagesCommand,
   DescribeImageScanFindingsCommand,
   ECRClient
@@ -230,6 +231,46 @@ describe('ECR stand-in: DescribeImageScanFindings', () => {
       (await describe_(UNSCANNED, { imageDigest: digest }, { registryId: '123456789012' }))
         .imageScanStatus?.status
     ).toBe('COMPLETE')
+  })
+})
+
+describe('ECR stand-in: BatchGetImage', () => {
+  it('returns a pushed image’s manifest by digest or tag; a missing image is a failure entry, not an error', async () => {
+    const digest = await pushImage(UNSCANNED)
+    const missing = randomDigest()
+    const found = await ecr.send(
+      new BatchGetImageCommand({
+        repositoryName: UNSCANNED,
+        imageIds: [{ imageDigest: digest }, { imageTag: 'v1' }, { imageDigest: missing }],
+        acceptedMediaTypes: ['application/vnd.oci.image.manifest.v1+json']
+      })
+    )
+    expect(found.images?.map(image => image.imageId?.imageDigest)).toEqual([digest, digest])
+    const manifest = JSON.parse(found.images?.[0]?.imageManifest ?? '{}') as {
+      config?: { digest?: string }
+    }
+    expect(manifest.config?.digest).toMatch(/^sha256:[a-f0-9]{64}$/)
+    expect(sha256(Buffer.from(found.images?.[0]?.imageManifest ?? ''))).toBe(digest)
+    expect(found.images?.[0]?.imageManifestMediaType).toBe(
+      'application/vnd.oci.image.manifest.v1+json'
+    )
+    expect(found.failures).toEqual([
+      {
+        imageId: { imageDigest: missing },
+        failureCode: 'ImageNotFound',
+        failureReason: expect.any(String)
+      }
+    ])
+    expect(
+      await errorName(
+        ecr.send(
+          new BatchGetImageCommand({
+            repositoryName: 'nowhere',
+            imageIds: [{ imageDigest: digest }]
+          })
+        )
+      )
+    ).toBe('RepositoryNotFoundException')
   })
 })
 

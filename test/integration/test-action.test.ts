@@ -54,6 +54,30 @@ function lineOf(file: string, marker: string): number {
   )
 }
 
+/** What the runner gives a JavaScript action and not a plain run: step, with `secret` values. */
+const ACTIONS_ONLY = (secret: string): Record<string, string> => ({
+  ACTIONS_RUNTIME_TOKEN: secret,
+  ACTIONS_RUNTIME_URL: `https://pipelines.example/${secret}/`,
+  ACTIONS_CACHE_URL: `https://artifactcache.example/${secret}/`,
+  ACTIONS_RESULTS_URL: `https://results.example/${secret}/`,
+  ACTIONS_ID_TOKEN_REQUEST_URL: `https://token.example/${secret}`,
+  ACTIONS_ID_TOKEN_REQUEST_TOKEN: secret
+})
+
+/** The lines a log group holds, from its `::group::` line (title starting `title`) to its end. */
+function groupOf(stdout: string, title: string): string {
+  const start = stdout.indexOf(`::group::${title}`)
+  if (start < 0) throw new Error(`no log group '${title}' in:\n${stdout}`)
+  return stdout.slice(start, stdout.indexOf('::endgroup::', start))
+}
+
+/** The variable names `env` printed. */
+const environmentNames = (printed: string): string[] =>
+  printed
+    .split('\n')
+    .map(line => /^([A-Za-z_][A-Za-z0-9_-]*)=/.exec(line)?.[1])
+    .filter((name): name is string => name !== undefined)
+
 afterAll(() => {
   for (const workspace of workspaces) rmSync(workspace, { recursive: true, force: true })
 })
@@ -118,6 +142,27 @@ describe('test action on fixture services', () => {
     expect(run.stdout).not.toContain('::group::Install')
   }, 30_000)
 
+  it('install and test commands run without the Actions runtime token, the OIDC request token or the inputs', async () => {
+    const secret = `secret-${process.pid}-${Date.now()}`
+    const run = await testAction(
+      checkout('passing'),
+      { 'install-command': 'env', 'test-command': 'NODE_ENV=test env' },
+      { env: { ...ACTIONS_ONLY(secret), CI: 'true', RUNNER_TEMP: tmpdir() } }
+    )
+    expect(run.stdout).not.toContain('::error')
+    expect(run.exitCode).toBe(0)
+    for (const group of ['Install: env', 'Test: NODE_ENV=test env']) {
+      const names = environmentNames(groupOf(run.stdout, group))
+      expect(names.filter(name => /^(ACTIONS_|INPUT_)/i.test(name))).toEqual([])
+      // What a plain run: step has stays.
+      expect(names).toEqual(
+        expect.arrayContaining(['PATH', 'CI', 'GITHUB_WORKSPACE', 'GITHUB_SHA', 'RUNNER_TEMP'])
+      )
+    }
+    expect(groupOf(run.stdout, 'Test: NODE_ENV=test env')).toMatch(/^NODE_ENV=test$/m)
+    expect(run.stdout).not.toContain(secret)
+  }, 60_000)
+
   it('runs on Node 24, the runtime GitHub uses', async () => {
     const run = await testAction(
       checkout('passing'),
@@ -177,6 +222,28 @@ describeCompose('test action with a compose file', () => {
       run.stdout.indexOf('::group::Stop services')
     )
     expect(containersOf(`service-test-${runId}`)).toBe('')
+  }, 180_000)
+
+  it('compose runs without the Actions runtime token: the compose file cannot read it', async () => {
+    const runId = `${process.pid}3`
+    const secret = `secret-${process.pid}-${Date.now()}`
+    const project = `service-test-${runId}`
+    const run = await testAction(
+      checkout('compose'),
+      {
+        'compose-file': 'docker-compose.yml',
+        'compose-services': 'cache',
+        'install-command': 'none',
+        // The label the compose file sets from ACTIONS_RUNTIME_TOKEN, read while it runs.
+        'test-command': `docker ps --filter label=com.docker.compose.project=${project} --format "runtime-token={{.Label \\"noblepay.test.runtime-token\\"}}"`
+      },
+      { env: { ...ACTIONS_ONLY(secret), CACHE_PORT: port, GITHUB_RUN_ID: runId } }
+    )
+    expect(run.stdout).not.toContain('::error')
+    expect(run.exitCode).toBe(0)
+    expect(run.stdout).toMatch(/^runtime-token=absent$/m)
+    expect(run.stdout).not.toContain(secret)
+    expect(containersOf(project)).toBe('')
   }, 180_000)
 
   it('a service that exits fails naming it, and everything is still removed', async () => {

@@ -1,4 +1,5 @@
 import {
+  buildArguments,
   buildCommand,
   imageLabels,
   imageReferences,
@@ -46,12 +47,47 @@ describe('build-push command lines', () => {
     expect(valuesOf(args, '--build-arg')).toEqual([
       'BASE=node:20-slim',
       'VERSION=1.2.3',
+      'APP_VERSION=0123abc',
       'BUILDKIT_INLINE_CACHE=1'
     ])
     expect(valuesOf(args, '--cache-from')).toEqual(['registry.example/noblepay-api:main'])
     expect(valuesOf(args, '--tag')).toEqual(references)
     expect(args).not.toContain('--load')
     expect(args.at(-1)).toBe('services/api')
+  })
+
+  it('passes APP_VERSION=<commit> when the caller does not set it; theirs stands when they do', () => {
+    expect(buildArguments([['BASE', 'node:20-slim']], '0123abc')).toEqual([
+      ['BASE', 'node:20-slim'],
+      ['APP_VERSION', '0123abc']
+    ])
+    const theirs: Array<[string, string]> = [['APP_VERSION', '2.4.1']]
+    expect(buildArguments(theirs, '0123abc')).toEqual(theirs)
+    // Only the exact name: app_version is another argument.
+    expect(buildArguments([['app_version', 'x']], '0123abc')).toContainEqual([
+      'APP_VERSION',
+      '0123abc'
+    ])
+    // No commit known (a local run): nothing to pass.
+    expect(buildArguments([], '')).toEqual([])
+  })
+
+  it('passes the source time as SOURCE_DATE_EPOCH when it has one, unless the caller does', () => {
+    const fromCommit = { ...provenance, sourceDateEpoch: 1764849600 }
+    expect(
+      valuesOf(buildCommand(config, references, fromCommit, 'buildx').args, '--build-arg')
+    ).toContain('SOURCE_DATE_EPOCH=1764849600')
+    expect(
+      valuesOf(buildCommand(config, references, provenance, 'buildx').args, '--build-arg').some(a =>
+        a.startsWith('SOURCE_DATE_EPOCH=')
+      )
+    ).toBe(false)
+    const theirs = { ...config, buildArgs: [['SOURCE_DATE_EPOCH', '0']] as Array<[string, string]> }
+    expect(
+      valuesOf(buildCommand(theirs, references, fromCommit, 'buildx').args, '--build-arg').filter(
+        a => a.startsWith('SOURCE_DATE_EPOCH=')
+      )
+    ).toEqual(['SOURCE_DATE_EPOCH=0'])
   })
 
   it('with buildx, loads the image into Docker and exports inline cache', () => {

@@ -1,4 +1,5 @@
 import {
+  BatchGetImageCommand,
   CreateRepositoryCommand,
   DescribeImagesCommand,
   DescribeRepositoriesCommand,
@@ -113,7 +114,8 @@ describe('build-push', () => {
       digest: DIGEST,
       tags: `${REGISTRY}/noblepay-api:${SHA}\n${REGISTRY}/noblepay-api:latest`,
       registry: REGISTRY,
-      built: 'true'
+      built: 'true',
+      attested: 'false'
     })
     expect(runner.state).toEqual({ [STATE.isPost]: 'true', [STATE.registry]: REGISTRY })
     expect(runner.summaryText).toContain(DIGEST)
@@ -186,26 +188,117 @@ describe('build-push', () => {
     expect(runner.outputs.built).toBe('true')
   })
 
-  it('builds nothing when the primary tag is already in ECR, and outputs its digest', async () => {
+  describe('when the primary tag is already in ECR', () => {
     const existing = `sha256:${'ef'.repeat(32)}`
-    ecr
-      .on(DescribeImagesCommand)
-      .resolves({ imageDetails: [{ imageDigest: existing, imageTags: [SHA] }] })
-    const runner = new RecordingRunner()
-    const commands = docker()
-    await run(runner, deps({ repository: 'noblepay-api' }, commands))
-    expect(ecr.commandCalls(DescribeImagesCommand)[0]?.args[0].input).toEqual({
-      repositoryName: 'noblepay-api',
-      imageIds: [{ imageTag: SHA }]
+    const config = `sha256:${'12'.repeat(32)}`
+    const manifest = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+      config: { mediaType: 'application/vnd.docker.container.image.v1+json', digest: config },
+      layers: []
     })
-    expect(commands.calls).toHaveLength(0)
-    expect(runner.outputs).toMatchObject({
-      built: 'false',
-      digest: existing,
-      'image-digest': `${REGISTRY}/noblepay-api@${existing}`
+    const SIGNER = 'noblepay/deploy/.github/workflows/build.yml'
+    const TOKEN = 'ghs_token-for-attestations'
+
+    beforeEach(() => {
+      ecr
+        .on(DescribeImagesCommand)
+        .resolves({ imageDetails: [{ imageDigest: existing, imageTags: [SHA] }] })
+      ecr.on(BatchGetImageCommand).resolves({
+        images: [{ imageId: { imageDigest: existing }, imageManifest: manifest }],
+        failures: []
+      })
     })
-    // Nothing was logged in to, so the post step has nothing to undo.
-    expect(runner.state[STATE.registry]).toBeUndefined()
+
+    it('an identical image (same config digest as this build) is taken: its digest, nothing pushed', async () => {
+      const runner = new RecordingRunner()
+      const commands = docker([{ match: /\{\{\.Id\}\}/, result: { stdout: `${config}\n` } }])
+      await run(runner, deps({ repository: 'noblepay-api' }, commands))
+      expect(ecr.commandCalls(DescribeImagesCommand)[0]?.args[0].input).toEqual({
+        repositoryName: 'noblepay-api',
+        imageIds: [{ imageTag: SHA }]
+      })
+      expect(ecr.commandCalls(BatchGetImageCommand)[0]?.args[0].input).toMatchObject({
+        repositoryName: 'noblepay-api',
+        imageIds: [{ imageDigest: existing }]
+      })
+      expect(commands.lines().some(l => l.startsWith('docker build'))).toBe(true)
+      expect(commands.lines().some(l => l.startsWith('docker push'))).toBe(false)
+      expect(runner.outputs).toMatchObject({
+        built: 'false',
+        attested: 'false',
+        digest: existing,
+        'image-digest': `${REGISTRY}/noblepay-api@${existing}`
+      })
+      expect(runner.state[STATE.registry]).toBe(REGISTRY)
+    })
+
+    it('another image is refused naming the tag and both digests, and nothing is pushed', async () => {
+      const mine = `sha256:${'34'.repeat(32)}`
+      const commands = docker([{ match: /\{\{\.Id\}\}/, result: { stdout: mine } }])
+      const error = await failure(
+        run(new RecordingRunner(), deps({ repository: 'noblepay-api' }, commands))
+      )
+      expect(error).toBeInstanceOf(ActionError)
+      expect(error.message).toContain(
+        `${REGISTRY}/noblepay-api:${SHA} is already in ECR as ${existing} (image config ${config}), which is not the image this build made (${mine}).`
+      )
+      expect(commands.lines().some(l => l.startsWith('docker push'))).toBe(false)
+    })
+
+    it('with signer-workflow, an image gh finds attested for this commit is taken without a build', async () => {
+      const runner = new RecordingRunner()
+      const commands = docker()
+      await run(
+        runner,
+        deps(
+          { repository: 'noblepay-api', 'signer-workflow': SIGNER, 'github-token': TOKEN },
+          commands
+        )
+      )
+      const gh = commands.calls.find(c => c.command === 'gh')
+      expect(gh?.args).toEqual([
+        'attestation',
+        'verify',
+        `oci://${REGISTRY}/noblepay-api@${existing}`,
+        '--repo',
+        'noblepay/api',
+        '--signer-workflow',
+        SIGNER,
+        '--source-digest',
+        SHA,
+        '--format',
+        'json'
+      ])
+      expect(gh?.options.env).toEqual({ GH_TOKEN: TOKEN })
+      expect(runner.secrets).toContain(TOKEN)
+      expect(commands.lines().some(l => l.startsWith('docker build'))).toBe(false)
+      expect(ecr.commandCalls(BatchGetImageCommand)).toHaveLength(0)
+      expect(runner.outputs).toMatchObject({ built: 'false', attested: 'true', digest: existing })
+    })
+
+    it('with signer-workflow and no attestation, builds and compares: refused with gh’s reason', async () => {
+      const commands = docker([
+        {
+          match: /^gh attestation/,
+          result: { exitCode: 1, stderr: 'X Verification failed: no attestations found\n' }
+        },
+        { match: /\{\{\.Id\}\}/, result: { stdout: `sha256:${'34'.repeat(32)}` } }
+      ])
+      const error = await failure(
+        run(
+          new RecordingRunner(),
+          deps(
+            { repository: 'noblepay-api', 'signer-workflow': SIGNER, 'github-token': TOKEN },
+            commands
+          )
+        )
+      )
+      expect(error.message).toContain(
+        `has no build provenance attestation of ${SIGNER} for this repository and commit (X Verification failed: no attestations found)`
+      )
+      expect(commands.lines().some(l => l.startsWith('docker build'))).toBe(true)
+    })
   })
 
   it('looks nothing up with skip-if-exists: false, and always builds with push: false', async () => {

@@ -260,6 +260,44 @@ describe('test action: install and test commands', () => {
   })
 })
 
+describe('test action: the environment of the service’s commands', () => {
+  it('every command (compose, install, tests) starts without ACTIONS_*, INPUT_* and STATE_*, with the rest of the environment', async () => {
+    const { root, service } = workspace({ 'package-lock.json': '', 'compose.yml': '' })
+    const commands = scriptedCommands()
+    const env = {
+      GITHUB_WORKSPACE: root,
+      GITHUB_RUN_ID: '777',
+      PATH: '/usr/bin',
+      CI: 'true',
+      RUNNER_TEMP: '/tmp/runner',
+      ACTIONS_RUNTIME_TOKEN: 'runtime',
+      ACTIONS_CACHE_URL: 'https://cache.example/',
+      ACTIONS_RESULTS_URL: 'https://results.example/',
+      ACTIONS_ID_TOKEN_REQUEST_URL: 'https://token.example/',
+      ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'oidc',
+      'INPUT_TEST-COMMAND': 'npm test',
+      STATE_isPost: 'true',
+      input_lower: 'x'
+    }
+    await run(new RecordingRunner(), {
+      ...deps(root, { 'working-directory': service, 'compose-file': 'compose.yml' }, commands),
+      env
+    })
+    expect(commands.lines()).toEqual(
+      expect.arrayContaining(['npm ci', 'npm test', expect.stringMatching(/^docker compose /)])
+    )
+    for (const call of commands.calls) {
+      expect(call.options.baseEnv).toEqual({
+        GITHUB_WORKSPACE: root,
+        GITHUB_RUN_ID: '777',
+        PATH: '/usr/bin',
+        CI: 'true',
+        RUNNER_TEMP: '/tmp/runner'
+      })
+    }
+  })
+})
+
 describe('test action: compose services', () => {
   const composeFiles = { 'docker-compose.yml': 'services: {}\n', 'package-lock.json': '' }
 

@@ -11,6 +11,9 @@
  * without such a setting is looked up in the registry (ImageNotFoundException when it is not
  * there); it has a clean COMPLETE scan when its repository scans on push, and none otherwise.
  *
+ * BatchGetImage returns an image's manifest from that registry; a missing one is a failure
+ * entry, not an error.
+ *
  * DescribeImages finds an image by tag or digest in the registry, and answers
  * ImageNotFoundException for one that is not there, as ECR does. `setReplicationLag(digest, ms)`
  * plays a secondary region's replica: the image is missing (from DescribeImages and
@@ -279,8 +282,56 @@ export async function startEcrStandin(options: EcrStandinOptions): Promise<EcrSt
     }
   }
 
+  /**
+   * BatchGetImage: "Gets detailed information for an image. Images are specified with either
+   * an imageTag or imageDigest" (BatchGetImageCommand.d.ts); the manifest comes from the real
+   * registry, in one of the request's acceptedMediaTypes. An image that is not there is not an
+   * error but an entry of `failures` with an ImageFailureCode (ImageNotFound), as
+   * BatchGetImageResponse documents it (models_0.d.ts).
+   */
+  const batchGetImage = async (input: Record<string, unknown>) => {
+    const record = requestedRepository(input)
+    const imageIds = (Array.isArray(input.imageIds) ? input.imageIds : []) as Array<{
+      imageTag?: string
+      imageDigest?: string
+    }>
+    const accepted = Array.isArray(input.acceptedMediaTypes)
+      ? (input.acceptedMediaTypes as string[])
+      : [MANIFEST_TYPES[0] as string]
+    const images = []
+    const failures = []
+    for (const id of imageIds) {
+      const reference = id.imageDigest ?? id.imageTag ?? ''
+      const response = reference
+        ? await fetch(
+            `${registryUrl}/v2/${record.repositoryName}/manifests/${encodeURIComponent(reference)}`,
+            { headers: { Authorization: basicAuth, Accept: accepted.join(', ') } }
+          )
+        : undefined
+      const digest = response?.headers.get('docker-content-digest') ?? ''
+      const mediaType = response?.headers.get('content-type') ?? ''
+      if (!response?.ok || !accepted.includes(mediaType) || !arrived(digest)) {
+        failures.push({
+          imageId: id,
+          failureCode: 'ImageNotFound',
+          failureReason: 'Requested image not found'
+        })
+        continue
+      }
+      images.push({
+        registryId: accountId,
+        repositoryName: record.repositoryName,
+        imageId: { imageDigest: digest, ...(id.imageTag ? { imageTag: id.imageTag } : {}) },
+        imageManifest: await response.text(),
+        imageManifestMediaType: mediaType
+      })
+    }
+    return { images, failures }
+  }
+
   const operations: Record<string, (input: Record<string, unknown>) => Promise<unknown>> = {
     DescribeImageScanFindings: describeScanFindings,
+    BatchGetImage: batchGetImage,
 
     GetAuthorizationToken: async () => ({
       authorizationData: [
