@@ -3,6 +3,7 @@ import { Inputs } from '../shared/inputs.js'
 import { readGateInputs, type GateInputs } from './gates.js'
 import { readWaitUntil, type WaitUntil } from './lifecycle.js'
 import { readLogLines } from './logs.js'
+import { readContinueInputs, type ContinueInputs } from './pause.js'
 import { readMigrationConfig, type MigrationConfig } from './migration.js'
 import { readDryRun } from './plan.js'
 import { readScalingInputs, type ScalingDeclaration } from './scaling.js'
@@ -36,6 +37,8 @@ export interface DeployConfig {
   waitUntil: WaitUntil
   /** dry-run: plan and change nothing (plan.ts). */
   dryRun: boolean
+  /** continue-deployment and continue-action: answer a PAUSE hook instead (hooks.ts). */
+  continueDeployment?: ContinueInputs
 }
 
 export function readDeployConfig(inputs: Inputs): DeployConfig {
@@ -46,11 +49,12 @@ export function readDeployConfig(inputs: Inputs): DeployConfig {
   const service = inputs.required('service', 'give the ECS service name or ARN, e.g. noblepay-api')
   const rollbackTo = inputs.string('rollback-to')
   const image = inputs.string('image')
-  if (rollbackTo === '' && image === '') {
+  const continueDeployment = readContinueInputs(inputs, { image, rollbackTo })
+  if (rollbackTo === '' && image === '' && !continueDeployment) {
     throw new InputError(
       'image',
       '',
-      "give the image to deploy (e.g. the build's image-digest output), or set rollback-to"
+      "give the image to deploy (e.g. the build's image-digest output), or set rollback-to (or continue-deployment)"
     )
   }
   if (rollbackTo !== '' && image !== '') {
@@ -105,7 +109,8 @@ export function readDeployConfig(inputs: Inputs): DeployConfig {
     migration: rollbackTo ? undefined : readMigrationConfig(inputs),
     logLines: readLogLines(inputs),
     waitUntil: readWaitUntil(inputs),
-    dryRun: readDryRun(inputs)
+    dryRun: readDryRun(inputs),
+    continueDeployment
   }
 }
 
