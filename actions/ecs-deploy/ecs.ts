@@ -483,14 +483,24 @@ export class EcsGateway {
     action: 'CONTINUE' | 'ROLLBACK'
   ): Promise<{ readBack: boolean; serviceDeployment?: ServiceDeployment }> {
     const what = `Answering hook ${hookId} of service deployment '${shortServiceDeployment(arn)}' with ${action}`
+    let lost = false
     for (;;) {
-      const outcome = await this.caller.change(what, abortSignal =>
-        this.client.send(
-          new ContinueServiceDeploymentCommand({ serviceDeploymentArn: arn, hookId, action }),
-          { abortSignal }
+      let outcome
+      try {
+        outcome = await this.caller.change(what, abortSignal =>
+          this.client.send(
+            new ContinueServiceDeploymentCommand({ serviceDeploymentArn: arn, hookId, action }),
+            { abortSignal }
+          )
         )
-      )
+      } catch (error) {
+        // Sent again after a lost reply, and refused: the first answer took (the read-back was stale).
+        if (lost && rejectedAs(error, 'InvalidParameterException'))
+          return { readBack: true, serviceDeployment: await this.describeServiceDeployment(arn) }
+        throw error
+      }
       if (outcome.kind === 'answered') return { readBack: false }
+      lost = true
       const serviceDeployment = await this.describeServiceDeployment(arn)
       const hook = serviceDeployment.lifecycleHookDetails?.find(h => h.hookId === hookId)
       if (hook?.status !== 'AWAITING_ACTION') return { readBack: true, serviceDeployment }
