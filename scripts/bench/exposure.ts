@@ -60,7 +60,7 @@ export function exposureRows(measured: Exposure[]): Row[] {
   return measured.map(run => ({
     metric: `e2e: production requests a failing build answered, ${GATE_MODES[run.mode]}`,
     value: String(run.badAnswers),
-    note: `of ${run.productionRequests} production requests (a client every 50 ms and the gate) from the deploy until the previous version was back${run.mode === 'test-traffic' ? '; goal: 0' : ''}`
+    note: `of ${run.productionRequests} production requests (a client every 50 ms, and the gate where it asks production) from the deploy until the previous version was back${run.mode === 'test-traffic' ? '; goal: 0' : ''}`
   }))
 }
 
