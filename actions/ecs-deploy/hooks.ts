@@ -119,7 +119,16 @@ export async function answerHook(
   step.timeline.mark(request.action === 'continue' ? 'updated' : 'rollback-requested', clock.now())
 
   if (request.action === 'rollback') {
-    const result = await watch(ecs, runner, clock, config, step, events, 'rolled-back')
+    const result = await watch(
+      ecs,
+      runner,
+      clock,
+      config,
+      step,
+      events,
+      'rolled-back',
+      sd.lifecycleStage
+    )
     step.hook = {
       summary: facts([
         ['Answered', `PAUSE hook ${hook.hookId} (${sd.lifecycleStage}) with ROLLBACK`],
@@ -131,7 +140,7 @@ export async function answerHook(
 
   const answered = new Set([hook.hookId ?? ''])
   const until: WaitUntil = config.waitUntil === 'test-traffic' ? 'steady' : config.waitUntil
-  const result = await watch(ecs, runner, clock, config, step, events, until, {
+  const result = await watch(ecs, runner, clock, config, step, events, until, sd.lifecycleStage, {
     answered,
     answer: async hookId => {
       answered.add(hookId)
@@ -214,7 +223,8 @@ async function noLongerWaits(
     config,
     step,
     events,
-    rollingBack ? 'rolled-back' : config.waitUntil === 'test-traffic' ? 'steady' : config.waitUntil
+    rollingBack ? 'rolled-back' : config.waitUntil === 'test-traffic' ? 'steady' : config.waitUntil,
+    sd.lifecycleStage
   )
   if (rollingBack) {
     ended('failed', result.kind === 'succeeded' ? 'succeeded' : 'failed')
@@ -240,6 +250,7 @@ function watch(
   step: StepRecord,
   events: EventFeed,
   until: WaitUntil | 'rolled-back',
+  fromStage: string | undefined,
   pauses?: { answered: Set<string>; answer(hookId: string): Promise<void> }
 ): Promise<LifecycleWatchResult> {
   return runner.group(
@@ -255,7 +266,8 @@ function watch(
         deadline: step.started + config.waitMs,
         pollMs: config.pollMs,
         events,
-        pauses
+        pauses,
+        fromStage
       })
   )
 }

@@ -330,6 +330,8 @@ export interface LifecycleWatchRequest {
    * before later LINEAR and CANARY steps (pause.ts), once each.
    */
   pauses?: { answered: Set<string>; answer(hookId: string): Promise<void> }
+  /** The stage the deployment was in when the watch began, if known: earlier ones are not "passed". */
+  fromStage?: string
 }
 
 interface Seen {
@@ -424,7 +426,7 @@ export async function watchServiceDeployment(
     const entered = stage !== undefined && seen.stages.at(-1)?.stage !== stage
     // Stages entered and left between two looks are printed too, as passed.
     if (entered && request.until !== 'rolled-back') {
-      for (const passed of stagesBetween(seen.stages.at(-1)?.stage, stage)) {
+      for (const passed of stagesBetween(seen.stages.at(-1)?.stage ?? request.fromStage, stage)) {
         runner.info(
           `[${formatDuration(now - request.since)} since the update] ${passed}: passed between two looks`
         )
