@@ -21,6 +21,10 @@
  *      one beside it: ecs-deploy (wait-until: traffic-shifted), the gate fails, rollback-to the
  *      previous revision (a new deployment; a StopServiceDeployment while it bakes), the gate
  *      passes on v2; the time from the failed gate to v2 answering again, side by side
+ *   7. the same unhealthy build on a rolling service, a BLUE_GREEN one gated during bake time
+ *      and a BLUE_GREEN one with a PAUSE hook gated on its test listener (wait-until:
+ *      test-traffic, then continue-deployment with rollback): the production requests it
+ *      answered before v2 was back, from the load balancer's record      → 0 on test traffic
  *
  * Exits 0 only when every step ended as expected. Usage: npm run demo
  * (runs tools/docker-up.sh first when Docker is not up; that needs root).
@@ -39,6 +43,8 @@ import {
 } from '../test/support/emulator.js'
 import type { BundleRun } from '../test/support/bundle.js'
 import { basicFinding } from '../tools/ecr-standin/server.js'
+import { GATE_MODES } from '../test/support/exposure.js'
+import { exposureRows, measureAllExposures } from './bench/exposure.js'
 
 const t0 = Date.now()
 const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`
@@ -375,6 +381,20 @@ try {
   const running = labelledContainers(emulator.label).filter(c => c.state === 'running')
   const onV2 = running.filter(c => c.image === image2).length
   check('containers running', '4 of 4 on v2', `${onV2} of ${running.length} on v2`)
+
+  console.log(
+    `\n● Production requests the unhealthy build answered before v2 was back, by how it was gated  (at ${elapsed()})`
+  )
+  const exposures = await measureAllExposures(pipeline, image2, mode =>
+    heading(`Deploy, gate and undo the unhealthy build: ${GATE_MODES[mode]}`, 'ecs-deploy')
+  )
+  for (const row of exposureRows(exposures))
+    console.log(`  ${row.metric.slice(5)}: ${row.value}  (${row.note})`)
+  check(
+    'gated on test traffic: customer requests on the bad build',
+    '0',
+    String(exposures.find(e => e.mode === 'test-traffic')?.badAnswers ?? 'not measured')
+  )
   exitCode = results.every(r => r.ok) ? 0 : 1
 } catch (error) {
   console.error(`\nThe demo stopped: ${error instanceof Error ? error.message : String(error)}`)

@@ -3,6 +3,7 @@ import { Inputs } from '../shared/inputs.js'
 import { readGateInputs, type GateInputs } from './gates.js'
 import { readWaitUntil, type WaitUntil } from './lifecycle.js'
 import { readLogLines } from './logs.js'
+import { readContinueInputs, type ContinueInputs } from './pause.js'
 import { readMigrationConfig, type MigrationConfig } from './migration.js'
 import { readDryRun } from './plan.js'
 import { readProvenanceInputs, type ProvenanceInputs } from './provenance.js'
@@ -39,6 +40,8 @@ export interface DeployConfig {
   dryRun: boolean
   /** provenance-signer-workflow: the build provenance an image must carry (provenance.ts). */
   provenance: ProvenanceInputs
+  /** continue-deployment and continue-action: answer a PAUSE hook instead (hooks.ts). */
+  continueDeployment?: ContinueInputs
 }
 
 export function readDeployConfig(inputs: Inputs): DeployConfig {
@@ -49,11 +52,12 @@ export function readDeployConfig(inputs: Inputs): DeployConfig {
   const service = inputs.required('service', 'give the ECS service name or ARN, e.g. noblepay-api')
   const rollbackTo = inputs.string('rollback-to')
   const image = inputs.string('image')
-  if (rollbackTo === '' && image === '') {
+  const continueDeployment = readContinueInputs(inputs, { image, rollbackTo })
+  if (rollbackTo === '' && image === '' && !continueDeployment) {
     throw new InputError(
       'image',
       '',
-      "give the image to deploy (e.g. the build's image-digest output), or set rollback-to"
+      "give the image to deploy (e.g. the build's image-digest output), or set rollback-to (or continue-deployment)"
     )
   }
   if (rollbackTo !== '' && image !== '') {
@@ -109,7 +113,8 @@ export function readDeployConfig(inputs: Inputs): DeployConfig {
     logLines: readLogLines(inputs),
     waitUntil: readWaitUntil(inputs),
     dryRun: readDryRun(inputs),
-    provenance: readProvenanceInputs(inputs)
+    provenance: readProvenanceInputs(inputs),
+    continueDeployment
   }
 }
 

@@ -19,6 +19,7 @@ import {
 } from '@aws-sdk/client-ecs'
 import { DescribeServiceRevisionsCommand } from '@aws-sdk/client-ecs'
 import {
+  ContinueServiceDeploymentCommand,
   DescribeServiceDeploymentsCommand,
   StopServiceDeploymentCommand,
   type ServiceDeployment
@@ -465,6 +466,44 @@ export class EcsGateway {
           `${what} got no readable reply (${describeError(outcome.error)}), and reading it back showed it ${status}: it can no longer be rolled back this way.`
         )
       }
+      this.ensureTimeLeft(what, outcome.error)
+    }
+  }
+
+  /**
+   * Answers the PAUSE hook a service deployment waits at (CONTINUE or ROLLBACK), once. When the
+   * reply is lost the deployment is read back: a hook that no longer awaits action took an answer
+   * (this one, or another run's, or ECS's timeout action: the caller reads what ECS did); a hook
+   * still AWAITING_ACTION gets the answer again, and ECS refuses a second answer to a hook that
+   * took the first, which the caller reads back the same way.
+   */
+  async continueServiceDeployment(
+    arn: string,
+    hookId: string,
+    action: 'CONTINUE' | 'ROLLBACK'
+  ): Promise<{ readBack: boolean; serviceDeployment?: ServiceDeployment }> {
+    const what = `Answering hook ${hookId} of service deployment '${shortServiceDeployment(arn)}' with ${action}`
+    let lost = false
+    for (;;) {
+      let outcome
+      try {
+        outcome = await this.caller.change(what, abortSignal =>
+          this.client.send(
+            new ContinueServiceDeploymentCommand({ serviceDeploymentArn: arn, hookId, action }),
+            { abortSignal }
+          )
+        )
+      } catch (error) {
+        // Sent again after a lost reply, and refused: the first answer took (the read-back was stale).
+        if (lost && rejectedAs(error, 'InvalidParameterException'))
+          return { readBack: true, serviceDeployment: await this.describeServiceDeployment(arn) }
+        throw error
+      }
+      if (outcome.kind === 'answered') return { readBack: false }
+      lost = true
+      const serviceDeployment = await this.describeServiceDeployment(arn)
+      const hook = serviceDeployment.lifecycleHookDetails?.find(h => h.hookId === hookId)
+      if (hook?.status !== 'AWAITING_ACTION') return { readBack: true, serviceDeployment }
       this.ensureTimeLeft(what, outcome.error)
     }
   }

@@ -14,6 +14,7 @@
 import type {
   Deployment,
   DeploymentConfiguration,
+  DeploymentLifecycleHookDetail,
   DeploymentStrategy,
   Service,
   ServiceDeployment,
@@ -31,14 +32,18 @@ import {
   tasksFailingUnwatched,
   type FailureCause
 } from './rollout.js'
+import { awaitingHook, decidePause, reachedTestTraffic } from './pause.js'
 import { StoppedTaskLog, type EventFeed } from './watch.js'
 
 // ---- inputs ------------------------------------------------------------------------------------
 
-/** When the step returns: `steady` (bake time and clean-up done), or `traffic-shifted`. */
-export type WaitUntil = 'steady' | 'traffic-shifted'
+/**
+ * When the step returns: `steady` (bake time and clean-up done), `traffic-shifted`, or
+ * `test-traffic` (waiting at the PAUSE hook that gates test traffic: pause.ts).
+ */
+export type WaitUntil = 'steady' | 'traffic-shifted' | 'test-traffic'
 
-export const WAIT_UNTIL_VALUES: readonly WaitUntil[] = ['steady', 'traffic-shifted']
+export const WAIT_UNTIL_VALUES: readonly WaitUntil[] = ['steady', 'traffic-shifted', 'test-traffic']
 
 /** The `wait-until` input; for ROLLING services `traffic-shifted` means the same as `steady`. */
 export function readWaitUntil(inputs: Inputs): WaitUntil {
@@ -47,7 +52,7 @@ export function readWaitUntil(inputs: Inputs): WaitUntil {
   throw new InputError(
     'wait-until',
     value,
-    'use steady (wait for bake time and clean-up) or traffic-shifted (return once all production traffic is on the new revision)'
+    'use steady (wait for bake time and clean-up), traffic-shifted (return once all production traffic is on the new revision) or test-traffic (return once the deployment waits at its PAUSE hook, test traffic on the new revision and production traffic not)'
   )
 }
 
@@ -101,6 +106,8 @@ export type LifecycleVerdict =
   | { kind: 'rolled-back'; reason: string }
   /** Another service deployment replaced ours. */
   | { kind: 'superseded'; by: string; reason: string }
+  /** It waits at a PAUSE hook for ContinueServiceDeployment (pause.ts decides what to do). */
+  | { kind: 'awaiting-action'; hook: DeploymentLifecycleHookDetail }
 
 /** What else one look saw: the service (its current service deployment, our deployment's tasks). */
 export interface LifecycleContext {
@@ -140,12 +147,15 @@ export function judgeServiceDeployment(
     return { kind: 'failed', cause: 'rollout-failed', reason, ecsRollingBack: false }
 
   // Under way. A failed hook or a tripped breaker is a failure now, before ECS says so.
-  const hook = sd.lifecycleHookDetails?.find(h => h.status === 'FAILED' || h.status === 'TIMED_OUT')
+  // A PAUSE hook that expired with CONTINUE is ECS moving on, as the service owner chose.
+  const hook = sd.lifecycleHookDetails?.find(
+    h => h.status === 'FAILED' || (h.status === 'TIMED_OUT' && !pauseContinued(h))
+  )
   if (hook) {
     return {
       kind: 'failed',
       cause: 'rollout-failed',
-      reason: `lifecycle hook ${hookName(hook.targetArn)} ${hook.status} at ${sd.lifecycleStage ?? 'its stage'}`,
+      reason: `lifecycle hook ${hookName(hook.targetArn)} ${hook.status} at ${sd.lifecycleStage ?? 'its stage'}${hook.targetType === 'PAUSE' && hook.status === 'TIMED_OUT' ? `: nobody answered it, and ECS applied its timeout action ${hook.timeoutAction ?? 'ROLLBACK'}` : ''}`,
       ecsRollingBack: hook.status === 'FAILED' || hook.timeoutAction === 'ROLLBACK'
     }
   }
@@ -163,9 +173,15 @@ export function judgeServiceDeployment(
     const failing = ours && tasksFailingUnwatched(context.service, ours)
     if (failing) return failing
   }
+  const paused = awaitingHook(sd)
+  if (paused) return { kind: 'awaiting-action', hook: paused }
   if (sd.lifecycleStage === 'BAKE_TIME' || sd.lifecycleStage === 'CLEAN_UP')
     return { kind: 'traffic-shifted' }
   return { kind: 'in-progress' }
+}
+
+function pauseContinued(hook: DeploymentLifecycleHookDetail): boolean {
+  return hook.targetType === 'PAUSE' && hook.timeoutAction === 'CONTINUE'
 }
 
 /** ECS's own words for why a service deployment failed or rolled back (it has a status then). */
@@ -236,7 +252,8 @@ export function stageLine(sd: ServiceDeployment, sinceUpdateMs: number): string 
   else if (test >= allTest && (production ?? 0) < 100)
     parts.push('test traffic on the new revision')
   const hooks = (sd.lifecycleHookDetails ?? []).map(
-    h => `${hookName(h.targetArn)} ${h.status ?? 'UNKNOWN'}`
+    h =>
+      `${hookName(h.targetArn)} ${h.status ?? 'UNKNOWN'}${h.status === 'AWAITING_ACTION' && h.expiresAt ? ` (expires ${h.expiresAt.toISOString().slice(0, 19)}Z, then ${h.timeoutAction ?? 'ROLLBACK'})` : ''}`
   )
   if (hooks.length > 0) parts.push(`hooks: ${hooks.join(', ')}`)
   const status = sd.status && sd.status !== 'IN_PROGRESS' ? ` [${sd.status}]` : ''
@@ -308,6 +325,13 @@ export interface LifecycleWatchRequest {
   deadline: number
   pollMs: number
   events: EventFeed
+  /**
+   * Set by a step that answered the deployment's test-traffic gate: it continues the pauses
+   * before later LINEAR and CANARY steps (pause.ts), once each.
+   */
+  pauses?: { answered: Set<string>; answer(hookId: string): Promise<void> }
+  /** The stage the deployment was in when the watch began, if known: earlier ones are not "passed". */
+  fromStage?: string
 }
 
 interface Seen {
@@ -322,6 +346,8 @@ export type LifecycleWatchResult =
   | (Seen & {
       kind: 'succeeded'
       reached: WaitUntil | 'rolled-back'
+      /** test-traffic: the hook it waits at. */
+      hook?: DeploymentLifecycleHookDetail
       service: Service
       serviceDeployment: ServiceDeployment
       /** `rolled-back` only: clock ms of the first look with no production traffic on the new revision. */
@@ -374,6 +400,7 @@ export async function watchServiceDeployment(
   let failedTasks = 0
   let lastKey: string | undefined
   let trafficReturnedAt: number | undefined
+  const pauseLines = new Set<string>()
   let service: Service | undefined
   let sd: ServiceDeployment | undefined
   const done = () => ({ ...seen, elapsedMs: clock.now() - started })
@@ -399,7 +426,7 @@ export async function watchServiceDeployment(
     const entered = stage !== undefined && seen.stages.at(-1)?.stage !== stage
     // Stages entered and left between two looks are printed too, as passed.
     if (entered && request.until !== 'rolled-back') {
-      for (const passed of stagesBetween(seen.stages.at(-1)?.stage, stage)) {
+      for (const passed of stagesBetween(seen.stages.at(-1)?.stage ?? request.fromStage, stage)) {
         runner.info(
           `[${formatDuration(now - request.since)} since the update] ${passed}: passed between two looks`
         )
@@ -429,16 +456,49 @@ export async function watchServiceDeployment(
       service: request.until === 'rolled-back' ? undefined : service,
       deploymentId: request.deployment.id
     })
-    const result = decide(verdict, request.until)
+    const result = decide(verdict, request.until, sd)
     if (result === 'succeeded')
       return {
         ...done(),
         kind: 'succeeded',
         reached: request.until,
+        hook: verdict.kind === 'awaiting-action' ? verdict.hook : undefined,
         service,
         serviceDeployment: sd,
         trafficReturnedAt
       }
+    if (
+      result === undefined &&
+      verdict.kind === 'awaiting-action' &&
+      request.until !== 'rolled-back'
+    ) {
+      const pause = decidePause(sd, verdict.hook, {
+        now,
+        deadline: request.deadline,
+        answered: request.pauses?.answered
+      })
+      // Once per hook and decision: the countdown is in the stage line.
+      const once = `${verdict.hook.hookId}|${pause.kind}`
+      if (!pauseLines.has(once)) {
+        pauseLines.add(once)
+        runner.info(pause.kind === 'give-up' ? pause.reason : pause.line)
+      }
+      if (pause.kind === 'answer') await request.pauses!.answer(verdict.hook.hookId ?? '')
+      if (pause.kind === 'give-up') {
+        stopped.refresh()
+        return {
+          ...done(),
+          kind: 'failed',
+          cause: 'rollout-failed',
+          reason: pause.reason,
+          ecsRollingBack: false,
+          stopped,
+          service,
+          serviceDeployment: sd,
+          rollback: rollbackPossibility(sd)
+        }
+      }
+    }
     if (result === 'superseded') {
       // decide says superseded for a superseded verdict only.
       const { by, reason } = verdict as Extract<LifecycleVerdict, { kind: 'superseded' }>
@@ -462,11 +522,17 @@ export async function watchServiceDeployment(
                 reason: `ECS rolled the service deployment back: ${verdict.reason}`,
                 ecsRollingBack: true
               }
-            : {
-                cause: 'rollout-failed' as const,
-                reason: `the rollback did not happen: the service deployment ended ${sd.status}`,
-                ecsRollingBack: false
-              }
+            : request.until === 'test-traffic'
+              ? {
+                  cause: 'rollout-failed' as const,
+                  reason: `it moved past the test-traffic gate before this step saw it wait (${sd.status} at ${sd.lifecycleStage ?? 'no stage'}): production traffic reached the new revision without the gate`,
+                  ecsRollingBack: false
+                }
+              : {
+                  cause: 'rollout-failed' as const,
+                  reason: `the rollback did not happen: the service deployment ended ${sd.status}`,
+                  ecsRollingBack: false
+                }
       return {
         ...done(),
         kind: 'failed',
@@ -483,7 +549,7 @@ export async function watchServiceDeployment(
         ...done(),
         kind: 'failed',
         cause: 'timed-out',
-        reason: `the service deployment did not ${request.until === 'rolled-back' ? 'roll back' : request.until === 'traffic-shifted' ? 'shift production traffic' : 'complete'} within ${formatDuration(request.deadline - started)} (last stage ${sd.lifecycleStage ?? 'unknown'})`,
+        reason: `the service deployment did not ${request.until === 'rolled-back' ? 'roll back' : request.until === 'traffic-shifted' ? 'shift production traffic' : request.until === 'test-traffic' ? 'wait at its test-traffic gate' : 'complete'} within ${formatDuration(request.deadline - started)} (last stage ${sd.lifecycleStage ?? 'unknown'})`,
         ecsRollingBack: false,
         stopped,
         service,
@@ -500,8 +566,14 @@ export async function watchServiceDeployment(
 /** How a verdict ends a watch that waits for `until`; undefined keeps polling. */
 export function decide(
   verdict: LifecycleVerdict,
-  until: WaitUntil | 'rolled-back'
+  until: WaitUntil | 'rolled-back',
+  sd: ServiceDeployment = {}
 ): 'succeeded' | 'failed' | 'superseded' | undefined {
+  if (until === 'test-traffic') {
+    if (verdict.kind === 'awaiting-action') return reachedTestTraffic(sd) ? 'succeeded' : undefined
+    // Past the gate without this step seeing it wait: production traffic went on ungated.
+    if (verdict.kind === 'traffic-shifted' || verdict.kind === 'succeeded') return 'failed'
+  }
   if (until === 'rolled-back') {
     if (verdict.kind === 'rolled-back') return 'succeeded'
     if (verdict.kind === 'failed') return verdict.ecsRollingBack ? undefined : 'failed'

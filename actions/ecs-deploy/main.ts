@@ -10,9 +10,11 @@ import { EcsGateway, NotApplied } from './ecs.js'
 import { EcsTasksGateway } from './ecs-tasks.js'
 import { ecrEndpointOverridden, ecrGatewayFor, ecrImageByDigest, imageWaitError } from './ecr.js'
 import { checkGates, gateDependencies, type GateDependencies } from './gates.js'
+import { answerHook, reportTestTrafficGate } from './hooks.js'
 import { describeStrategy, lifecycleStrategy, watchServiceDeployment } from './lifecycle.js'
 import { crashLogsText, fetchCrashLogs, logsGateway } from './logs.js'
 import { runMigration } from './migration.js'
+import { refuseTestTrafficWithoutGate } from './pause.js'
 import { planDeploy } from './plan.js'
 import { resolveRollbackTarget } from './previous.js'
 import * as provenance from './provenance.js'
@@ -129,6 +131,11 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
   refuseForeignController(first, config)
   const strategy = lifecycleStrategy(first)
   if (strategy) runner.info(describeStrategy(first))
+  if (config.waitUntil === 'test-traffic' && !config.continueDeployment)
+    refuseTestTrafficWithoutGate(first, config.service)
+
+  // 1b. Answering a PAUSE hook of a deployment under way instead of deploying.
+  if (config.continueDeployment) return answerHook(ecs, runner, clock, config, step, first)
 
   // 2. An incident rollback while a blue/green deployment still bakes: a traffic switch.
   if (config.rollbackTo && strategy && !config.dryRun) {
@@ -372,6 +379,7 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
   step.rollout = result
   step.facts.rollout = result.kind
   recordRollout(step, result, watchedFrom, clock.now())
+  reportTestTrafficGate(runner, step, result)
   if (result.kind !== 'failed') return
 
   // 13. The first error, as soon as the failure is seen and before any rollback. When no

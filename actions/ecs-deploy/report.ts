@@ -50,6 +50,8 @@ export interface StepRecord {
   scalingSummary?: string
   planSummary?: string
   crashLogs?: CrashLogs
+  /** A PAUSE hook waited at or answered (hooks.ts); its message, when it tells the outcome best. */
+  hook?: { summary: string; message?: string }
   error?: unknown
 }
 
@@ -123,6 +125,7 @@ function message(step: StepRecord, status: DeployStatus): string {
     }
     return said
   }
+  if (step.hook?.message) return step.hook.message
   const what = config?.rollbackTo ? `rollback-to ${config.rollbackTo}` : (config?.image ?? '')
   const name = config?.service ?? ''
   if (rollout?.kind === 'superseded') {
@@ -178,6 +181,7 @@ function summary(step: StepRecord, status: DeployStatus, now: number): string {
     ])
   ]
   if (step.gateSummary) parts.push(step.gateSummary)
+  if (step.hook) parts.push(step.hook.summary)
   if (step.planSummary) parts.push(step.planSummary)
   if (step.migrationSummary) parts.push(step.migrationSummary)
   if (step.scalingSummary) parts.push(step.scalingSummary)

@@ -3,7 +3,8 @@
  * image to a passing smoke gate, how soon a crashing task becomes our `::error::` line, how
  * much ecs-deploy adds over the rollout the emulator itself plays, and how soon the previous
  * version serves again after a failed smoke gate, on a BLUE_GREEN service (a traffic switch
- * while it bakes) against a ROLLING one (a new deployment), in the same run.
+ * while it bakes) against a ROLLING one (a new deployment), in the same run; and how many
+ * production requests a build failing its gate answers, by how it is gated (exposure.ts).
  * Needs Docker and the local registry (`bash tools/docker-up.sh`, as root).
  */
 import {
@@ -17,6 +18,7 @@ import {
   type Pipeline
 } from '../../test/support/emulator.js'
 import type { BundleRun } from '../../test/support/bundle.js'
+import { benchExposure } from './exposure.js'
 
 interface Row {
   metric: string
@@ -118,6 +120,7 @@ export async function benchEndToEnd(): Promise<Row[]> {
       note: `status ${failed.outputs.status ?? `exit ${failed.exitCode}`}`
     })
     rows.push(...(await benchGateRollback(pipeline, build.outputs['image-digest'] ?? '', good)))
+    rows.push(...(await benchExposure(pipeline, build.outputs['image-digest'] ?? '')))
   } finally {
     await pipeline.close()
   }

@@ -30,7 +30,7 @@ export function checkDeployProvenance(workflow: Workflow): string[] {
     problems.push(`${workflow.path} jobs.deploy: needs attestations: read (and nothing more)`)
   const steps = (Array.isArray(job.steps) ? job.steps : []).map(mapping)
   const rollouts = steps.filter(
-    s => String(s.uses ?? '').includes('/actions/ecs-deploy') && !mapping(s.with)['rollback-to']
+    s => String(s.uses ?? '').includes('/actions/ecs-deploy') && mapping(s.with).image !== undefined
   )
   for (const rollout of rollouts) {
     const given = mapping(rollout.with)

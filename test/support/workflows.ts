@@ -891,13 +891,14 @@ export function checkDeployShape(
   const credentials = findSteps(job, assumesCredentials)
   const deploys = findSteps(
     job,
-    step => usesAction('ecs-deploy')(step) && !('rollback-to' in mapping(step.with))
+    step =>
+      usesAction('ecs-deploy')(step) && !('rollback-to' in mapping(step.with)) && !answersHook(step)
   )
   const rollbacks = findSteps(
     job,
     step => usesAction('ecs-deploy')(step) && 'rollback-to' in mapping(step.with)
   )
-  const smokes = findSteps(job, usesAction('smoke-health'))
+  const smokes = findSteps(job, step => usesAction('smoke-health')(step) && !gatesTestTraffic(step))
   if (
     credentials.length !== 1 ||
     deploys.length !== 1 ||
@@ -966,7 +967,10 @@ export function checkDeployShape(
         `${workflow.path}: input '${input}' defaults to '${String(own.default ?? '')}', ecs-deploy's to '${String(actionDefault ?? '')}'`
       )
   }
-  if (deployWith['wait-until'] !== 'traffic-shifted')
+  if (
+    deployWith['wait-until'] !== 'traffic-shifted' &&
+    bare(deployWith['wait-until']) !== TEST_TRAFFIC_WAIT
+  )
     problems.push(
       `${place}: the rollout must pass wait-until: traffic-shifted, so the smoke gate runs during bake time and a failed gate's rollback is a traffic switch`
     )
@@ -1047,6 +1051,80 @@ export function checkDeployShape(
       `${place}: the status output must report a rollback after a failed smoke gate, and failed when none happened`
     )
   }
+  problems.push(...checkTestTrafficGate(workflow, job, place, deploy, smoke))
+  return problems
+}
+
+/** The rollout's wait-until with a test-url: the PAUSE hook, else the start of bake time. */
+const TEST_TRAFFIC_WAIT = "inputs.test-url != '' && 'test-traffic' || 'traffic-shifted'"
+const answersHook = (step: Mapping) => 'continue-deployment' in mapping(step.with)
+const gatesTestTraffic = (step: Mapping) => bare(mapping(step.with).url) === 'inputs.test-url'
+
+/**
+ * deploy.yml's test-traffic gate (test-url): the rollout waits at the PAUSE hook, smoke-health
+ * checks the test listener, and one ecs-deploy step answers the hook, always: continue only
+ * after a passed gate in a job still going, rollback after a failed, crashed or cancelled one.
+ */
+export function checkTestTrafficGate(
+  workflow: Workflow,
+  job: Mapping,
+  place: string,
+  deploy: FoundStep,
+  smoke: FoundStep
+): string[] {
+  const problems: string[] = []
+  const input = callInputs(workflow)['test-url']
+  if (input === undefined || String(input.default ?? '') !== '')
+    problems.push(`${workflow.path}: input 'test-url' must be declared, empty by default`)
+  const deployId = text(deploy.step.id)
+  if (bare(mapping(deploy.step.with)['wait-until']) !== TEST_TRAFFIC_WAIT)
+    problems.push(
+      `${place}: the rollout must pass wait-until: \${{ ${TEST_TRAFFIC_WAIT} }}, so with test-url it returns at the PAUSE hook`
+    )
+  const gates = findSteps(job, step => usesAction('smoke-health')(step) && gatesTestTraffic(step))
+  const answers = findSteps(job, step => usesAction('ecs-deploy')(step) && answersHook(step))
+  if (gates.length !== 1 || answers.length !== 1) {
+    problems.push(
+      `${place}: expected one smoke-health step on inputs.test-url and one ecs-deploy continue-deployment step; found ${gates.length}, ${answers.length}`
+    )
+    return problems
+  }
+  const [gate, answer] = [gates[0], answers[0]] as FoundStep[]
+  const gateId = text(gate.step.id)
+  if (!(deploy.index < gate.index && gate.index < answer.index && answer.index < smoke.index))
+    problems.push(
+      `${place}: steps must run rollout, test-traffic gate, answer, production smoke gate, in that order`
+    )
+  if (!conditionIs(gate.step.if, [/^inputs\.test-url != ''$/]))
+    problems.push(`${place}: the test-traffic gate must run if: inputs.test-url != ''`)
+  if (!/\bgithub\.sha\b/.test(text(mapping(gate.step.with)['expected-version'])))
+    problems.push(`${place}: the test-traffic gate must expect the new version`)
+  const answerWith = mapping(answer.step.with)
+  if (
+    bare(answerWith['continue-deployment']) !== `steps.${deployId}.outputs.service-deployment-arn`
+  )
+    problems.push(
+      `${place}: the answer must use continue-deployment: \${{ steps.${deployId}.outputs.service-deployment-arn }}`
+    )
+  if (
+    !conditionIs(answer.step.if, [
+      /^always\(\)$/,
+      /^inputs\.test-url != ''$/,
+      new RegExp(`^steps\\.${escape(deployId)}\\.outputs\\.hook-id != ''$`)
+    ])
+  )
+    problems.push(
+      `${place}: the answer must run if: always() && inputs.test-url != '' && steps.${deployId}.outputs.hook-id != '', so a failed, crashed or cancelled gate still sends the rollback`
+    )
+  if (
+    bare(answerWith['continue-action']) !==
+    `steps.${gateId}.outcome == 'success' && job.status == 'success' && 'continue' || 'rollback'`
+  )
+    problems.push(
+      `${place}: the answer must continue only after a passed gate in a job still going, else roll back: continue-action: \${{ steps.${gateId}.outcome == 'success' && job.status == 'success' && 'continue' || 'rollback' }}`
+    )
+  if (!text(mapping(job.outputs).status).includes(`steps.${text(answer.step.id)}.outputs.status`))
+    problems.push(`${place}: the status output must report the answer's status`)
   return problems
 }
 

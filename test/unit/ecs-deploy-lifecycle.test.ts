@@ -58,10 +58,11 @@ describe('wait-until', () => {
   it('defaults to steady and takes traffic-shifted', () => {
     expect(read('')).toBe('steady')
     expect(read('traffic-shifted')).toBe('traffic-shifted')
+    expect(read('test-traffic')).toBe('test-traffic')
   })
   it('refuses anything else, naming the input, the value and the choices', () => {
     expect(() => read('baked')).toThrow(
-      /^Input 'wait-until' is 'baked': use steady .* or traffic-shifted/
+      /^Input 'wait-until' is 'baked': use steady .*, traffic-shifted .* or test-traffic/
     )
   })
 })

@@ -267,7 +267,7 @@ describe('inputs given to our actions', () => {
     )
     expect(checkActionInputs(broken, resolver)).toEqual([
       expect.stringMatching(
-        /steps\[3\].*passes 'expected_version', which actions\/smoke-health\/action.yml does not declare/
+        /steps\[5\].*passes 'expected_version', which actions\/smoke-health\/action.yml does not declare/
       )
     ])
   })
@@ -557,7 +557,8 @@ describe('the job graph', () => {
       )
     )
     expect(checkDeployShape(status)).toEqual([
-      expect.stringMatching(/the status output must report .* failed when none happened/)
+      expect.stringMatching(/the status output must report .* failed when none happened/),
+      expect.stringMatching(/the status output must report the answer's status/)
     ])
   })
 
@@ -664,7 +665,8 @@ describe('blue/green, migrations and scaling in deploy.yml and pipeline.yml', ()
       (doc: Document) => step(doc, 'deploy', 'deploy').deleteIn(['with', 'wait-until'])
     ]) {
       expect(checkDeployShape(mutated(load(reusable.deploy), change))).toEqual([
-        expect.stringMatching(/must pass wait-until: traffic-shifted/)
+        expect.stringMatching(/must pass wait-until: traffic-shifted/),
+        expect.stringMatching(/with test-url it returns at the PAUSE hook/)
       ])
     }
   })
@@ -1732,7 +1734,7 @@ describe('a service repository calls the chain, as GitHub resolves it when the r
     )
     expect(run(root)).toEqual([
       expect.stringMatching(
-        /^noblepay\/deploy\/.github\/workflows\/deploy.yml jobs.deploy.steps\[3\] \(Smoke gate on the new version\): uses actions\/smoke-health, which has no action.yml \(looked up as actions\/smoke-health in noblepay\/noblepay-api, the caller's checkout\)$/
+        /^noblepay\/deploy\/.github\/workflows\/deploy.yml jobs.deploy.steps\[\d+\] \(Smoke gate on the new version\): uses actions\/smoke-health, which has no action.yml \(looked up as actions\/smoke-health in noblepay\/noblepay-api, the caller's checkout\)$/
       )
     ])
   })
@@ -1976,5 +1978,81 @@ describe('each environment’s settings, written once, in the service’s settin
       expect(plan.log).toContain('plan-role-to-assume is empty')
       for (const result of [missing, plan]) expect(result.outputs).toEqual({})
     })
+  })
+})
+
+describe('deploy.yml gates test traffic before production traffic (test-url)', () => {
+  it('waits at the PAUSE hook, gates the test listener, and answers the hook always', () => {
+    const deploy = load(reusable.deploy)
+    expect(checkDeployShape(deploy)).toEqual([])
+    const steps = deploy.doc.toJS().jobs.deploy.steps as Array<Record<string, unknown>>
+    const answer = steps.find(s => s.id === 'answer')!
+    expect(answer.if).toBe(
+      "always() && inputs.test-url != '' && steps.deploy.outputs.hook-id != ''"
+    )
+  })
+
+  it.each([
+    [
+      'success() (a failed gate never answers)',
+      "inputs.test-url != '' && steps.deploy.outputs.hook-id != ''"
+    ],
+    [
+      '!cancelled() (a cancelled job never answers)',
+      "!cancelled() && inputs.test-url != '' && steps.deploy.outputs.hook-id != ''"
+    ],
+    [
+      'failure() (a passed gate never continues)',
+      "failure() && inputs.test-url != '' && steps.deploy.outputs.hook-id != ''"
+    ]
+  ])('fails an answer that runs on %s', (_, condition) => {
+    const broken = mutated(load(reusable.deploy), doc =>
+      step(doc, 'deploy', 'answer').set('if', condition)
+    )
+    expect(checkDeployShape(broken)).toEqual([
+      expect.stringMatching(/the answer must run if: always\(\) && inputs.test-url != ''/)
+    ])
+  })
+
+  it.each([
+    "${{ steps.test-smoke.outcome == 'success' && 'continue' || 'rollback' }}",
+    "${{ steps.test-smoke.outcome != 'failure' && 'continue' || 'rollback' }}",
+    'continue'
+  ])(
+    'fails an answer that could continue after a failed, crashed or cancelled gate: %s',
+    action => {
+      const broken = mutated(load(reusable.deploy), doc =>
+        step(doc, 'deploy', 'answer').setIn(['with', 'continue-action'], action)
+      )
+      expect(checkDeployShape(broken)).toEqual([
+        expect.stringMatching(
+          /the answer must continue only after a passed gate in a job still going/
+        )
+      ])
+    }
+  )
+
+  it('fails without the gate on the test listener, or with the answer after the production gate', () => {
+    const noGate = mutated(load(reusable.deploy), doc => {
+      const steps = doc.getIn(['jobs', 'deploy', 'steps']) as YAMLSeq
+      steps.items = steps.items.filter(item => (item as YAMLMap).get('id') !== 'test-smoke')
+    })
+    expect(checkDeployShape(noGate)).toEqual([
+      expect.stringMatching(
+        /expected one smoke-health step on inputs.test-url and one ecs-deploy continue-deployment step; found 0, 1/
+      )
+    ])
+    const late = mutated(load(reusable.deploy), doc => {
+      const steps = doc.getIn(['jobs', 'deploy', 'steps']) as YAMLSeq
+      const at = steps.items.findIndex(item => (item as YAMLMap).get('id') === 'answer')
+      const [answer] = steps.items.splice(at, 1)
+      const smoke = steps.items.findIndex(item => (item as YAMLMap).get('id') === 'smoke')
+      steps.items.splice(smoke + 1, 0, answer)
+    })
+    expect(checkDeployShape(late)).toEqual([
+      expect.stringMatching(
+        /rollout, test-traffic gate, answer, production smoke gate, in that order/
+      )
+    ])
   })
 })

@@ -4,6 +4,14 @@
  * (ECS deployment controller) scheduler that moves them on every tick.
  */
 import { AwsServiceError } from '../shared/json11.js'
+import {
+  answerPauseHook,
+  hookLetsStageEnd,
+  isPauseHook,
+  pauseHookRun,
+  playPauseHooks,
+  validateLifecycleHooks
+} from './pause-hooks.js'
 import { randomBytes, randomInt, randomUUID } from 'node:crypto'
 import type { TaskReport, TaskRuntime } from './runtime.js'
 
@@ -144,10 +152,14 @@ export type LifecycleStage = (typeof LIFECYCLE_STAGES)[number]
 export type HookStage = Exclude<LifecycleStage, 'BAKE_TIME' | 'CLEAN_UP'>
 
 export interface LifecycleHookSpec {
-  /** The Lambda function ECS would invoke; the stand-in plays it by setHookBehaviour. */
-  hookTargetArn: string
+  /** AWS_LAMBDA (the default) or PAUSE (pause-hooks.ts). */
+  targetType?: 'AWS_LAMBDA' | 'PAUSE'
+  /** The Lambda function ECS would invoke; the stand-in plays it by setHookBehaviour. None for PAUSE. */
+  hookTargetArn?: string
   roleArn?: string
   lifecycleStages: HookStage[]
+  /** How long a PAUSE hook waits and what ECS does then (pause-hooks.ts). */
+  timeoutConfiguration?: { timeoutInMinutes?: number; action?: 'CONTINUE' | 'ROLLBACK' }
 }
 
 /** What a hook (its Lambda) answers, invocation after invocation; the last answer repeats. */
@@ -159,12 +171,19 @@ export interface HookBehaviour {
 
 export interface HookRun {
   hookId: string
-  targetArn: string
+  targetType?: 'AWS_LAMBDA' | 'PAUSE'
+  /** The Lambda's ARN; none for a PAUSE hook. */
+  targetArn?: string
   stage: HookStage
-  status: 'IN_PROGRESS' | 'SUCCEEDED' | 'FAILED'
+  status: 'IN_PROGRESS' | 'SUCCEEDED' | 'FAILED' | 'AWAITING_ACTION' | 'TIMED_OUT'
   startedAt: number
   answersAt: number
   result: 'SUCCEEDED' | 'FAILED'
+  /** PAUSE: when ECS takes the timeout action, and which. */
+  expiresAt?: number
+  timeoutAction?: 'CONTINUE' | 'ROLLBACK'
+  /** PAUSE: a ContinueServiceDeployment answer, applied on the next step. */
+  answer?: 'CONTINUE' | 'ROLLBACK'
 }
 
 /** Where a BLUE_GREEN, LINEAR or CANARY deployment stands in its lifecycle. */
@@ -573,6 +592,7 @@ export class EcsModel {
     }
     if (!STRATEGIES.includes(service.strategy))
       throw new Error(`strategy must be one of ${STRATEGIES.join(', ')}.`)
+    validateLifecycleHooks(service.lifecycleHooks)
     cluster.services.set(spec.name, service)
     const deployment = this.newDeployment(service, taskDefinition, undefined)
     if (spec.initialRollout === 'in-progress') {
@@ -636,7 +656,10 @@ export class EcsModel {
       service.linearConfiguration = { ...DEFAULT_LINEAR, ...input.linearConfiguration }
     if (input.canaryConfiguration !== undefined)
       service.canaryConfiguration = { ...DEFAULT_CANARY, ...input.canaryConfiguration }
-    if (input.lifecycleHooks !== undefined) service.lifecycleHooks = input.lifecycleHooks
+    if (input.lifecycleHooks !== undefined) {
+      validateLifecycleHooks(input.lifecycleHooks)
+      service.lifecycleHooks = input.lifecycleHooks
+    }
     let taskDefinition: TaskDefinitionRecord | undefined
     if (input.taskDefinition !== undefined) {
       taskDefinition = this.findTaskDefinition(input.taskDefinition)
@@ -1306,7 +1329,8 @@ export class EcsModel {
     lifecycle.hooks = service.lifecycleHooks
       .filter(h => h.lifecycleStages.includes(stage))
       .map(h => {
-        const behaviour = this.hookBehaviours.get(h.hookTargetArn)
+        if (isPauseHook(h)) return pauseHookRun(h, stage, now, service.minuteMs)
+        const behaviour = this.hookBehaviours.get(h.hookTargetArn ?? '')
         const results = behaviour?.results ?? ['SUCCEEDED']
         const result = results[Math.min(behaviour?.invocations ?? 0, results.length - 1)]!
         if (behaviour) behaviour.invocations++
@@ -1444,6 +1468,11 @@ export class EcsModel {
     for (const hook of lifecycle.hooks) {
       if (hook.status === 'IN_PROGRESS' && now >= hook.answersAt) hook.status = hook.result
     }
+    const paused = playPauseHooks(lifecycle, now)
+    if (paused.kind === 'rollback') {
+      this.rollBackLifecycle(service, green, paused.reason, paused.requested)
+      return
+    }
     const failedHook = lifecycle.hooks.find(h => h.status === 'FAILED')
     if (failedHook) {
       this.rollBackLifecycle(
@@ -1454,7 +1483,7 @@ export class EcsModel {
       )
       return
     }
-    const hooksDone = lifecycle.hooks.every(h => h.status === 'SUCCEEDED')
+    const hooksDone = lifecycle.hooks.every(hookLetsStageEnd)
     const elapsed = now - lifecycle.stageStartedAt
 
     if (lifecycle.stage === 'PRODUCTION_TRAFFIC_SHIFT' && lifecycle.productionWeight < 100) {
@@ -1597,6 +1626,18 @@ export class EcsModel {
       serviceRevisionArn: service.lastCompleted.revision.arn
     }
     return sd
+  }
+
+  /** ContinueServiceDeployment: answers a PAUSE hook that awaits action (pause-hooks.ts). */
+  continueServiceDeployment(arn: string, hookId: string, action: string | undefined): void {
+    const found = this.findServiceDeployment(arn)
+    if (!found)
+      throw new EcsError(
+        'ServiceDeploymentNotFoundException',
+        `Service deployment ${arn} not found.`
+      )
+    const sd = found.serviceDeployment
+    answerPauseHook(sd.target?.lifecycle, isUnderWay(sd.status), hookId, action)
   }
 
   findServiceDeployment(

@@ -20,6 +20,7 @@ import {
   type TaskDefinitionRecord,
   type TaskRecord
 } from './model.js'
+import { isPauseHook, wirePauseDetail } from './pause-hooks.js'
 
 type Body = Record<string, unknown>
 export type Operation = (model: EcsModel, body: Body) => unknown
@@ -273,9 +274,13 @@ function wireStrategy(service: { strategy: ServiceRecord['strategy'] } & Partial
           ...(service.lifecycleHooks && service.lifecycleHooks.length > 0
             ? {
                 lifecycleHooks: service.lifecycleHooks.map(h => ({
-                  hookTargetArn: h.hookTargetArn,
+                  ...(h.targetType ? { targetType: h.targetType } : {}),
+                  ...(h.hookTargetArn ? { hookTargetArn: h.hookTargetArn } : {}),
                   ...(h.roleArn ? { roleArn: h.roleArn } : {}),
-                  lifecycleStages: [...h.lifecycleStages]
+                  lifecycleStages: [...h.lifecycleStages],
+                  ...(h.timeoutConfiguration
+                    ? { timeoutConfiguration: { ...h.timeoutConfiguration } }
+                    : {})
                 }))
               }
             : {})
@@ -365,12 +370,16 @@ export function wireServiceDeployment(
           lifecycleStage: lifecycle.stage,
           ...(lifecycle.hooks.length > 0
             ? {
-                lifecycleHookDetails: lifecycle.hooks.map(h => ({
-                  hookId: h.hookId,
-                  targetType: 'AWS_LAMBDA',
-                  targetArn: h.targetArn,
-                  status: h.status
-                }))
+                lifecycleHookDetails: lifecycle.hooks.map(h =>
+                  isPauseHook(h)
+                    ? wirePauseDetail(h, seconds)
+                    : {
+                        hookId: h.hookId,
+                        targetType: 'AWS_LAMBDA',
+                        targetArn: h.targetArn,
+                        status: h.status
+                      }
+                )
               }
             : {})
         }
@@ -629,6 +638,20 @@ const stopServiceDeployment: Operation = (model, body) => {
   return { serviceDeploymentArn: sd.arn }
 }
 
+/** ContinueServiceDeployment: the answer to a PAUSE hook (pause-hooks.ts). */
+const continueServiceDeployment: Operation = (model, body) => {
+  const arn = requiredString(body, 'serviceDeploymentArn')
+  const found = model.findServiceDeployment(arn)
+  if (found && !found.service.serviceDeploymentsApi)
+    throw accessDenied(model, 'ContinueServiceDeployment', arn)
+  model.continueServiceDeployment(
+    arn,
+    requiredString(body, 'hookId'),
+    optionalString(body, 'action')
+  )
+  return { serviceDeploymentArn: arn }
+}
+
 const describeServiceRevisions: Operation = (model, body) => {
   const serviceRevisions = []
   const failures = []
@@ -790,5 +813,6 @@ export const OPERATIONS: Record<string, Operation> = {
   ListServiceDeployments: listServiceDeployments,
   DescribeServiceDeployments: describeServiceDeployments,
   StopServiceDeployment: stopServiceDeployment,
+  ContinueServiceDeployment: continueServiceDeployment,
   DescribeServiceRevisions: describeServiceRevisions
 }

@@ -6,7 +6,7 @@
  */
 import { startJson11Server, type CallRecord } from '../shared/json11.js'
 import { EcsModel, type AddServiceSpec, type HookBehaviour, type Routing } from './model.js'
-import { OPERATIONS, wireService, wireTask } from './operations.js'
+import { OPERATIONS, wireService, wireServiceDeployment, wireTask } from './operations.js'
 import {
   SimulatedTaskRuntime,
   type CommandBehaviour,
@@ -130,6 +130,8 @@ export interface EcsStandin {
    * deployment and percent; undefined for a ROLLING service (every running task serves).
    */
   routing(cluster: string, service: string): Routing | undefined
+  /** A service deployment as DescribeServiceDeployments answers it; undefined when unknown. */
+  serviceDeployment(arn: string): ReturnType<typeof wireServiceDeployment> | undefined
 }
 
 export async function startEcsStandin(options: EcsStandinOptions = {}): Promise<EcsStandin> {
@@ -221,6 +223,12 @@ export async function startEcsStandin(options: EcsStandinOptions = {}): Promise<
     routing(cluster, name) {
       const record = clusterNamed(cluster)
       return model.routing(model.service(record, name))
+    },
+    serviceDeployment(arn) {
+      const found = model.findServiceDeployment(arn)
+      return (
+        found && wireServiceDeployment(model, found.cluster, found.service, found.serviceDeployment)
+      )
     }
   }
 }
