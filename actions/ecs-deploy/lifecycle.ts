@@ -31,6 +31,7 @@ import {
   tasksFailingUnwatched,
   type FailureCause
 } from './rollout.js'
+import { stopWatchingHealthy } from './service-deployment.js'
 import { StoppedTaskLog, type EventFeed } from './watch.js'
 
 // ---- inputs ------------------------------------------------------------------------------------
@@ -107,6 +108,8 @@ export interface LifecycleContext {
   service?: Service
   /** Our ECS deployment (`ecs-svc/…`), for its failed task count. */
   deploymentId?: string
+  /** Service deployments older than ours: a described service that still names one is stale. */
+  earlier?: readonly string[]
 }
 
 const ROLLING_BACK = new Set<string | undefined>(['ROLLBACK_REQUESTED', 'ROLLBACK_IN_PROGRESS'])
@@ -129,7 +132,7 @@ export function judgeServiceDeployment(
       ecsRollingBack: false
     }
   const current = context.service?.currentServiceDeployment
-  if (current && current !== sd.serviceDeploymentArn) {
+  if (current && current !== sd.serviceDeploymentArn && !context.earlier?.includes(current)) {
     return {
       kind: 'superseded',
       by: current,
@@ -251,6 +254,8 @@ export const STAGE_ORDER: readonly string[] = [
   'POST_SCALE_UP',
   'TEST_TRAFFIC_SHIFT',
   'POST_TEST_TRAFFIC_SHIFT',
+  // Before every production traffic step of LINEAR and CANARY (ServiceDeploymentLifecycleStage).
+  'PRE_PRODUCTION_TRAFFIC_SHIFT',
   'PRODUCTION_TRAFFIC_SHIFT',
   'POST_PRODUCTION_TRAFFIC_SHIFT',
   'BAKE_TIME',
@@ -308,6 +313,8 @@ export interface LifecycleWatchRequest {
   deadline: number
   pollMs: number
   events: EventFeed
+  /** Service deployments older than ours (the one the service named before the update). */
+  earlier?: readonly string[]
 }
 
 interface Seen {
@@ -427,7 +434,8 @@ export async function watchServiceDeployment(
 
     const verdict = judgeServiceDeployment(sd, {
       service: request.until === 'rolled-back' ? undefined : service,
-      deploymentId: request.deployment.id
+      deploymentId: request.deployment.id,
+      earlier: request.earlier
     })
     const result = decide(verdict, request.until)
     if (result === 'succeeded')
@@ -478,6 +486,21 @@ export async function watchServiceDeployment(
       }
     }
     if (now >= request.deadline) {
+      // A healthy deployment that ECS is still moving along is left to it, not rolled back.
+      const healthy =
+        request.until !== 'rolled-back' &&
+        (await stopWatchingHealthy(
+          reader,
+          {
+            cluster: request.cluster,
+            deploymentId: request.deployment.id,
+            watchedMs: formatDuration(now - started)
+          },
+          sd,
+          service,
+          failedTasks
+        ))
+      if (healthy) return { ...done(), kind: 'unknown', reason: healthy, service }
       stopped.refresh()
       return {
         ...done(),
