@@ -29,6 +29,18 @@ async function standin(lines = 0): Promise<{ logs: LogsStandin; sdk: CloudWatchL
   return { logs, sdk: client(logs.endpoint) }
 }
 
+/** One page forward from the head, or from a token. */
+const forwardPage = (sdk: CloudWatchLogsClient, nextToken?: string, limit?: number) =>
+  sdk.send(
+    new GetLogEventsCommand({
+      logGroupName: GROUP,
+      logStreamName: STREAM,
+      startFromHead: true,
+      ...(limit ? { limit } : {}),
+      ...(nextToken ? { nextToken } : {})
+    })
+  )
+
 const messages = (out: { events?: Array<{ message?: string }> }) =>
   (out.events ?? []).map(e => e.message)
 
@@ -63,16 +75,7 @@ describe('CloudWatch Logs stand-in: GetLogEvents', () => {
 
   it('pages forward from the head; at the end the same token comes back until new events arrive', async () => {
     const { logs, sdk } = await standin(5)
-    const page = (nextToken?: string) =>
-      sdk.send(
-        new GetLogEventsCommand({
-          logGroupName: GROUP,
-          logStreamName: STREAM,
-          startFromHead: true,
-          limit: 2,
-          ...(nextToken ? { nextToken } : {})
-        })
-      )
+    const page = (nextToken?: string) => forwardPage(sdk, nextToken, 2)
     const seen: string[] = []
     let token: string | undefined
     for (;;) {
@@ -94,15 +97,7 @@ describe('CloudWatch Logs stand-in: GetLogEvents', () => {
 
   it('answers short pages, and an empty first page without startTime, while more events exist: only a repeated token ends the stream', async () => {
     const { sdk } = await standin(10)
-    const page = (nextToken?: string) =>
-      sdk.send(
-        new GetLogEventsCommand({
-          logGroupName: GROUP,
-          logStreamName: STREAM,
-          startFromHead: true,
-          ...(nextToken ? { nextToken } : {})
-        })
-      )
+    const page = (nextToken?: string) => forwardPage(sdk, nextToken)
     const first = await page()
     expect(first.events).toEqual([])
     expect(first.nextForwardToken).toBeDefined()

@@ -91,6 +91,16 @@ describe('ourServiceDeploymentArn', () => {
   const ours = deployment('ecs-svc/43', 43, { createdAt: new Date(T0) })
   // The reply to UpdateService still names the previous service deployment.
   const stale = service([ours], { currentServiceDeployment: SD('old') })
+  const request = (over: Partial<Parameters<typeof ourServiceDeploymentArn>[3]> = {}) => ({
+    cluster: 'payments',
+    service: 'api',
+    pollMs: 2_000,
+    deadline: T0 + 600_000,
+    before,
+    updated: { service: stale, deployment: ours, startedAt: T0 },
+    taskDefinition: TD(43),
+    ...over
+  })
 
   it('looks ours up with ListServiceDeployments, waiting while the listing lags, and ignores the stale field', async () => {
     const clock = new FakeClock(T0)
@@ -119,15 +129,12 @@ describe('ourServiceDeploymentArn', () => {
         taskDefinition: arn === 'rev-43' ? TD(43) : TD(41)
       }))
     }))
-    const arn = await ourServiceDeploymentArn(gateway(clock), clock, new RecordingRunner(), {
-      cluster: 'payments',
-      service: 'api',
-      pollMs: 2_000,
-      deadline: T0 + 600_000,
-      before,
-      updated: { service: stale, deployment: ours, startedAt: T0 },
-      taskDefinition: TD(43)
-    })
+    const arn = await ourServiceDeploymentArn(
+      gateway(clock),
+      clock,
+      new RecordingRunner(),
+      request()
+    )
     expect(arn).toBe(SD('new'))
     expect(lists).toBe(3)
     const asked = ecsMock.commandCalls(ListServiceDeploymentsCommand)[0]!.args[0].input
@@ -143,15 +150,7 @@ describe('ourServiceDeploymentArn', () => {
       })
     )
     const runner = new RecordingRunner()
-    const arn = await ourServiceDeploymentArn(gateway(clock), clock, runner, {
-      cluster: 'payments',
-      service: 'api',
-      pollMs: 2_000,
-      deadline: T0 + 600_000,
-      before,
-      updated: { service: stale, deployment: ours, startedAt: T0 },
-      taskDefinition: TD(43)
-    })
+    const arn = await ourServiceDeploymentArn(gateway(clock), clock, runner, request())
     expect(arn).toBe('')
     expect(runner.lines.join('\n')).toMatch(
       /could not be looked up .*AccessDenied.*watching the ECS deployment instead/
@@ -160,15 +159,15 @@ describe('ourServiceDeploymentArn', () => {
 
   it('an update that started no deployment watches the current one', async () => {
     const clock = new FakeClock(T0)
-    const arn = await ourServiceDeploymentArn(gateway(clock), clock, new RecordingRunner(), {
-      cluster: 'payments',
-      service: 'api',
-      pollMs: 2_000,
-      deadline: T0 + 600_000,
-      before,
-      updated: { service: before, startedAt: T0 },
-      taskDefinition: TD(41)
-    })
+    const arn = await ourServiceDeploymentArn(
+      gateway(clock),
+      clock,
+      new RecordingRunner(),
+      request({
+        updated: { service: before, startedAt: T0 },
+        taskDefinition: TD(41)
+      })
+    )
     expect(arn).toBe(SD('old'))
     expect(ecsMock.commandCalls(ListServiceDeploymentsCommand)).toHaveLength(0)
   })
