@@ -23,6 +23,8 @@ export interface OneOffTask {
   desiredStatus: string
   stopCode?: string
   stoppedReason?: string
+  /** When ECS created it (RunTask): its log lines are read from here. */
+  createdAt?: Date
   startedAt?: Date
   stoppedAt?: Date
   containers: Array<{ name: string; lastStatus?: string; exitCode?: number; reason?: string }>
@@ -179,6 +181,7 @@ export function oneOffTask(task: Task): OneOffTask {
     desiredStatus: task.desiredStatus ?? '',
     ...(task.stopCode ? { stopCode: task.stopCode } : {}),
     ...(task.stoppedReason ? { stoppedReason: task.stoppedReason } : {}),
+    ...(task.createdAt ? { createdAt: task.createdAt } : {}),
     ...(task.startedAt ? { startedAt: task.startedAt } : {}),
     ...(task.stoppedAt ? { stoppedAt: task.stoppedAt } : {}),
     containers: (task.containers ?? []).map(c => ({

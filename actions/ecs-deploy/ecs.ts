@@ -32,6 +32,8 @@ export interface StoppedTask {
   taskArn: string
   stoppedReason: string
   stopCode: string
+  /** When the task started (created, if it never did): its log lines are read from here. */
+  startedAt?: Date
   stoppedAt?: Date
   containers: Array<{ name: string; exitCode?: number; reason?: string }>
 }
@@ -66,6 +68,8 @@ export type UpdateReadBack =
 /** Tags that identify the revision this step registered: its run, attempt and image. */
 export interface RegistrationMarker {
   tags: Tag[]
+  /** How long the listing may lag a registration; default LISTING_LAG_MS. */
+  listingLagMs?: number
 }
 
 // Stryker disable all: the gateway is I/O (every ECS call), tested against the ECS stand-in;
@@ -90,6 +94,10 @@ export class UpdateUnknown extends ActionError {
 
 /** How far back a registration is looked for after a lost reply (clocks differ a little). */
 const READ_BACK_SKEW_MS = 5 * 60_000
+/** How long ListTaskDefinitions may lag a registration before its absence is believed. */
+const LISTING_LAG_MS = 10_000
+/** The listing pages read back after a lost registration reply. */
+const REGISTRATION_PAGES = 20
 /** The stopped-task pages read for one deployment: enough for the breaker's 200 failures. */
 const STOPPED_TASK_PAGES = 3
 /** The service deployment history read to find a proven revision. */
@@ -219,31 +227,62 @@ export class EcsGateway {
     }
   }
 
+  /**
+   * Our registration among the family's revisions, newest first, every page of the listing;
+   * a revision registered a moment ago may not be listed yet ("The Amazon ECS API follows an
+   * eventual consistency model", RunTaskCommand), so the listing is read again for a while
+   * before the registration counts as not made.
+   */
   private async findRegistration(
     family: string,
     marker: RegistrationMarker,
     sentAt: number
   ): Promise<TaskDefinition | undefined> {
-    const listed = await this.caller.read(`Listing revisions of '${family}'`, abortSignal =>
-      this.client.send(
-        new ListTaskDefinitionsCommand({
-          familyPrefix: family,
-          status: 'ACTIVE',
-          sort: 'DESC',
-          maxResults: 10
-        }),
-        { abortSignal }
+    const { clock } = this.caller
+    const lagUntil = clock.now() + (marker.listingLagMs ?? LISTING_LAG_MS)
+    for (;;) {
+      const found = await this.findListedRegistration(family, marker, sentAt)
+      if (found) return found
+      const wait = Math.min(1_000, Math.max(100, (lagUntil - clock.now()) / 4))
+      if (clock.now() + wait > lagUntil || clock.now() + wait >= this.caller.deadline)
+        return undefined
+      await clock.sleep(wait)
+    }
+  }
+
+  private async findListedRegistration(
+    family: string,
+    marker: RegistrationMarker,
+    sentAt: number
+  ): Promise<TaskDefinition | undefined> {
+    let nextToken: string | undefined
+    for (let page = 0; page < REGISTRATION_PAGES; page++) {
+      const listed = await this.caller.read(`Listing revisions of '${family}'`, abortSignal =>
+        this.client.send(
+          new ListTaskDefinitionsCommand({
+            familyPrefix: family,
+            status: 'ACTIVE',
+            sort: 'DESC',
+            maxResults: 10,
+            nextToken
+          }),
+          { abortSignal }
+        )
       )
-    )
-    const arns = (listed.taskDefinitionArns ?? []).filter(
-      arn => arn.split('/').pop()?.split(':')[0] === family
-    )
-    for (const arn of arns) {
-      const { taskDefinition, tags } = await this.describeTaskDefinition(arn)
-      const registeredAt = taskDefinition.registeredAt?.valueOf() ?? sentAt
-      if (registeredAt < sentAt - READ_BACK_SKEW_MS) break
-      const carries = marker.tags.every(m => tags.some(t => t.key === m.key && t.value === m.value))
-      if (carries) return taskDefinition
+      const arns = (listed.taskDefinitionArns ?? []).filter(
+        arn => arn.split('/').pop()?.split(':')[0] === family
+      )
+      for (const arn of arns) {
+        const { taskDefinition, tags } = await this.describeTaskDefinition(arn)
+        const registeredAt = taskDefinition.registeredAt?.valueOf() ?? sentAt
+        if (registeredAt < sentAt - READ_BACK_SKEW_MS) return undefined
+        const carries = marker.tags.every(m =>
+          tags.some(t => t.key === m.key && t.value === m.value)
+        )
+        if (carries) return taskDefinition
+      }
+      nextToken = listed.nextToken
+      if (!nextToken) return undefined
     }
     return undefined
   }
@@ -358,6 +397,7 @@ export class EcsGateway {
         taskArn: task.taskArn ?? '',
         stoppedReason: task.stoppedReason ?? '',
         stopCode: task.stopCode ?? '',
+        startedAt: task.startedAt ?? task.createdAt,
         stoppedAt: task.stoppedAt,
         containers: (task.containers ?? []).map(c => ({
           name: c.name ?? '',
@@ -373,15 +413,27 @@ export class EcsGateway {
    * The service deployment history, newest first, with each deployment's task definition.
    * Throws (with AWS's reason) when it cannot be read: callers must not guess instead.
    */
-  async deploymentHistory(cluster: string, service: string): Promise<HistoricDeployment[]> {
+  async deploymentHistory(
+    cluster: string,
+    service: string,
+    createdAfter?: number
+  ): Promise<HistoricDeployment[]> {
     const briefs: ServiceDeploymentBrief[] = []
     let nextToken: string | undefined
+    const createdAt =
+      createdAfter === undefined ? {} : { createdAt: { after: new Date(createdAfter) } }
     for (let page = 0; page < HISTORY_PAGES; page++) {
       const response = await this.caller.read(
         `Reading the deployment history of service '${service}'`,
         abortSignal =>
           this.client.send(
-            new ListServiceDeploymentsCommand({ cluster, service, maxResults: 100, nextToken }),
+            new ListServiceDeploymentsCommand({
+              cluster,
+              service,
+              maxResults: 100,
+              nextToken,
+              ...createdAt
+            }),
             { abortSignal }
           )
       )
@@ -417,6 +469,19 @@ export class EcsGateway {
         createdAt: b.createdAt,
         finishedAt: b.finishedAt
       }))
+  }
+
+  /**
+   * The service deployments created since `createdAfter` (ECS's clock, epoch ms), newest first,
+   * with their task definitions: where the one an update started is found, as
+   * `currentServiceDeployment` may still name the previous one.
+   */
+  recentServiceDeployments(
+    cluster: string,
+    service: string,
+    createdAfter: number
+  ): Promise<HistoricDeployment[]> {
+    return this.deploymentHistory(cluster, service, createdAfter)
   }
 
   /** One service deployment (BLUE_GREEN, LINEAR, CANARY: with its lifecycle stage and traffic). */

@@ -33,6 +33,7 @@ import {
   type FailureCause
 } from './rollout.js'
 import { awaitingHook, decidePause, reachedTestTraffic } from './pause.js'
+import { stopWatchingHealthy } from './service-deployment.js'
 import { StoppedTaskLog, type EventFeed } from './watch.js'
 
 // ---- inputs ------------------------------------------------------------------------------------
@@ -114,6 +115,8 @@ export interface LifecycleContext {
   service?: Service
   /** Our ECS deployment (`ecs-svc/…`), for its failed task count. */
   deploymentId?: string
+  /** Service deployments older than ours: a described service that still names one is stale. */
+  earlier?: readonly string[]
 }
 
 const ROLLING_BACK = new Set<string | undefined>(['ROLLBACK_REQUESTED', 'ROLLBACK_IN_PROGRESS'])
@@ -136,7 +139,7 @@ export function judgeServiceDeployment(
       ecsRollingBack: false
     }
   const current = context.service?.currentServiceDeployment
-  if (current && current !== sd.serviceDeploymentArn) {
+  if (current && current !== sd.serviceDeploymentArn && !context.earlier?.includes(current)) {
     return {
       kind: 'superseded',
       by: current,
@@ -268,6 +271,8 @@ export const STAGE_ORDER: readonly string[] = [
   'POST_SCALE_UP',
   'TEST_TRAFFIC_SHIFT',
   'POST_TEST_TRAFFIC_SHIFT',
+  // Before every production traffic step of LINEAR and CANARY (ServiceDeploymentLifecycleStage).
+  'PRE_PRODUCTION_TRAFFIC_SHIFT',
   'PRODUCTION_TRAFFIC_SHIFT',
   'POST_PRODUCTION_TRAFFIC_SHIFT',
   'BAKE_TIME',
@@ -332,6 +337,8 @@ export interface LifecycleWatchRequest {
   pauses?: { answered: Set<string>; answer(hookId: string): Promise<void> }
   /** The stage the deployment was in when the watch began, if known: earlier ones are not "passed". */
   fromStage?: string
+  /** Service deployments older than ours (the one the service named before the update). */
+  earlier?: readonly string[]
 }
 
 interface Seen {
@@ -454,7 +461,8 @@ export async function watchServiceDeployment(
 
     const verdict = judgeServiceDeployment(sd, {
       service: request.until === 'rolled-back' ? undefined : service,
-      deploymentId: request.deployment.id
+      deploymentId: request.deployment.id,
+      earlier: request.earlier
     })
     const result = decide(verdict, request.until, sd)
     if (result === 'succeeded')
@@ -544,6 +552,21 @@ export async function watchServiceDeployment(
       }
     }
     if (now >= request.deadline) {
+      // A healthy deployment that ECS is still moving along is left to it, not rolled back.
+      const healthy =
+        request.until !== 'rolled-back' &&
+        (await stopWatchingHealthy(
+          reader,
+          {
+            cluster: request.cluster,
+            deploymentId: request.deployment.id,
+            watchedMs: formatDuration(now - started)
+          },
+          sd,
+          service,
+          failedTasks
+        ))
+      if (healthy) return { ...done(), kind: 'unknown', reason: healthy, service }
       stopped.refresh()
       return {
         ...done(),

@@ -135,6 +135,8 @@ export function explainLogProblem(problem: LogProblem): string {
 export interface StoppedTaskLike {
   taskArn: string
   stopCode?: string
+  /** When the task started (or was created): its log reads start there. */
+  startedAt?: Date
   containers: Array<{ name: string; exitCode?: number; reason?: string }>
 }
 
@@ -203,23 +205,34 @@ export class LogsGateway {
     return this.caller.deadline
   }
 
-  /** The last `count` lines of a stream, oldest first. */
-  async lastLines(group: string, stream: string, count: number): Promise<LogRead> {
-    const read = await this.page(group, stream, { startFromHead: false, limit: count })
-    if (read.kind === 'problem') return read
-    return { kind: 'lines', lines: toLines(read.page) }
+  /**
+   * The last `count` lines of a stream, oldest first: read forward from `startTime` (the task's
+   * start) through every page until the forward token comes back unchanged, as a short or
+   * empty page does not end a stream.
+   */
+  async lastLines(
+    group: string,
+    stream: string,
+    count: number,
+    startTime?: number
+  ): Promise<LogRead> {
+    const follower = new LogFollower(this, group, stream, startTime, MAX_PAGES_PER_READ)
+    const lines = await follower.poll()
+    const problem = follower.failed() ?? follower.notFound()
+    if (problem && lines.length === 0) return { kind: 'problem', problem }
+    return { kind: 'lines', lines: lines.slice(-count) }
   }
 
-  /** Follows a stream from its start: each poll() returns the lines that arrived since the last. */
-  follow(group: string, stream: string): LogFollower {
-    return new LogFollower(this, group, stream)
+  /** Follows a stream from `startTime`: each poll() returns the lines that arrived since the last. */
+  follow(group: string, stream: string, startTime?: number): LogFollower {
+    return new LogFollower(this, group, stream, startTime)
   }
 
   /** One GetLogEvents page; AWS's answers about the stream come back as a problem, not thrown. */
   async page(
     group: string,
     stream: string,
-    paging: { startFromHead: boolean; limit?: number; nextToken?: string }
+    paging: { startFromHead: boolean; limit?: number; nextToken?: string; startTime?: number }
   ): Promise<Page> {
     try {
       return await this.caller.read(
@@ -232,7 +245,8 @@ export class LogsGateway {
                 logStreamName: stream,
                 startFromHead: paging.startFromHead,
                 ...(paging.limit !== undefined ? { limit: paging.limit } : {}),
-                ...(paging.nextToken !== undefined ? { nextToken: paging.nextToken } : {})
+                ...(paging.nextToken !== undefined ? { nextToken: paging.nextToken } : {}),
+                ...(paging.startTime !== undefined ? { startTime: paging.startTime } : {})
               }),
               { abortSignal: signal }
             )
@@ -294,26 +308,37 @@ function toLines(page: GetLogEventsCommandOutput): LogLine[] {
   }))
 }
 
+/** The pages one read of a stream may take: a stream logged faster than it is read still ends. */
+const MAX_PAGES_PER_READ = 200
+
 /**
  * New lines of a stream as they arrive. Before the container starts its stream does not exist:
- * that is not a problem, the next poll looks again. Pages through with nextForwardToken
- * (startFromHead true, as CloudWatch Logs requires for forward tokens); the same token coming
- * back means the end of the stream for now.
+ * that is not a problem, the next poll looks again. Reads from `startTime` (the task's start,
+ * which CloudWatch Logs recommends against empty pages) and pages through with
+ * nextForwardToken (startFromHead true, as forward tokens require). A short or empty page does
+ * not end a read; only the token coming back as it was sent means the end of the stream for now.
  */
 export class LogFollower {
   private token: string | undefined
   private problem: LogProblem | undefined
+  private missing: LogProblem | undefined
 
   constructor(
     private readonly gateway: LogsGateway,
     readonly group: string,
     readonly stream: string,
-    private readonly maxPagesPerPoll = 10
+    private readonly startTime?: number,
+    private readonly maxPagesPerPoll = 50
   ) {}
 
   /** What stopped the follower: any problem but the stream not existing yet. */
   failed(): LogProblem | undefined {
     return this.problem
+  }
+
+  /** The stream did not exist (yet) on the last read. */
+  notFound(): LogProblem | undefined {
+    return this.missing
   }
 
   /** Follow again after a passing failure (the next poll goes on from where it was). */
@@ -324,20 +349,25 @@ export class LogFollower {
   async poll(gateway: LogsGateway = this.gateway): Promise<LogLine[]> {
     if (this.problem) return []
     const lines: LogLine[] = []
+    this.missing = undefined
     for (let pages = 0; pages < this.maxPagesPerPoll; pages++) {
       const read = await gateway.page(this.group, this.stream, {
         startFromHead: true,
-        nextToken: this.token
+        nextToken: this.token,
+        ...(this.token === undefined && this.startTime !== undefined
+          ? { startTime: this.startTime }
+          : {})
       })
       if (read.kind === 'problem') {
-        if (read.problem.kind !== 'stream-not-found') this.problem = read.problem
+        if (read.problem.kind === 'stream-not-found') this.missing = read.problem
+        else this.problem = read.problem
         break
       }
       lines.push(...toLines(read.page))
       const next = read.page.nextForwardToken
       const done = next === undefined || next === this.token
       this.token = next ?? this.token
-      if (done || (read.page.events ?? []).length === 0) break
+      if (done) break
     }
     return lines
   }
@@ -408,12 +438,17 @@ export async function fetchCrashLogs(
   try {
     const base = logsFor(location.region)
     const gateway = base.until(base.clock.now() + (request.timeoutMs ?? 10_000))
-    let read = await gateway.lastLines(location.group, location.stream, request.count)
+    const startTime = request.stoppedTasks
+      .find(t => t.taskArn === picked.taskArn)
+      ?.startedAt?.valueOf()
+    const readLines = () =>
+      gateway.lastLines(location.group, location.stream, request.count, startTime)
+    let read = await readLines()
     if (read.kind === 'problem' && read.problem.kind === 'stream-not-found') {
       const wait = request.retryMs ?? 2_000
       if (gateway.clock.now() + wait < gateway.deadline) {
         await gateway.clock.sleep(wait)
-        read = await gateway.lastLines(location.group, location.stream, request.count)
+        read = await readLines()
       }
     }
     if (read.kind === 'problem') {

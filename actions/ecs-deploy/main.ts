@@ -15,6 +15,7 @@ import { describeStrategy, lifecycleStrategy, watchServiceDeployment } from './l
 import { crashLogsText, fetchCrashLogs, logsGateway } from './logs.js'
 import { runMigration } from './migration.js'
 import { refuseTestTrafficWithoutGate } from './pause.js'
+import { ourServiceDeploymentArn, shortWaitRefusal } from './service-deployment.js'
 import { planDeploy } from './plan.js'
 import { resolveRollbackTarget } from './previous.js'
 import * as provenance from './provenance.js'
@@ -142,6 +143,10 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
     const switched = await rollBackInFlight(ecs, runner, clock, config, first, step)
     if (switched) return
   }
+
+  // A LINEAR or CANARY rollout the wait cannot cover is refused before any change.
+  const tooShort = config.waitForStability ? shortWaitRefusal(first, strategy, config) : undefined
+  if (tooShort && !config.dryRun) throw new Refusal(tooShort)
 
   // 3. A rollout already in flight is waited for: the baseline is what it settles on.
   const settle = async (look: Service) => {
@@ -324,7 +329,13 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
   const ours = updated.deployment ?? (config.forceNewDeployment ? undefined : current)
   step.deploymentId = ours?.id ?? ''
   runner.setOutput('deployment-id', step.deploymentId)
-  const serviceDeploymentArn = strategy ? (updated.service.currentServiceDeployment ?? '') : ''
+  const serviceDeploymentArn = strategy
+    ? await ourServiceDeploymentArn(rollout, clock, runner, {
+        ...{ cluster: config.cluster, service: config.service, pollMs: config.pollMs },
+        ...{ deadline: rolloutStarted + config.waitMs, before: service, updated },
+        taskDefinition: step.target
+      })
+    : ''
   step.serviceDeploymentArn = serviceDeploymentArn
   if (serviceDeploymentArn) runner.setOutput('service-deployment-arn', serviceDeploymentArn)
   if (updated.readBack) {
@@ -365,7 +376,10 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
             since: updated.startedAt,
             deadline: rolloutStarted + config.waitMs,
             pollMs: config.pollMs,
-            events
+            events,
+            earlier: [service.currentServiceDeployment ?? ''].filter(
+              arn => arn !== serviceDeploymentArn
+            )
           })
         : watchDeployment(ecs, runner, clock, {
             cluster: config.cluster,
@@ -539,7 +553,10 @@ async function registerNextRevision(
     trace
   })
   // The run's own tags find this revision again if the reply to the registration is lost.
-  const registered = await ecs.registerTaskDefinition(input, { tags: traceTags(trace) })
+  const registered = await ecs.registerTaskDefinition(input, {
+    tags: traceTags(trace),
+    listingLagMs: Math.min(10_000, Math.max(2_000, 5 * config.pollMs))
+  })
   const arn = registered.taskDefinition.taskDefinitionArn ?? ''
   if (registered.readBack) {
     runner.info(

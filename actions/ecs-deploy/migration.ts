@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { RunTaskCommandInput, Service, TaskDefinition } from '@aws-sdk/client-ecs'
+import { AwsRejection } from '../shared/aws-call.js'
 import { describeError } from '../shared/errors.js'
 import type { Inputs } from '../shared/inputs.js'
 import type { Clock, Runner } from '../shared/runner.js'
@@ -324,7 +325,8 @@ export async function runMigration(
     else if (!deps.logsFor) logsUnavailable = 'no CloudWatch Logs client was given'
     else {
       const logs = deps.logsFor(location.region)
-      following = { follower: logs.follow(location.group, location.stream), logs }
+      const startTime = (lastTask.createdAt ?? lastTask.startedAt)?.valueOf()
+      following = { follower: logs.follow(location.group, location.stream, startTime), logs }
     }
     if (logsUnavailable) runner.info(`Its output is not shown: ${logsUnavailable}.`)
   }
@@ -349,13 +351,30 @@ export async function runMigration(
   }
 
   const deadline = started + timeoutMs
+  const watchUntil = deadline + stopGraceMs
   let status = lastTask.lastStatus
   let timedOut: { afterMs: number } | undefined
+  /** Why the task could not be watched, when AWS refused the reads outright. */
+  let refused: string | undefined
+  /** The stop was sent; confirmed once a read shows the task stopping. */
+  const stop: { sent: boolean; confirmed: boolean; unreadable?: string } = {
+    sent: false,
+    confirmed: false
+  }
+  const sendStop = async (reason: string) => {
+    stop.sent = true
+    await tasks.until(watchUntil).stopTask(request.cluster, taskArn!, reason)
+  }
   try {
     for (;;) {
-      const task = await tasks.describeTask(request.cluster, taskArn)
+      // Reads end at the migration's own limit (or the stop's grace), whatever they are doing:
+      // a read that hangs never keeps the timeout's stop from being sent.
+      const look = await readTask(tasks.until(stop.sent ? watchUntil : deadline), request, taskArn)
+      const task = look.task
       if (task) {
         lastTask = task
+        if (stop.sent && (task.desiredStatus === 'STOPPED' || task.lastStatus === 'STOPPED'))
+          stop.confirmed = true
         if (task.lastStatus !== status) {
           status = task.lastStatus
           runner.info(
@@ -363,8 +382,16 @@ export async function runMigration(
           )
         }
       }
+      if (look.failure && stop.sent) stop.unreadable = look.failure
       await readLogs()
       if (task?.lastStatus === 'STOPPED') break
+      if (look.refused && !stop.sent) {
+        // AWS will not let the step watch the task: it is not left running unwatched.
+        refused = look.failure
+        runner.info(`Task ${taskIdOf(taskArn)} cannot be watched (${refused}): stopping it.`)
+        await sendStop('pre-deploy-command could not be watched')
+        break
+      }
       const now = clock.now()
       if (now >= deadline) {
         if (!timedOut) {
@@ -372,17 +399,14 @@ export async function runMigration(
           runner.info(
             `The migration did not finish within ${formatDuration(timeoutMs)}: stopping task ${taskIdOf(taskArn)}.`
           )
-          await tasks.stopTask(
-            request.cluster,
-            taskArn,
-            `pre-deploy-command did not finish within ${formatDuration(timeoutMs)}`
-          )
-        } else if (now >= deadline + stopGraceMs) {
+          await sendStop(`pre-deploy-command did not finish within ${formatDuration(timeoutMs)}`)
+        } else if (now >= watchUntil) {
           break
         }
       }
       // Up to the timeout, not past it; after it, while the stopped task winds down, every poll.
-      await clock.sleep(now < deadline ? Math.min(request.pollMs, deadline - now) : request.pollMs)
+      const until = now < deadline ? deadline : watchUntil
+      await clock.sleep(Math.max(0, Math.min(request.pollMs, until - now)))
     }
   } catch (error) {
     return finish({
@@ -390,10 +414,32 @@ export async function runMigration(
       reason: `${describeError(error)}; task ${taskIdOf(taskArn)} may still be running`
     })
   }
+  if (refused) {
+    return finish({
+      kind: 'failed',
+      reason: `${refused}; task ${taskIdOf(taskArn)} was asked to stop`
+    })
+  }
   // awslogs delivers a moment after the container stops: one more look picks up its last lines.
   await readLogs()
   // The loop ends when the task stopped, or past the timeout and the stop's grace period.
-  return finish(judgeMigration(lastTask, request.containerName, timedOut))
+  const verdict = judgeMigration(lastTask, request.containerName, timedOut)
+  if (verdict.kind === 'failed' && stop.sent && !stop.confirmed && stop.unreadable)
+    verdict.reason += `; the stop could not be read back (${stop.unreadable}), so task ${taskIdOf(taskArn)} may still be running`
+  return finish(verdict)
+}
+
+/** One look at the task: a read that fails is reported, not thrown (the loop decides). */
+async function readTask(
+  tasks: EcsTasksGateway,
+  request: MigrationRequest,
+  taskArn: string
+): Promise<{ task?: OneOffTask; failure?: string; refused?: boolean }> {
+  try {
+    return { task: await tasks.describeTask(request.cluster, taskArn) }
+  } catch (error) {
+    return { failure: describeError(error), refused: error instanceof AwsRejection }
+  }
 }
 
 function placement(request: RunTaskCommandInput): string {

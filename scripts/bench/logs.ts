@@ -89,6 +89,7 @@ export async function benchLogFetch(samples = 10): Promise<Row[]> {
       stoppedTasks: (described.tasks ?? []).map(t => ({
         taskArn: t.taskArn ?? '',
         stopCode: t.stopCode,
+        startedAt: t.startedAt ?? t.createdAt,
         containers: (t.containers ?? []).map(c => ({ name: c.name ?? '', exitCode: c.exitCode }))
       })),
       containerName: 'api',

@@ -6,6 +6,7 @@
  * Needs `bash tools/docker-up.sh` (run as root; the tests run it when they can).
  */
 import {
+  ListServiceDeploymentsCommand,
   DescribeServiceDeploymentsCommand,
   DescribeTaskDefinitionCommand,
   ECSClient,
@@ -76,10 +77,12 @@ async function deployV2(name: string, v1: string): Promise<{ v2: string; arn: st
     })
   )
   const v2 = registered.taskDefinition!.taskDefinitionArn!
-  const updated = await ecs.send(
-    new UpdateServiceCommand({ cluster: 'local', service: name, taskDefinition: v2 })
+  await ecs.send(new UpdateServiceCommand({ cluster: 'local', service: name, taskDefinition: v2 }))
+  // The reply's currentServiceDeployment may still name the previous one: the newest listed is ours.
+  const listed = await ecs.send(
+    new ListServiceDeploymentsCommand({ cluster: 'local', service: name })
   )
-  return { v2, arn: updated.service!.currentServiceDeployment! }
+  return { v2, arn: listed.serviceDeployments![0]!.serviceDeploymentArn! }
 }
 
 async function version(url: string): Promise<string> {

@@ -97,6 +97,7 @@ describe('ecs-deploy on a BLUE_GREEN service on the Docker emulator', () => {
         'POST_SCALE_UP',
         'TEST_TRAFFIC_SHIFT',
         'POST_TEST_TRAFFIC_SHIFT',
+        'PRE_PRODUCTION_TRAFFIC_SHIFT',
         'PRODUCTION_TRAFFIC_SHIFT',
         'POST_PRODUCTION_TRAFFIC_SHIFT',
         'BAKE_TIME',

@@ -41,6 +41,31 @@ const runningImages = () =>
     .map(c => c.image)
     .sort()
 
+/**
+ * The running images once the service has settled: one deployment, COMPLETED, and as many
+ * containers running as it wants. Waited for within a deadline, so a look in the middle of a
+ * rollout (old and new containers both running) is never taken as the service's state.
+ */
+async function settledImages(timeoutMs = 60_000): Promise<string[]> {
+  const until = Date.now() + timeoutMs
+  for (;;) {
+    const service = pipeline.emulator.ecs.service('local', pipeline.repository)
+    const images = runningImages()
+    const [only, ...others] = service.deployments
+    if (
+      others.length === 0 &&
+      only?.rolloutState === 'COMPLETED' &&
+      images.length === service.desiredCount
+    )
+      return images
+    if (Date.now() > until)
+      throw new Error(
+        `The service did not settle within ${timeoutMs} ms: ${service.deployments.length} deployments, ${images.length} containers running.`
+      )
+    await new Promise(resolve => setTimeout(resolve, 250))
+  }
+}
+
 const build = (failMode?: 'crash' | 'unhealthy') => buildVersion(pipeline, failMode)
 
 beforeAll(async () => {
@@ -222,11 +247,9 @@ describe('the pipeline on the Docker emulator', () => {
       expect(errorLines(run).at(-1)).toMatch(
         /superseded: deployment ecs-svc\/\d+ \(payments-api:\d+\) replaced/
       )
-      // Theirs stands: it rolls out to the end, and ours made one update only.
-      const until = Date.now() + 60_000
-      while (runningImages().join() !== [v1.image, v1.image].join() && Date.now() < until)
-        await new Promise(resolve => setTimeout(resolve, 500))
-      expect(runningImages()).toEqual([v1.image, v1.image])
+      // Theirs stands: it rolls out to the end, and ours made one update only. Two v1
+      // containers running is not the end yet: theirs starts two more before the old go.
+      expect(await settledImages()).toEqual([v1.image, v1.image])
       expect(changes() - before).toBe(4 + 2 + 1)
       const gate = await pipeline.gate(v1.version)
       expect(gate.outputs.status).toBe('healthy')
@@ -237,7 +260,7 @@ describe('the pipeline on the Docker emulator', () => {
   it(
     'an image the registry does not hold fails to start, named in the failure',
     async () => {
-      const before = runningImages()
+      const before = await settledImages()
       const missing = `${pipeline.emulator.registry.host}/payments-api:not-pushed-${commit().slice(0, 8)}`
       const deploy = await pipeline.deploy({ image: missing })
       expect(deploy.exitCode).toBe(1)
@@ -253,7 +276,7 @@ describe('the pipeline on the Docker emulator', () => {
   it(
     'a container whose health check fails stops its task, and the failure names the health checks',
     async () => {
-      const before = runningImages()
+      const before = await settledImages()
       const dir = mkdtempSync(join(tmpdir(), 'e2e-taskdef-'))
       const template = join(dir, 'task-definition.json')
       writeFileSync(

@@ -14,6 +14,7 @@ import {
   watchServiceDeployment,
   type LifecycleWatchRequest
 } from '../../actions/ecs-deploy/lifecycle.js'
+import { ourServiceDeploymentArn } from '../../actions/ecs-deploy/service-deployment.js'
 import {
   LIFECYCLE_STAGES,
   startEcsStandin,
@@ -109,10 +110,22 @@ async function update(s: Setup): Promise<Omit<LifecycleWatchRequest, 'until'>> {
       taskDefinition: before.taskDefinition
     }
   })
+  // As main.ts finds it: the reply's currentServiceDeployment may still be the previous one.
+  const serviceDeploymentArn = await ourServiceDeploymentArn(s.ecs, realClock, s.runner, {
+    cluster: 'prod',
+    service: 'api',
+    pollMs: POLL_MS,
+    deadline: Date.now() + 15_000,
+    before,
+    updated,
+    taskDefinition: s.v2
+  })
+  expect(serviceDeploymentArn).not.toBe(before.currentServiceDeployment)
   return {
     cluster: 'prod',
     service: 'api',
-    serviceDeploymentArn: updated.service.currentServiceDeployment!,
+    serviceDeploymentArn,
+    earlier: [before.currentServiceDeployment!],
     deployment: { id: updated.deployment!.id!, taskDefinition: s.v2 },
     since: updated.startedAt,
     deadline: Date.now() + 15_000,
@@ -139,7 +152,15 @@ describe.each(Object.keys(STRATEGY) as Array<keyof typeof STRATEGY>)('%s', strat
       until: 'steady'
     })
     expect(result).toMatchObject({ kind: 'succeeded', reached: 'steady' })
-    expect(stagesPrinted(s.runner)).toEqual(LIFECYCLE_STAGES.filter(x => x !== 'RECONCILE_SERVICE'))
+    // PRE_PRODUCTION_TRAFFIC_SHIFT, then PRODUCTION_TRAFFIC_SHIFT, for each traffic step.
+    const steps = strategy === 'BLUE_GREEN' ? 1 : 2
+    const stages = LIFECYCLE_STAGES.filter(x => x !== 'RECONCILE_SERVICE')
+    const shift = stages.indexOf('PRE_PRODUCTION_TRAFFIC_SHIFT')
+    expect(stagesPrinted(s.runner)).toEqual([
+      ...stages.slice(0, shift),
+      ...Array.from({ length: steps }, () => stages.slice(shift, shift + 2)).flat(),
+      ...stages.slice(shift + 2)
+    ])
     expect(result.stages.map(v => v.stage)).toEqual(stagesPrinted(s.runner))
     if (strategy !== 'BLUE_GREEN')
       expect(s.runner.log).toMatch(

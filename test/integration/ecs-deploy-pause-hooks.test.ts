@@ -220,7 +220,8 @@ describe('continue-deployment', () => {
 describe('a deploy that meets a PAUSE hook it does not wait for', () => {
   it('stops at once instead of waiting out its deadline, naming the hook, expiresAt and timeoutAction, and rolls back', async () => {
     await start()
-    const run = await deploy({ image: 'local/api:v2', 'wait-for-minutes': '1' })
+    // Two minutes: enough for the one bake minute (a wait the strategy cannot cover is refused).
+    const run = await deploy({ image: 'local/api:v2', 'wait-for-minutes': '2' })
     expect(run.outputs.status).toBe('rolled-back')
     expect(run.durationMs).toBeLessThan(20_000)
     expect(errorLines(run)[0]).toMatch(

@@ -273,6 +273,11 @@ const STRATEGIES: Record<Exclude<DeploymentStrategy, 'ROLLING'>, Partial<AddServ
   CANARY: { canaryConfiguration: { canaryPercent: 20, canaryBakeTimeInMinutes: 1 } }
 }
 const HOOK = 'arn:aws:lambda:eu-west-1:123456789012:function:check-green'
+/**
+ * The stand-in plays a minute in 100 ms, but the step reads the service's configuration as
+ * ECS's minutes: its wait must cover the steps and bake time, or it refuses before any change.
+ */
+const COVERING_WAIT = { 'wait-for-minutes': '200' }
 const lifecycle = (strategy: keyof typeof STRATEGIES, more: Partial<AddServiceSpec> = {}) => ({
   strategy,
   ...STRATEGIES[strategy],
@@ -293,7 +298,7 @@ describe.each(Object.keys(STRATEGIES) as Array<keyof typeof STRATEGIES>)(
     it('succeed through every stage, one UpdateService, with a picture of the rollout', async () => {
       // Stages last over two polls each here, so every one is seen as it is entered.
       await start(lifecycle(strategy, { stageMs: 120 }), 20)
-      const run = await deploy({ image: 'local/api:v2' }, '0.05')
+      const run = await deploy({ image: 'local/api:v2', ...COVERING_WAIT }, '0.05')
       expect([run.exitCode, run.outputs.status]).toEqual([0, 'succeeded'])
       expect(stagesPrinted(run)).toEqual([
         'PRE_SCALE_UP',
@@ -301,6 +306,11 @@ describe.each(Object.keys(STRATEGIES) as Array<keyof typeof STRATEGIES>)(
         'POST_SCALE_UP',
         'TEST_TRAFFIC_SHIFT',
         'POST_TEST_TRAFFIC_SHIFT',
+        // Before each traffic step: one for BLUE_GREEN, two for these LINEAR and CANARY.
+        ...(strategy === 'BLUE_GREEN'
+          ? []
+          : ['PRE_PRODUCTION_TRAFFIC_SHIFT', 'PRODUCTION_TRAFFIC_SHIFT']),
+        'PRE_PRODUCTION_TRAFFIC_SHIFT',
         'PRODUCTION_TRAFFIC_SHIFT',
         'POST_PRODUCTION_TRAFFIC_SHIFT',
         'BAKE_TIME',
@@ -325,7 +335,7 @@ describe.each(Object.keys(STRATEGIES) as Array<keyof typeof STRATEGIES>)(
         20
       )
       world.ecs.setHookBehaviour(HOOK, { results: ['FAILED'] })
-      const run = await deploy({ image: 'local/api:v2' }, '0.05')
+      const run = await deploy({ image: 'local/api:v2', ...COVERING_WAIT }, '0.05')
       expect([run.exitCode, run.outputs.status]).toEqual([1, 'rolled-back'])
       expect(errorLines(run)[0]).toContain('check-green')
       expect(primary().taskDefinition).toBe(world.v1)
@@ -336,7 +346,7 @@ describe.each(Object.keys(STRATEGIES) as Array<keyof typeof STRATEGIES>)(
     it('a failed gate during bake time: rollback-to switches traffic back at once with one StopServiceDeployment', async () => {
       await start(lifecycle(strategy, { bakeTimeInMinutes: 100 }), 20)
       const shifted = await deploy(
-        { image: 'local/api:v2', 'wait-until': 'traffic-shifted' },
+        { image: 'local/api:v2', 'wait-until': 'traffic-shifted', ...COVERING_WAIT },
         '0.05'
       )
       expect([shifted.exitCode, shifted.outputs.status]).toEqual([0, 'succeeded'])

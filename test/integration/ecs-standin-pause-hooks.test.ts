@@ -21,6 +21,7 @@ import {
   type EcsStandin,
   type LifecycleHookSpec
 } from '../../tools/ecs-standin/server.js'
+import { newestServiceDeployment } from '../support/ecs-fixtures.js'
 
 const STAGE_MS = 10
 const MINUTE_MS = 100
@@ -82,7 +83,8 @@ async function deployV2({ ecs, v2 }: Fixture): Promise<string> {
   const updated = await ecs.send(
     new UpdateServiceCommand({ cluster: 'prod', service: 'api', taskDefinition: v2 })
   )
-  return updated.service!.currentServiceDeployment!
+  expect(updated.service!.deployments![0]!.taskDefinition).toBe(v2)
+  return await newestServiceDeployment(ecs)
 }
 
 async function describeSd(ecs: ECSClient, arn: string): Promise<ServiceDeployment> {

@@ -98,6 +98,20 @@ async function pollUntil(
   }
 }
 
+/** Every page of ListTaskDefinitions (newest first): a page may be short of maxResults. */
+async function listAllTaskDefinitions(ecs: ECSClient, family: string): Promise<string[]> {
+  const arns: string[] = []
+  let nextToken: string | undefined
+  do {
+    const page = await ecs.send(
+      new ListTaskDefinitionsCommand({ familyPrefix: family, sort: 'DESC', nextToken })
+    )
+    arns.push(...(page.taskDefinitionArns ?? []))
+    nextToken = page.nextToken
+  } while (nextToken)
+  return arns
+}
+
 const settledOn = (taskDefinition: string) => (s: Service) =>
   s.deployments!.length === 1 &&
   s.deployments![0]!.taskDefinition === taskDefinition &&
@@ -296,6 +310,57 @@ describe('ECS stand-in', () => {
     expect(successful.serviceDeployments![0]!.finishedAt).toBeInstanceOf(Date)
   })
 
+  it('resets failedTasks to 0 once a task of the deployment runs (resetOnHealthyTask, default true), so a build that comes up and then crashes never trips the breaker; false keeps counting', async () => {
+    for (const resetOnHealthyTask of [undefined, false]) {
+      const { standin, ecs } = await fixture({
+        desiredCount: 1,
+        circuitBreaker: {
+          enable: true,
+          rollback: true,
+          ...(resetOnHealthyTask === false ? { resetOnHealthyTask } : {})
+        }
+      })
+      // Each task runs for a while, then crashes: a crash loop.
+      standin.setImageBehaviour(/:v2-loop$/, {
+        outcome: 'crash',
+        runningAfterMs: 2 * TICK_MS,
+        afterMs: 4 * TICK_MS,
+        exitCode: 1
+      })
+      const v2 = await registerImage(ecs, 'registry/api:v2-loop')
+      const updated = await ecs.send(
+        new UpdateServiceCommand({ cluster: 'prod', service: 'api', taskDefinition: v2 })
+      )
+      const id = updated.service!.deployments![0]!.id!
+      const counts: number[] = []
+      const deadline = Date.now() + 3_000
+      let ours: Deployment | undefined
+      for (;;) {
+        const look = await describe1(ecs)
+        ours = look.deployments!.find(d => d.id === id)
+        counts.push(ours?.failedTasks ?? 0)
+        const stopped = standin
+          .tasks('prod', 'api')
+          .filter(t => t.startedBy === id && t.lastStatus === 'STOPPED').length
+        if (stopped >= 3 || ours?.rolloutState === 'FAILED' || Date.now() > deadline) break
+        await new Promise(resolve => setTimeout(resolve, TICK_MS / 2))
+      }
+      const crashed = standin
+        .tasks('prod', 'api')
+        .filter(t => t.startedBy === id && t.lastStatus === 'STOPPED')
+      expect(crashed.length).toBeGreaterThanOrEqual(3)
+      if (resetOnHealthyTask === false) {
+        // Every crash counts: the count never goes back.
+        expect(counts.every((c, i) => i === 0 || c >= counts[i - 1]!)).toBe(true)
+        expect(counts.at(-1)).toBeGreaterThanOrEqual(2)
+      } else {
+        expect(ours?.rolloutState).not.toBe('FAILED')
+        expect(Math.max(...counts)).toBeLessThan(circuitBreakerThreshold(1))
+        expect(counts.slice(counts.indexOf(1))).toContain(0)
+      }
+    }
+  })
+
   it('derives the failure threshold from the desired count, takes an override, and without rollback leaves the FAILED deployment primary', async () => {
     expect([1, 6, 7, 25, 400, 1000].map(circuitBreakerThreshold)).toEqual([3, 3, 4, 13, 200, 200])
 
@@ -443,6 +508,7 @@ describe('ECS stand-in', () => {
       revision: 2,
       status: 'ACTIVE'
     })
+    const notYetListed = await listAllTaskDefinitions(ecs, 'api')
     expect(registered.tags).toEqual([{ key: 'commit', value: 'abc123' }])
 
     const latest = await ecs.send(
@@ -453,10 +519,26 @@ describe('ECS stand-in', () => {
     const first = await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: 'api:1' }))
     expect(first.taskDefinition!.taskDefinitionArn).toBe(v1)
     expect(first.tags).toBeUndefined()
-    const listed = await ecs.send(
-      new ListTaskDefinitionsCommand({ familyPrefix: 'api', sort: 'DESC' })
+    // ListTaskDefinitions is eventually consistent: the revision registered a moment ago is not
+    // listed yet. A few ticks on it is, in pages shorter than maxResults.
+    const registeredArn = registered.taskDefinition!.taskDefinitionArn!
+    expect(notYetListed).not.toContain(registeredArn)
+    const first10 = await ecs.send(
+      new ListTaskDefinitionsCommand({ familyPrefix: 'api', sort: 'DESC', maxResults: 10 })
     )
-    expect(listed.taskDefinitionArns).toEqual([registered.taskDefinition!.taskDefinitionArn, v1])
+    expect(first10.taskDefinitionArns!.length).toBeLessThan(10)
+    const deadline = Date.now() + 5_000
+    let listed = await listAllTaskDefinitions(ecs, 'api')
+    while (!listed.includes(registeredArn) && Date.now() < deadline) {
+      await new Promise(resolve => setTimeout(resolve, TICK_MS))
+      listed = await listAllTaskDefinitions(ecs, 'api')
+    }
+    expect(listed).toEqual([registeredArn, v1])
+    const short = await ecs.send(
+      new ListTaskDefinitionsCommand({ familyPrefix: 'api', sort: 'DESC', maxResults: 1 })
+    )
+    expect(short).toMatchObject({ taskDefinitionArns: [registeredArn] })
+    expect(short.nextToken).toBeDefined()
     await expect(
       ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: 'api:9' }))
     ).rejects.toMatchObject({ name: 'ClientException' })

@@ -29,6 +29,18 @@ async function standin(lines = 0): Promise<{ logs: LogsStandin; sdk: CloudWatchL
   return { logs, sdk: client(logs.endpoint) }
 }
 
+/** One page forward from the head, or from a token. */
+const forwardPage = (sdk: CloudWatchLogsClient, nextToken?: string, limit?: number) =>
+  sdk.send(
+    new GetLogEventsCommand({
+      logGroupName: GROUP,
+      logStreamName: STREAM,
+      startFromHead: true,
+      ...(limit ? { limit } : {}),
+      ...(nextToken ? { nextToken } : {})
+    })
+  )
+
 const messages = (out: { events?: Array<{ message?: string }> }) =>
   (out.events ?? []).map(e => e.message)
 
@@ -40,7 +52,12 @@ describe('CloudWatch Logs stand-in: GetLogEvents', () => {
   it('answers the last events, oldest first, when startFromHead is false (the default)', async () => {
     const { sdk } = await standin(10)
     const out = await sdk.send(
-      new GetLogEventsCommand({ logGroupName: GROUP, logStreamName: STREAM, limit: 3 })
+      new GetLogEventsCommand({
+        logGroupName: GROUP,
+        logStreamName: STREAM,
+        limit: 3,
+        startTime: 1_000
+      })
     )
     expect(messages(out)).toEqual(['line 8', 'line 9', 'line 10'])
     expect(out.events![0]).toMatchObject({ timestamp: 1_007, ingestionTime: expect.any(Number) })
@@ -58,16 +75,7 @@ describe('CloudWatch Logs stand-in: GetLogEvents', () => {
 
   it('pages forward from the head; at the end the same token comes back until new events arrive', async () => {
     const { logs, sdk } = await standin(5)
-    const page = (nextToken?: string) =>
-      sdk.send(
-        new GetLogEventsCommand({
-          logGroupName: GROUP,
-          logStreamName: STREAM,
-          startFromHead: true,
-          limit: 2,
-          ...(nextToken ? { nextToken } : {})
-        })
-      )
+    const page = (nextToken?: string) => forwardPage(sdk, nextToken, 2)
     const seen: string[] = []
     let token: string | undefined
     for (;;) {
@@ -85,6 +93,28 @@ describe('CloudWatch Logs stand-in: GetLogEvents', () => {
     const more = await page(token)
     expect(messages(more)).toEqual(['line 6'])
     expect(more.nextForwardToken).not.toBe(token)
+  })
+
+  it('answers short pages, and an empty first page without startTime, while more events exist: only a repeated token ends the stream', async () => {
+    const { sdk } = await standin(10)
+    const page = (nextToken?: string) => forwardPage(sdk, nextToken)
+    const first = await page()
+    expect(first.events).toEqual([])
+    expect(first.nextForwardToken).toBeDefined()
+    const sizes: number[] = []
+    const seen: string[] = []
+    let token = first.nextForwardToken
+    for (;;) {
+      const out = await page(token)
+      sizes.push(out.events!.length)
+      seen.push(...(messages(out) as string[]))
+      if (out.nextForwardToken === token) break
+      token = out.nextForwardToken
+    }
+    expect(seen).toEqual(Array.from({ length: 10 }, (_, i) => `line ${i + 1}`))
+    // No page was full (10,000 events fit the limit), yet pagination went on.
+    expect(Math.max(...sizes)).toBeLessThan(10)
+    expect(sizes.length).toBeGreaterThan(2)
   })
 
   it('filters by startTime (inclusive) and endTime (exclusive)', async () => {
@@ -149,7 +179,8 @@ describe('CloudWatch Logs stand-in: GetLogEvents', () => {
     const out = await sdk.send(
       new GetLogEventsCommand({
         logGroupIdentifier: `arn:aws:logs:eu-west-1:123456789012:log-group:${GROUP}:*`,
-        logStreamName: STREAM
+        logStreamName: STREAM,
+        startTime: 0
       })
     )
     expect(messages(out)).toEqual(['line 1', 'line 2'])
@@ -164,7 +195,7 @@ describe('CloudWatch Logs stand-in: GetLogEvents', () => {
     })
     try {
       const out = await client().send(
-        new GetLogEventsCommand({ logGroupName: GROUP, logStreamName: STREAM })
+        new GetLogEventsCommand({ logGroupName: GROUP, logStreamName: STREAM, startTime: 0 })
       )
       expect(messages(out)).toEqual(['line 1'])
       expect(logs.calls).toHaveLength(1)

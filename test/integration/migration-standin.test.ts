@@ -238,7 +238,11 @@ describe('ECS stand-in: RunTask and StopTask', () => {
     const stream = `ecs/api/${task.taskArn!.split('/').pop()}`
     const read = () =>
       w.logsClient.send(
-        new GetLogEventsCommand({ logGroupName: '/ecs/api', logStreamName: stream })
+        new GetLogEventsCommand({
+          logGroupName: '/ecs/api',
+          logStreamName: stream,
+          startTime: task.createdAt!.valueOf()
+        })
       )
     const early = await read()
     expect(early.events!.map(e => e.message)).toEqual(['one'])
@@ -412,6 +416,7 @@ describe('the migration and crash-log modules on the stand-ins', () => {
         stoppedTasks: stopped.map(t => ({
           taskArn: t.taskArn!,
           stopCode: t.stopCode,
+          startedAt: t.startedAt ?? t.createdAt,
           containers: (t.containers ?? []).map(c => ({ name: c.name!, exitCode: c.exitCode }))
         })),
         containerName: 'api',
@@ -430,6 +435,9 @@ describe('the migration and crash-log modules on the stand-ins', () => {
       'listening on 8080',
       'Error: connect ECONNREFUSED 10.0.3.7:5432'
     ])
-    expect(w.logs.calls.filter(c => c.operation === 'GetLogEvents')).toHaveLength(1)
+    // From the task's start, forward, until the token comes back as it was sent.
+    const reads = w.logs.calls.filter(c => c.operation === 'GetLogEvents')
+    expect(reads[0]!.input).toMatchObject({ startFromHead: true, startTime: expect.any(Number) })
+    expect(reads.at(-1)!.input.nextToken).toBeDefined()
   })
 })

@@ -1,4 +1,10 @@
-import type { Deployment, Service, TaskDefinition } from '@aws-sdk/client-ecs'
+import {
+  ListServiceDeploymentsCommand,
+  type Deployment,
+  type ECSClient,
+  type Service,
+  type TaskDefinition
+} from '@aws-sdk/client-ecs'
 import type { EcsStandin } from '../../tools/ecs-standin/server.js'
 
 export const ACCOUNT = '123456789012'
@@ -116,4 +122,17 @@ export function addSteadyService(
     desiredCount: 2,
     circuitBreaker: { enable: true, rollback: true }
   })
+}
+
+/**
+ * The newest service deployment of a service, as ListServiceDeployments lists it (newest
+ * first): right after UpdateService, `currentServiceDeployment` may still name the previous one.
+ */
+export async function newestServiceDeployment(
+  ecs: ECSClient,
+  cluster = 'prod',
+  service = 'api'
+): Promise<string> {
+  const listed = await ecs.send(new ListServiceDeploymentsCommand({ cluster, service }))
+  return listed.serviceDeployments![0]!.serviceDeploymentArn!
 }

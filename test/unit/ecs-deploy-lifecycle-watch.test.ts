@@ -146,6 +146,21 @@ const completing: World = elapsed => {
   return { sd: sd({ lifecycleStage: 'CLEAN_UP', status: 'SUCCESSFUL' }, 100) }
 }
 
+/** Our deployment with one of its two tasks still starting. */
+const startingUp = service(
+  [
+    deployment('ecs-svc/42', 42, { rolloutState: 'IN_PROGRESS', runningCount: 1, pendingCount: 1 }),
+    deployment('ecs-svc/41', 41, { status: 'ACTIVE' })
+  ],
+  {
+    currentServiceDeployment: SD,
+    deploymentConfiguration: {
+      strategy: 'BLUE_GREEN',
+      deploymentCircuitBreaker: { enable: true, rollback: true }
+    }
+  }
+)
+
 beforeEach(() => {
   ecsMock.reset()
   ecsMock.on(ListTasksCommand).resolves({ taskArns: [] })
@@ -161,6 +176,7 @@ describe('watchServiceDeployment', () => {
       '[15s since the update] POST_SCALE_UP: passed between two looks',
       '[15s since the update] TEST_TRAFFIC_SHIFT: production traffic on the previous revision; test traffic on the new revision',
       '[25s since the update] POST_TEST_TRAFFIC_SHIFT: passed between two looks',
+      '[25s since the update] PRE_PRODUCTION_TRAFFIC_SHIFT: passed between two looks',
       '[25s since the update] PRODUCTION_TRAFFIC_SHIFT: passed between two looks',
       '[25s since the update] POST_PRODUCTION_TRAFFIC_SHIFT: passed between two looks',
       '[25s since the update] BAKE_TIME: production traffic on the new revision',
@@ -181,6 +197,7 @@ describe('watchServiceDeployment', () => {
       { stage: 'POST_SCALE_UP', at: START + 10_000 },
       { stage: 'TEST_TRAFFIC_SHIFT', at: START + 10_000, production: 0 },
       { stage: 'POST_TEST_TRAFFIC_SHIFT', at: START + 20_000 },
+      { stage: 'PRE_PRODUCTION_TRAFFIC_SHIFT', at: START + 20_000 },
       { stage: 'PRODUCTION_TRAFFIC_SHIFT', at: START + 20_000 },
       { stage: 'POST_PRODUCTION_TRAFFIC_SHIFT', at: START + 20_000 },
       { stage: 'BAKE_TIME', at: START + 20_000, production: 100 },
@@ -305,10 +322,10 @@ describe('watchServiceDeployment', () => {
     ['steady', 'complete'],
     ['traffic-shifted', 'shift production traffic']
   ] as const)(
-    'wait-until %s: the deadline ends it timed out, the last sleep stopping at it',
+    'wait-until %s: the deadline ends a deployment whose tasks are not all up timed out, the last sleep stopping at it',
     async (until, what) => {
       const { result, runner, clock } = await watch(
-        () => ({ sd: sd({ lifecycleStage: 'POST_SCALE_UP' }) }),
+        () => ({ sd: sd({ lifecycleStage: 'POST_SCALE_UP' }), service: startingUp }),
         {
           until,
           deadline: START + MINUTE,
@@ -329,9 +346,12 @@ describe('watchServiceDeployment', () => {
   )
 
   it('a service deployment without a stage times out naming none', async () => {
-    const { result, runner } = await watch(() => ({ sd: sd({ lifecycleStage: undefined }) }), {
-      deadline: START + 20_000
-    })
+    const { result, runner } = await watch(
+      () => ({ sd: sd({ lifecycleStage: undefined }), service: startingUp }),
+      {
+        deadline: START + 20_000
+      }
+    )
     expect(result).toMatchObject({
       reason: 'the service deployment did not complete within 20s (last stage unknown)'
     })
@@ -365,7 +385,10 @@ describe('watchServiceDeployment', () => {
 
   it('a look that shows no stage records none, keeping the stages seen before', async () => {
     const { result } = await watch(
-      elapsed => ({ sd: sd({ lifecycleStage: elapsed < 10_000 ? 'PRE_SCALE_UP' : undefined }) }),
+      elapsed => ({
+        sd: sd({ lifecycleStage: elapsed < 10_000 ? 'PRE_SCALE_UP' : undefined }),
+        service: startingUp
+      }),
       { deadline: START + 20_000 }
     )
     expect(result).toMatchObject({
@@ -591,5 +614,57 @@ describe('rollBackServiceDeployment', () => {
     expect(outcome).toMatchObject({ kind: 'stopped', result: { kind: 'failed' } })
     expect(outcome.kind === 'stopped' && outcome.trafficReturnedMs).toBeUndefined()
     expect(runner.lines.some(l => l.startsWith('Production traffic was back'))).toBe(false)
+  })
+})
+
+describe('a deadline on a deployment ECS still moves along', () => {
+  const baking = () => ({ sd: sd({ lifecycleStage: 'BAKE_TIME' }, 100) })
+
+  it('stops watching a healthy deployment, naming it and its stage, and rolls nothing back', async () => {
+    const { result, clock } = await watch(baking, { deadline: START + MINUTE })
+    expect(result.kind).toBe('unknown')
+    expect(result.kind === 'unknown' && result.reason).toBe(
+      `the step stopped watching after 1m00s: service deployment ${SD} is still in progress at stage BAKE_TIME with every new task running and none failed, so it was left to ECS, not rolled back. Follow it in the ECS console, or give wait-for-minutes more time`
+    )
+    expect(ecsMock.commandCalls(StopServiceDeploymentCommand)).toHaveLength(0)
+    expect(clock.time).toBe(START + MINUTE)
+  })
+
+  it('a task of ours that crashed makes it a failing deployment: timed out, as before', async () => {
+    const crashed = 'arn:aws:ecs:eu-west-1:123456789012:task/payments/crashed'
+    ecsMock.on(ListTasksCommand).resolves({ taskArns: [crashed] })
+    ecsMock.on(DescribeTasksCommand).resolves({
+      tasks: [
+        {
+          taskArn: crashed,
+          startedBy: 'ecs-svc/42',
+          lastStatus: 'STOPPED',
+          stopCode: 'EssentialContainerExited',
+          stoppedReason: 'Essential container in task exited',
+          containers: [{ name: 'api', exitCode: 1 }]
+        }
+      ]
+    })
+    const { result } = await watch(baking, { deadline: START + MINUTE })
+    expect(result).toMatchObject({ kind: 'failed', cause: 'timed-out' })
+  })
+
+  it('tasks that failed during the watch make it failing, even once the count went back to 0', async () => {
+    const { result } = await watch(
+      elapsed => ({
+        ...baking(),
+        service: blueGreen({}, elapsed < 20_000 ? 1 : 0)
+      }),
+      { deadline: START + MINUTE }
+    )
+    expect(result).toMatchObject({ kind: 'failed', cause: 'timed-out' })
+  })
+
+  it('a rollback that does not finish in time is timed out, not left to ECS', async () => {
+    const { result } = await watch(
+      () => ({ sd: sd({ status: 'ROLLBACK_IN_PROGRESS', lifecycleStage: 'SCALE_UP' }) }),
+      { until: 'rolled-back', deadline: START + MINUTE }
+    )
+    expect(result).toMatchObject({ kind: 'failed', cause: 'timed-out' })
   })
 })

@@ -227,29 +227,35 @@ describe('printing what a container logged', () => {
 })
 
 describe('LogsGateway', () => {
-  it('reads the last lines with GetLogEvents from the end (startFromHead false, limit)', async () => {
-    logsMock.on(GetLogEventsCommand).resolves({
-      events: [
-        { timestamp: 1, message: 'starting' },
-        { timestamp: 2, message: 'Error: connect ECONNREFUSED 10.0.0.5:5432' }
-      ],
-      nextForwardToken: 'f/2',
-      nextBackwardToken: 'b/0'
-    })
-    const read = await gateway().lastLines('/ecs/api', 'ecs/api/abc', 20)
+  it('reads the last lines forward from the start time, through short and empty pages, until the token repeats', async () => {
+    logsMock
+      .on(GetLogEventsCommand)
+      .resolvesOnce({ events: [], nextForwardToken: 'f/0', nextBackwardToken: 'b/0' })
+      .resolvesOnce({
+        events: [{ timestamp: 1_001, message: 'starting' }],
+        nextForwardToken: 'f/1'
+      })
+      .resolvesOnce({ events: [], nextForwardToken: 'f/1b' })
+      .resolvesOnce({
+        events: [{ timestamp: 1_002, message: 'Error: connect ECONNREFUSED 10.0.0.5:5432' }],
+        nextForwardToken: 'f/2'
+      })
+      .resolves({ events: [], nextForwardToken: 'f/2' })
+    const read = await gateway().lastLines('/ecs/api', 'ecs/api/abc', 1, 1_000)
     expect(read).toEqual({
       kind: 'lines',
-      lines: [
-        { timestamp: 1, message: 'starting' },
-        { timestamp: 2, message: 'Error: connect ECONNREFUSED 10.0.0.5:5432' }
-      ]
+      lines: [{ timestamp: 1_002, message: 'Error: connect ECONNREFUSED 10.0.0.5:5432' }]
     })
-    expect(logsMock.commandCalls(GetLogEventsCommand)[0]!.args[0].input).toEqual({
+    const inputs = logsMock.commandCalls(GetLogEventsCommand).map(c => c.args[0].input)
+    expect(inputs[0]).toEqual({
       logGroupName: '/ecs/api',
       logStreamName: 'ecs/api/abc',
-      startFromHead: false,
-      limit: 20
+      startFromHead: true,
+      startTime: 1_000
     })
+    expect(inputs.map(i => i.nextToken)).toEqual([undefined, 'f/0', 'f/1', 'f/1b', 'f/2'])
+    // The start time goes with the first read only: a token already carries the position.
+    expect(inputs.slice(1).every(i => i.startTime === undefined)).toBe(true)
   })
 
   it.each<[string, Error, LogProblem['kind']]>([
@@ -323,12 +329,16 @@ describe('fetchCrashLogs', () => {
   ]
 
   it('reads the last log-lines lines of the crashed container from the stream of its region', async () => {
-    logsMock.on(GetLogEventsCommand).resolves({ events: [{ timestamp: 1, message: 'boom' }] })
+    logsMock
+      .on(GetLogEventsCommand)
+      .resolvesOnce({ events: [{ timestamp: 1, message: 'booting' }], nextForwardToken: 'f/1' })
+      .resolvesOnce({ events: [{ timestamp: 2, message: 'boom' }], nextForwardToken: 'f/2' })
+      .resolves({ events: [], nextForwardToken: 'f/2' })
     const regions: string[] = []
     const logs = await fetchCrashLogs(
       {
         taskDefinition: awslogs(OPTIONS),
-        stoppedTasks: stopped,
+        stoppedTasks: [{ ...stopped[0]!, startedAt: new Date(5_000) }],
         containerName: 'api',
         count: 7,
         region: 'eu-west-1'
@@ -337,11 +347,14 @@ describe('fetchCrashLogs', () => {
     )
     expect(logs).toMatchObject({
       kind: 'lines',
-      stream: 'ecs/api/0123456789abcdef0123456789abcdef',
-      lines: [{ message: 'boom' }]
+      stream: 'ecs/api/0123456789abcdef0123456789abcdef'
     })
+    expect(logs.kind === 'lines' && logs.lines.map(l => l.message)).toEqual(['booting', 'boom'])
     expect(regions).toEqual(['eu-central-1'])
-    expect(logsMock.commandCalls(GetLogEventsCommand)[0]!.args[0].input.limit).toBe(7)
+    expect(logsMock.commandCalls(GetLogEventsCommand)[0]!.args[0].input).toMatchObject({
+      startFromHead: true,
+      startTime: 5_000
+    })
   })
 
   it('makes no call when log-lines is 0, or when the container has no awslogs stream', async () => {
@@ -522,7 +535,7 @@ describe('LogFollower, more cases', () => {
     expect((await follower.poll()).map(l => l.message)).toEqual(['one'])
   })
 
-  it('reads at most 10 pages in one poll, and goes on from there in the next', async () => {
+  it('reads at most 50 pages in one poll, and goes on from there in the next', async () => {
     let page = 0
     logsMock.on(GetLogEventsCommand).callsFake(() => {
       page++
@@ -533,23 +546,22 @@ describe('LogFollower, more cases', () => {
     })
     const follower = gateway().follow('/ecs/api', 'ecs/api/abc')
     const first = await follower.poll()
-    expect(first.map(l => l.message)).toEqual(Array.from({ length: 10 }, (_, i) => `line ${i + 1}`))
-    expect(inputs()).toHaveLength(10)
-    expect((await follower.poll())[0]!.message).toBe('line 11')
-    expect(inputs()[10]!.nextToken).toBe('f/10')
+    expect(first.map(l => l.message)).toEqual(Array.from({ length: 50 }, (_, i) => `line ${i + 1}`))
+    expect(inputs()).toHaveLength(50)
+    expect((await follower.poll())[0]!.message).toBe('line 51')
+    expect(inputs()[50]!.nextToken).toBe('f/50')
   })
 
-  it('ends a poll at an empty page, and the next poll goes on from its token', async () => {
+  it('goes on past an empty page whose token moved: only a repeated token ends a poll', async () => {
     logsMock
       .on(GetLogEventsCommand)
       .resolvesOnce({ events: [], nextForwardToken: 'f/0' })
       .resolvesOnce({ events: [{ timestamp: 1, message: 'one' }], nextForwardToken: 'f/1' })
       .resolves({ events: [], nextForwardToken: 'f/1' })
-    const follower = gateway().follow('/ecs/api', 'ecs/api/abc')
-    expect(await follower.poll()).toEqual([])
-    expect(inputs()).toHaveLength(1)
+    const follower = gateway().follow('/ecs/api', 'ecs/api/abc', 500)
     expect((await follower.poll()).map(l => l.message)).toEqual(['one'])
-    expect(inputs()[1]!.nextToken).toBe('f/0')
+    expect(inputs().map(i => i.nextToken)).toEqual([undefined, 'f/0', 'f/1'])
+    expect(inputs()[0]!.startTime).toBe(500)
   })
 
   it('takes the token handed back unchanged, or no token at all, as the end of the stream for now', async () => {
@@ -575,7 +587,6 @@ describe('LogFollower, more cases', () => {
       .resolvesOnce({ events: [{}], nextForwardToken: 'f/1' })
       .resolves({ events: [], nextForwardToken: 'f/1' })
     const follower = gateway().follow('/ecs/api', 'ecs/api/abc')
-    expect(await follower.poll()).toEqual([])
     expect(await follower.poll()).toEqual([{ timestamp: 0, message: '' }])
   })
 })

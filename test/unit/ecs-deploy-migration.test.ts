@@ -634,15 +634,63 @@ describe('runMigration', () => {
     )
   })
 
-  it('fails, saying the task may still run, when describing it fails', async () => {
+  it('stops a task it may not watch (AWS refuses the reads) and fails, naming why', async () => {
     ecsMock.on(RunTaskCommand).resolves({ tasks: [wireTask('PROVISIONING')] })
     ecsMock.on(DescribeTasksCommand).rejects(sdkError('AccessDeniedException', 400))
+    ecsMock.on(StopTaskCommand).resolves({})
+    logsMock.on(GetLogEventsCommand).resolves({ events: [], nextForwardToken: 'f/0' })
     const result = await runMigration(request(60_000), deps(new FakeClock(), new RecordingRunner()))
     expect(result.status).toBe('failed')
     expect(result.taskArn).toBe(TASK_ARN)
     expect(result.reason).toMatch(
-      /AccessDeniedException.*; task 5a0c1e2d3f4b5a6c7d8e9f0a1b2c3d4e may still be running$/
+      /AccessDeniedException.*; task 5a0c1e2d3f4b5a6c7d8e9f0a1b2c3d4e was asked to stop$/
     )
+    expect(ecsMock.commandCalls(StopTaskCommand)).toHaveLength(1)
+  })
+
+  it('stops the task at its own limit while every DescribeTasks hangs, and says the stop could not be read back', async () => {
+    const clock = new FakeClock()
+    const started = clock.now()
+    let stoppedAt: number | undefined
+    ecsMock.on(RunTaskCommand).resolves({ tasks: [wireTask('PROVISIONING')] })
+    // No answer at all: each attempt runs into its time limit.
+    ecsMock.on(DescribeTasksCommand).rejects(sdkError('TimeoutError'))
+    ecsMock.on(StopTaskCommand).callsFake(() => {
+      stoppedAt = clock.now()
+      return { task: wireTask('RUNNING', { desiredStatus: 'STOPPED' }) }
+    })
+    logsMock.on(GetLogEventsCommand).resolves({ events: [], nextForwardToken: 'f/0' })
+    const result = await runMigration(request(60_000), deps(clock, new RecordingRunner()))
+    expect(ecsMock.commandCalls(StopTaskCommand)).toHaveLength(1)
+    // Stopped at the limit (within one read attempt), not at the reads' own deadline an hour on.
+    expect(stoppedAt! - started).toBeGreaterThanOrEqual(60_000)
+    expect(stoppedAt! - started).toBeLessThanOrEqual(60_000 + 2_000)
+    expect(result.durationMs).toBeLessThanOrEqual(60_000 + 60_000 + 2_000)
+    expect(result).toMatchObject({ status: 'failed' })
+    expect(result.reason).toMatch(
+      /^it did not finish within 1m00s \(pre-deploy-timeout-minutes\), so it was stopped; the stop could not be read back \(.*TimeoutError.*\), so task 5a0c1e2d3f4b5a6c7d8e9f0a1b2c3d4e may still be running$/
+    )
+  })
+
+  it('a stop read back as taken after hanging reads says only that it was stopped', async () => {
+    const clock = new FakeClock()
+    let stopped = false
+    ecsMock.on(RunTaskCommand).resolves({ tasks: [wireTask('PROVISIONING')] })
+    ecsMock.on(DescribeTasksCommand).callsFake(() => {
+      if (!stopped) throw sdkError('TimeoutError')
+      return { tasks: [stoppedWith(143)] }
+    })
+    ecsMock.on(StopTaskCommand).callsFake(() => {
+      stopped = true
+      return {}
+    })
+    logsMock.on(GetLogEventsCommand).resolves({ events: [], nextForwardToken: 'f/0' })
+    const result = await runMigration(request(60_000), deps(clock, new RecordingRunner()))
+    expect(result).toMatchObject({
+      status: 'failed',
+      exitCode: 143,
+      reason: 'it did not finish within 1m00s (pre-deploy-timeout-minutes), so it was stopped'
+    })
   })
 
   it('stops the task at the timeout itself, between two polls, and only once', async () => {

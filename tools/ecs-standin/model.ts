@@ -26,6 +26,11 @@ export interface Tag {
 export interface CircuitBreaker {
   enable: boolean
   rollback: boolean
+  /**
+   * "When set to true, a task that reaches a healthy state resets the failure count to 0 ...
+   * The default is true." (DeploymentCircuitBreaker.resetOnHealthyTask, @aws-sdk/client-ecs)
+   */
+  resetOnHealthyTask?: boolean
 }
 
 /**
@@ -142,6 +147,9 @@ export const LIFECYCLE_STAGES = [
   'POST_SCALE_UP',
   'TEST_TRAFFIC_SHIFT',
   'POST_TEST_TRAFFIC_SHIFT',
+  // "Occurs before production traffic shift. For linear and canary deployments, this stage is
+  // invoked before every traffic shift step." (ServiceDeployment.lifecycleStage, @aws-sdk/client-ecs)
+  'PRE_PRODUCTION_TRAFFIC_SHIFT',
   'PRODUCTION_TRAFFIC_SHIFT',
   'POST_PRODUCTION_TRAFFIC_SHIFT',
   'BAKE_TIME',
@@ -406,6 +414,12 @@ export class EcsModel {
     string,
     { fingerprint: string; taskArns: string[]; at: number }
   >()
+
+  /**
+   * How long reads lag a change where AWS documents eventual consistency or a field that may
+   * still show the previous state (see reportedServiceDeployment, listedTaskDefinitions).
+   */
+  readLagMs = 0
 
   constructor(
     readonly region: string,
@@ -1070,6 +1084,7 @@ export class EcsModel {
       task.lastStatus = 'RUNNING'
       task.startedAt = now
       for (const c of task.containers) c.lastStatus = 'RUNNING'
+      this.resetOnHealthyTask(cluster, task)
       return
     }
     task.lastStatus = 'STOPPED'
@@ -1359,7 +1374,6 @@ export class EcsModel {
     lifecycle.hooks = []
     deployment.updatedAt = now
     deployment.serviceDeployment.updatedAt = now
-    const { strategy } = service
     switch (stage) {
       case 'SCALE_UP': {
         const started: TaskRecord[] = []
@@ -1373,17 +1387,7 @@ export class EcsModel {
         lifecycle.testWeight = 100
         break
       case 'PRODUCTION_TRAFFIC_SHIFT':
-        if (strategy === 'LINEAR') {
-          lifecycle.productionWeight = Math.min(100, service.linearConfiguration.stepPercent)
-          lifecycle.nextShiftAt =
-            now + service.linearConfiguration.stepBakeTimeInMinutes * service.minuteMs
-        } else if (strategy === 'CANARY') {
-          lifecycle.productionWeight = Math.min(100, service.canaryConfiguration.canaryPercent)
-          lifecycle.nextShiftAt =
-            now + service.canaryConfiguration.canaryBakeTimeInMinutes * service.minuteMs
-        } else {
-          lifecycle.productionWeight = 100
-        }
+        this.shiftProductionTraffic(service, lifecycle, now)
         break
       case 'CLEAN_UP': {
         const stopping = this.serviceTasks(cluster, service).filter(
@@ -1487,17 +1491,9 @@ export class EcsModel {
     const elapsed = now - lifecycle.stageStartedAt
 
     if (lifecycle.stage === 'PRODUCTION_TRAFFIC_SHIFT' && lifecycle.productionWeight < 100) {
-      if (hooksDone && lifecycle.nextShiftAt !== undefined && now >= lifecycle.nextShiftAt) {
-        const linear = service.strategy === 'LINEAR'
-        lifecycle.productionWeight = linear
-          ? Math.min(100, lifecycle.productionWeight + service.linearConfiguration.stepPercent)
-          : 100
-        lifecycle.nextShiftAt =
-          now + service.linearConfiguration.stepBakeTimeInMinutes * service.minuteMs
-        green.updatedAt = sd.updatedAt = now
-        // Hooks at PRODUCTION_TRAFFIC_SHIFT run at every step.
-        this.invokeHooks(service, lifecycle, 'PRODUCTION_TRAFFIC_SHIFT')
-      }
+      // The step's interval over, the next step starts with PRE_PRODUCTION_TRAFFIC_SHIFT again.
+      if (hooksDone && lifecycle.nextShiftAt !== undefined && now >= lifecycle.nextShiftAt)
+        this.enterStage(cluster, service, green, 'PRE_PRODUCTION_TRAFFIC_SHIFT')
       return
     }
     if (!hooksDone || elapsed < service.stageMs) return
@@ -1652,6 +1648,74 @@ export class EcsModel {
       }
     }
     return undefined
+  }
+
+  /**
+   * One production traffic step, timed from the service's own deployment configuration:
+   * BLUE_GREEN all at once; LINEAR stepPercent more, then stepBakeTimeInMinutes ("This bake
+   * time is not applied after reaching 100 percent traffic", LinearConfiguration); CANARY
+   * canaryPercent for canaryBakeTimeInMinutes, then the rest (CanaryConfiguration,
+   * @aws-sdk/client-ecs). A minute lasts the service's minuteMs.
+   */
+  private shiftProductionTraffic(
+    service: ServiceRecord,
+    lifecycle: LifecycleRecord,
+    now: number
+  ): void {
+    const { linearConfiguration: linear, canaryConfiguration: canary } = service
+    const weight = lifecycle.productionWeight
+    let next = 100
+    let bakeMinutes = 0
+    if (service.strategy === 'LINEAR') {
+      next = Math.min(100, weight + linear.stepPercent)
+      bakeMinutes = linear.stepBakeTimeInMinutes
+    } else if (service.strategy === 'CANARY' && weight === 0) {
+      next = Math.min(100, canary.canaryPercent)
+      bakeMinutes = canary.canaryBakeTimeInMinutes
+    }
+    lifecycle.productionWeight = next
+    lifecycle.nextShiftAt = next < 100 ? now + bakeMinutes * service.minuteMs : undefined
+  }
+
+  /**
+   * A task of a deployment reached RUNNING (healthy: the stand-in's tasks have no separate
+   * health state): its failure count goes back to 0 unless the breaker says otherwise.
+   * "Once a service deployment has one or more successfully running tasks, the failed task
+   * count resets to zero" (Deployment.failedTasks); resetOnHealthyTask "The default is true"
+   * (DeploymentCircuitBreaker, @aws-sdk/client-ecs).
+   */
+  private resetOnHealthyTask(cluster: ClusterRecord, task: TaskRecord): void {
+    const service = cluster.services.get(task.serviceName)
+    if (!service || service.circuitBreaker.resetOnHealthyTask === false) return
+    const deployment = service.deployments.find(d => d.id === task.deploymentId)
+    if (deployment) deployment.failedTasks = 0
+  }
+
+  /**
+   * The service deployment DescribeServices names as current. "The ARN of the current service
+   * deployment" (Service.currentServiceDeployment) is read, like the rest of a described
+   * service, from a view that may lag a change: right after UpdateService it can still name
+   * the previous service deployment (ECS answers UpdateService without the new ARN; see
+   * aws/containers-roadmap issue 2709 and kayac/ecspresso pull request 945, which moved to
+   * ListServiceDeployments for this). The stand-in always shows that lag: a service
+   * deployment is named only readLagMs after it was created.
+   */
+  reportedServiceDeployment(service: ServiceRecord): string | undefined {
+    const shown = this.now() - this.readLagMs
+    const settled = service.serviceDeployments.filter(sd => sd.createdAt <= shown)
+    return (settled.at(-1) ?? service.serviceDeployments[0])?.arn
+  }
+
+  /**
+   * Task definition revisions as ListTaskDefinitions sees them. "The Amazon ECS API follows an
+   * eventual consistency model ... the result of an API command you run that affects your Amazon
+   * ECS resources might not be immediately visible to all subsequent commands you run"
+   * (RunTaskCommand, @aws-sdk/client-ecs): a revision is listed only readLagMs after it was
+   * registered.
+   */
+  listedTaskDefinitions(): TaskDefinitionRecord[] {
+    const shown = this.now() - this.readLagMs
+    return [...this.taskDefinitions.values()].flat().filter(td => td.registeredAt <= shown)
   }
 
   /** Where production and test traffic go; undefined for ROLLING services (any running task). */

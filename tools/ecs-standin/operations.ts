@@ -79,17 +79,28 @@ function optionalNumber(body: Body, name: string): number | undefined {
   return value
 }
 
-/** nextToken is an opaque offset; maxResults bounded like ECS's. */
+/**
+ * ListTaskDefinitions pages hold at most this many entries, whatever maxResults asks. The API
+ * promises a bound, not a full page: it "returns up to 100 results and a nextToken value if
+ * applicable", and the rest "can be seen by sending another ListTaskDefinitions request with
+ * the returned nextToken value" (ListTaskDefinitionsRequest.maxResults, @aws-sdk/client-ecs).
+ * The stand-in takes the short side, so a client that stops at one page misses revisions.
+ */
+const SHORT_TASK_DEFINITION_PAGE = 2
+
+/** nextToken is an opaque offset; maxResults bounded like ECS's; `short` caps a page below it. */
 function paginate<T>(
   items: T[],
   body: Body,
   defaultMax: number,
-  limit: number
+  limit: number,
+  short = Infinity
 ): { page: T[]; nextToken?: string } {
-  const max = optionalNumber(body, 'maxResults') ?? defaultMax
-  if (max < 1 || max > limit) {
+  const asked = optionalNumber(body, 'maxResults') ?? defaultMax
+  if (asked < 1 || asked > limit) {
     throw new EcsError('InvalidParameterException', `maxResults must be between 1 and ${limit}.`)
   }
+  const max = Math.min(asked, short)
   const token = optionalString(body, 'nextToken')
   const offset = token ? Number(Buffer.from(token, 'base64url').toString('utf8')) : 0
   if (!Number.isInteger(offset) || offset < 0)
@@ -176,7 +187,7 @@ export function wireService(model: EcsModel, cluster: ClusterRecord, service: Se
     })),
     createdAt: seconds(service.createdAt),
     ...(primary && service.serviceDeploymentsApi
-      ? { currentServiceDeployment: primary.serviceDeployment.arn }
+      ? { currentServiceDeployment: model.reportedServiceDeployment(service) }
       : {}),
     placementConstraints: [],
     placementStrategy: [],
@@ -476,7 +487,7 @@ const updateService: Operation = (model, body) => {
   const service = model.service(cluster, requiredString(body, 'service'))
   const config = (body.deploymentConfiguration ?? {}) as Body
   const breaker = config.deploymentCircuitBreaker as
-    { enable?: unknown; rollback?: unknown } | undefined
+    { enable?: unknown; rollback?: unknown; resetOnHealthyTask?: unknown } | undefined
   const force = body.forceNewDeployment
   model.updateService(service, {
     taskDefinition: optionalString(body, 'taskDefinition'),
@@ -485,7 +496,13 @@ const updateService: Operation = (model, body) => {
     minimumHealthyPercent: optionalNumber(config, 'minimumHealthyPercent'),
     maximumPercent: optionalNumber(config, 'maximumPercent'),
     circuitBreaker: breaker
-      ? { enable: breaker.enable === true, rollback: breaker.rollback === true }
+      ? {
+          enable: breaker.enable === true,
+          rollback: breaker.rollback === true,
+          ...(typeof breaker.resetOnHealthyTask === 'boolean'
+            ? { resetOnHealthyTask: breaker.resetOnHealthyTask }
+            : {})
+        }
       : undefined,
     strategy: optionalString(config, 'strategy') as DeploymentStrategy | undefined,
     bakeTimeInMinutes: optionalNumber(config, 'bakeTimeInMinutes'),
@@ -532,14 +549,14 @@ const listTaskDefinitions: Operation = (model, body) => {
   const sort = optionalString(body, 'sort') ?? 'ASC'
   if (sort !== 'ASC' && sort !== 'DESC')
     throw new EcsError('InvalidParameterException', 'sort must be ASC or DESC.')
-  const all = [...model.taskDefinitions.entries()]
-    .filter(([name]) => family === undefined || name === family)
-    .sort(([a], [b]) => a.localeCompare(b))
-    .flatMap(([, revisions]) => revisions)
+  const all = model
+    .listedTaskDefinitions()
+    .filter(td => family === undefined || td.family === family)
+    .sort((a, b) => a.family.localeCompare(b.family) || a.revision - b.revision)
     .filter(td => td.status === status)
     .map(td => td.arn)
   if (sort === 'DESC') all.reverse()
-  const { page, nextToken } = paginate(all, body, 100, 100)
+  const { page, nextToken } = paginate(all, body, 100, 100, SHORT_TASK_DEFINITION_PAGE)
   return { taskDefinitionArns: page, ...(nextToken ? { nextToken } : {}) }
 }
 

@@ -58,6 +58,11 @@ export interface EcsStandinOptions {
   defaultCommandBehaviour?: CommandBehaviour
   /** Runs tasks; default a SimulatedTaskRuntime driven by image behaviours. */
   runtime?: TaskRuntime
+  /**
+   * How long eventually consistent reads lag a change (the service's current service
+   * deployment, ListTaskDefinitions); AWS's few seconds, scaled: default 5 ticks. Never 0.
+   */
+  readLagMs?: number
 }
 
 export type { CallRecord } from '../shared/json11.js'
@@ -151,6 +156,7 @@ export async function startEcsStandin(options: EcsStandinOptions = {}): Promise<
       }
     })
   const model = new EcsModel(region, options.accountId ?? '123456789012', runtime)
+  model.readLagMs = Math.max(1, options.readLagMs ?? 5 * tickMs)
   // The ECS operations, each bound to this stand-in's model, served over JSON 1.1.
   const server = await startJson11Server({
     targetPrefix: TARGET_PREFIX,

@@ -16,6 +16,16 @@ export const TARGET_PREFIX = 'Logs_20140328.'
 const MAX_EVENTS = 10_000
 const MAX_BYTES = 1_048_576
 const EVENT_OVERHEAD = 26
+/**
+ * GetLogEvents pages are short, always: "A returned page might only be partially full, or even
+ * empty ... Partially full or empty pages don't necessarily mean that pagination is finished. As
+ * long as the nextBackwardToken or nextForwardToken returned is NOT equal to the nextToken that
+ * you passed into the API call, there might be more log events available" (GetLogEventsCommand,
+ * @aws-sdk/client-cloudwatch-logs). A page holds at most this many events, and the first read
+ * of a stream without a startTime is empty ("Set startTime explicitly to reduce the chances of
+ * empty pages in the response", GetLogEventsRequest.startTime).
+ */
+const PARTIAL_PAGE_EVENTS = 3
 
 export interface LogEvent {
   /** Epoch ms the event happened. */
@@ -119,8 +129,10 @@ export function pageEvents(events: readonly LogEvent[], body: Body) {
   const forward = parsed ? parsed.direction === 'f' : startFromHead
   const picked: number[] = []
   let bytes = 0
+  const pageEvents = emptyFirstPage(body, parsed) ? 0 : Math.min(limit, PARTIAL_PAGE_EVENTS)
   const fits = (event: LogEvent) =>
-    picked.length < limit && bytes + Buffer.byteLength(event.message) + EVENT_OVERHEAD <= MAX_BYTES
+    picked.length < pageEvents &&
+    bytes + Buffer.byteLength(event.message) + EVENT_OVERHEAD <= MAX_BYTES
   let from: number
   let to: number
   if (forward) {
@@ -160,6 +172,11 @@ export function pageEvents(events: readonly LogEvent[], body: Body) {
     nextBackwardToken:
       !forward && from === parsed?.position && nextToken ? nextToken : token('b', from)
   }
+}
+
+/** The first read of a stream (no token) without a startTime gets an empty page. */
+function emptyFirstPage(body: Body, parsed: { position: number } | undefined): boolean {
+  return parsed === undefined && body.startTime === undefined
 }
 
 export async function startLogsStandin(options: LogsStandinOptions = {}): Promise<LogsStandin> {
