@@ -15,6 +15,8 @@ import {
 } from './runtime.js'
 import { awslogsSource } from './awslogs.js'
 import type { LogSource } from '../logs-standin/server.js'
+import type { ElbModel } from '../elb-standin/model.js'
+import type { ImageStartTimes } from './load-balancing.js'
 
 export type {
   AddServiceSpec,
@@ -58,6 +60,12 @@ export interface EcsStandinOptions {
   defaultCommandBehaviour?: CommandBehaviour
   /** Runs tasks; default a SimulatedTaskRuntime driven by image behaviours. */
   runtime?: TaskRuntime
+  /**
+   * The ELB stand-in's model (startElbStandin().model): services with `loadBalancers` register
+   * their tasks in its target groups, count them healthy once its health checks pass, and drain
+   * them before they stop (load-balancing.ts).
+   */
+  loadBalancing?: ElbModel
 }
 
 export type { CallRecord } from '../shared/json11.js'
@@ -130,6 +138,10 @@ export interface EcsStandin {
    * deployment and percent; undefined for a ROLLING service (every running task serves).
    */
   routing(cluster: string, service: string): Routing | undefined
+  /** Tasks of images matching `image` fail their target groups' health checks (needs loadBalancing). */
+  failHealthChecks(image: string | RegExp): void
+  /** How long tasks of an image are provisioned and pull it, within their start (needs loadBalancing). */
+  setImageStartTimes(image: string | RegExp, times: ImageStartTimes): void
 }
 
 export async function startEcsStandin(options: EcsStandinOptions = {}): Promise<EcsStandin> {
@@ -149,6 +161,13 @@ export async function startEcsStandin(options: EcsStandinOptions = {}): Promise<
       }
     })
   const model = new EcsModel(region, options.accountId ?? '123456789012', runtime)
+  const balancing = options.loadBalancing
+    ? model.attachLoadBalancing(options.loadBalancing)
+    : undefined
+  const needsBalancing = () => {
+    if (!balancing) throw new Error('Start the ECS stand-in with the loadBalancing option first.')
+    return balancing
+  }
   // The ECS operations, each bound to this stand-in's model, served over JSON 1.1.
   const server = await startJson11Server({
     targetPrefix: TARGET_PREFIX,
@@ -221,6 +240,8 @@ export async function startEcsStandin(options: EcsStandinOptions = {}): Promise<
     routing(cluster, name) {
       const record = clusterNamed(cluster)
       return model.routing(model.service(record, name))
-    }
+    },
+    failHealthChecks: image => needsBalancing().failHealthChecks(image),
+    setImageStartTimes: (image, times) => needsBalancing().setImageStartTimes(image, times)
   }
 }
