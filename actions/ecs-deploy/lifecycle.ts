@@ -36,9 +36,9 @@ import { StoppedTaskLog, type EventFeed } from './watch.js'
 // ---- inputs ------------------------------------------------------------------------------------
 
 /** When the step returns: `steady` (bake time and clean-up done), or `traffic-shifted`. */
-export type WaitUntil = 'steady' | 'traffic-shifted'
+export type WaitUntil = 'steady' | 'traffic-shifted' | 'serving'
 
-export const WAIT_UNTIL_VALUES: readonly WaitUntil[] = ['steady', 'traffic-shifted']
+export const WAIT_UNTIL_VALUES: readonly WaitUntil[] = ['steady', 'traffic-shifted', 'serving']
 
 /** The `wait-until` input; for ROLLING services `traffic-shifted` means the same as `steady`. */
 export function readWaitUntil(inputs: Inputs): WaitUntil {
@@ -47,7 +47,7 @@ export function readWaitUntil(inputs: Inputs): WaitUntil {
   throw new InputError(
     'wait-until',
     value,
-    'use steady (wait for bake time and clean-up) or traffic-shifted (return once all production traffic is on the new revision)'
+    'use steady (wait for bake time and clean-up) or traffic-shifted (return once all production traffic is on the new revision), or serving (ROLLING services: return once the new tasks are healthy in their target groups, without waiting for the old ones to drain)'
   )
 }
 

@@ -56,12 +56,12 @@ export class ServiceTargets {
     private readonly hooks: SchedulerHooks
   ) {
     elb.addProbe((group, targetId) => this.passes(group, targetId))
-    elb.onTargetChange((group, target, from) => {
+    elb.onTargetChange((group, target, from, to) => {
       const task = hooks.taskByTarget(target.id)
       if (!task) return
-      if (target.state === 'unhealthy' && from !== 'unhealthy' && task.desiredStatus === 'RUNNING')
+      if (to === 'unhealthy' && task.desiredStatus === 'RUNNING')
         hooks.failTask(task, `Task failed ELB health checks in (target-group ${group.arn})`)
-      if (from === 'draining' && !group.targets.has(target.id)) this.drained(task, group)
+      if (from === 'draining' && to === 'unused') this.drained(task, group)
     })
   }
 

@@ -80,7 +80,9 @@ export interface AddTargetGroupSpec {
 export type TargetListener = (
   group: TargetGroupRecord,
   target: TargetRecord,
-  from: TargetState
+  from: TargetState,
+  /** The state it changed to (the target may have moved on by the time a later listener runs). */
+  to: TargetState
 ) => void
 
 /** Whether a health check of this target passes now (the target answers the health check path). */
@@ -267,6 +269,7 @@ export class ElbModel {
   }
 
   private tell(group: TargetGroupRecord, target: TargetRecord, from: TargetState): void {
-    for (const listener of this.listeners) listener(group, target, from)
+    const to = group.targets.has(target.id) ? target.state : 'unused'
+    for (const listener of this.listeners) listener(group, target, from, to)
   }
 }
