@@ -12,7 +12,8 @@
  *   (target-group …)": measured by ECS. DescribeTargetHealth says a target's state, never since
  *   when, so the moment the new targets became healthy is either seen by the step's own polls
  *   (wait-until: serving; to within one poll interval) or inferred from the health check
- *   settings (the last registration + interval × healthy threshold).
+ *   settings (the last registration + one interval: "After your target is registered, it must
+ *   pass one health check to be considered healthy", ELB User Guide).
  * - draining starts at ECS's event "has begun draining connections on N tasks" and ends at the
  *   old tasks' stoppedAt: both measured by ECS.
  */
@@ -94,7 +95,6 @@ export interface PhaseReport {
 /** What we suggest when a shorter value suits: ELB's lowest sensible health check, a short drain. */
 export const SUGGESTED = {
   healthCheckIntervalSeconds: 10,
-  healthyThresholdCount: 2,
   deregistrationDelaySeconds: 30
 } as const
 
@@ -170,7 +170,8 @@ function healthPhase(input: PhaseInput, group: TargetGroupTiming): Phase | undef
     .map(e => e.at)
   const byDrain =
     input.minimumHealthyPercent >= 100 && drains.length ? Math.max(...drains) : undefined
-  const bySettings = last + group.healthCheckIntervalSeconds * group.healthyThresholdCount * 1000
+  // A new target is healthy after one passing check, one interval after registration at most.
+  const bySettings = last + group.healthCheckIntervalSeconds * 1000
   const to = seen ?? byDrain ?? Math.min(bySettings, input.ended)
   const healthyBy = seen !== undefined ? 'seen' : byDrain !== undefined ? 'drain' : 'settings'
   return {
@@ -247,12 +248,13 @@ function longestLine(phase: Phase | undefined, takenMs: number, input: PhaseInpu
         : `${setting} wait-until: serving did not wait for it.`
     }
     case 'health-checks': {
-      const g = group!
-      const product = g.healthCheckIntervalSeconds * g.healthyThresholdCount
-      const head = `New tasks went from registration to healthy in ${d(phase.ms)} ${of}${how}: HealthCheckIntervalSeconds is ${g.healthCheckIntervalSeconds} and HealthyThresholdCount is ${g.healthyThresholdCount} on target group ${g.name} (at least ${d(product * 1000)} per new task).`
-      const suggested = SUGGESTED.healthCheckIntervalSeconds * SUGGESTED.healthyThresholdCount
-      if (product <= suggested) return head
-      return `${head} An interval of ${SUGGESTED.healthCheckIntervalSeconds} s and a healthy threshold of ${SUGGESTED.healthyThresholdCount} (at least ${d(suggested * 1000)}) would shrink this deploy by about ${d(shrink(phase.ms, suggested / product))}.`
+      const interval = group!.healthCheckIntervalSeconds
+      // A new target needs one passing check (ELB User Guide, "Health checks for Application
+      // Load Balancer target groups"); HealthyThresholdCount applies to a target coming back.
+      const head = `New tasks went from registration to healthy in ${d(phase.ms)} ${of}${how}: HealthCheckIntervalSeconds is ${interval} on target group ${group!.name} (a new target is healthy after its first passing check, up to ${d(interval * 1000)} after registration).`
+      const suggested = SUGGESTED.healthCheckIntervalSeconds
+      if (interval <= suggested) return head
+      return `${head} An interval of ${suggested} s would shrink this deploy by about ${d(shrink(phase.ms, suggested / interval))}.`
     }
     case 'pull':
       return `The image pull took ${d(phase.ms)} ${of}: the image's size governs it (each new task pulls it); no service setting shortens it, a smaller image does.`
@@ -272,16 +274,13 @@ export function phaseReport(input: PhaseInput): PhaseReport {
   const takenMs = Math.max(0, input.ended - input.started)
   const longest = [...phases].sort((a, b) => b.ms - a.ms)[0]
 
-  // The floor: per batch, the fastest new task's start plus the slowest health check to pass;
+  // The floor: per batch, the fastest new task's start plus the longest first health check;
   // then, when the step waits for it, the longest deregistration delay.
   const starts = input.newTasks
     .filter(t => t.createdAt !== undefined && t.startedAt !== undefined)
     .map(t => t.startedAt! - t.createdAt!)
   const startMs = starts.length ? Math.min(...starts) : 0
-  const checksMs = Math.max(
-    0,
-    ...input.targetGroups.map(g => g.healthCheckIntervalSeconds * g.healthyThresholdCount * 1000)
-  )
+  const checksMs = Math.max(0, ...input.targetGroups.map(g => g.healthCheckIntervalSeconds * 1000))
   const drainMs = input.waitsForDrain
     ? Math.max(0, ...input.targetGroups.map(g => g.deregistrationDelaySeconds * 1000))
     : 0

@@ -94,8 +94,8 @@ const ipsOf = (image: string) =>
 
 describe('wait-until: serving', () => {
   it('returns once every new task is healthy in every target group, while the old ones still drain', async () => {
-    // The second group needs twice as many passing checks: serving waits for it too.
-    const [first, second] = addService([{}, { healthyThresholdCount: 10 }])
+    // The second group checks half as often: serving waits for it too.
+    const [first, second] = addService([{}, { healthCheckIntervalSeconds: 60 }])
     const run = await deploy({ image: 'local/api:v2', 'wait-until': 'serving' })
     const endedAt = run.startedAt + run.durationMs
     expect(run.outputs.status).toBe('succeeded')
@@ -137,6 +137,8 @@ describe('wait-until: serving', () => {
     // One new task at a time (maximumPercent 150), and the first to pass its checks fails them
     // again at once: the second old task still serves while it does.
     const [group] = addService([{}], { maximumPercent: 150, failureThreshold: 1 })
+    // The second new task comes up well after the first one has failed its checks.
+    ecs.setImageBehaviour('local/api:v2', { outcome: 'healthy', startDelayMs: 1000 })
     let flipped = ''
     elb.model.onTargetChange((_group, target, _from, to) => {
       if (!flipped && to === 'healthy' && ipsOf('local/api:v2').includes(target.id)) {

@@ -89,7 +89,7 @@ describe('phaseReport: the longest phase and the setting behind it', () => {
     expect(report.longestLine).not.toMatch(/would shrink/)
   })
 
-  it('names the health check interval and healthy threshold when the new targets take longest to pass', () => {
+  it('names the health check interval when the new targets take longest to pass (a new target needs one passing check)', () => {
     const report = phaseReport(
       rollout({ checks: 150, drain: 20 }, { interval: 30, healthy: 5, delay: 20 })
     )
@@ -99,7 +99,7 @@ describe('phaseReport: the longest phase and the setting behind it', () => {
       /^New tasks went from registration to healthy in 2m30s of this 2m59s deploy \(healthy inferred from ECS starting to drain the old tasks/
     )
     expect(report.longestLine).toMatch(
-      /HealthCheckIntervalSeconds is 30 and HealthyThresholdCount is 5 on target group api-tg \(at least 2m30s per new task\)\. An interval of 10 s and a healthy threshold of 2 \(at least 20s\) would shrink this deploy by about 2m10s\.$/
+      /HealthCheckIntervalSeconds is 30 on target group api-tg \(a new target is healthy after its first passing check, up to 30s after registration\)\. An interval of 10 s would shrink this deploy by about 1m40s\.$/
     )
   })
 
@@ -146,7 +146,7 @@ describe('phaseReport: the longest phase and the setting behind it', () => {
       rollout({ checks: 40 }, { interval: 5, healthy: 2 }, { minimumHealthyPercent: 50 })
     )
     const inferred = bySettings.phases.find(p => p.kind === 'health-checks')!
-    expect(inferred).toMatchObject({ source: 'inferred', healthyBy: 'settings', ms: 10 * S })
+    expect(inferred).toMatchObject({ source: 'inferred', healthyBy: 'settings', ms: 5 * S })
   })
 
   it('says when nothing could be measured', () => {
@@ -157,19 +157,19 @@ describe('phaseReport: the longest phase and the setting behind it', () => {
 })
 
 describe('phaseReport: the floor', () => {
-  it('is the batches × (fastest start + interval × healthy threshold), plus the delay when the step waits for the drain', () => {
+  it('is the batches × (fastest start + one health check interval), plus the delay when the step waits for the drain', () => {
     const input = rollout(
       { provisioning: 1, pull: 2, start: 3, checks: 20, drain: 30 },
       { interval: 5, healthy: 4, delay: 30 }
     )
     const report = phaseReport(input)
-    expect(report.floorMs).toBe(6 * S + 20 * S + 30 * S)
+    expect(report.floorMs).toBe(6 * S + 5 * S + 30 * S)
     expect(report.floorLine).toBe(
-      'Floor for these settings: 56s (1 batch × (start 6s + health checks 20s) + draining 30s); this deploy took 56s, 0s above it.'
+      'Floor for these settings: 41s (1 batch × (start 6s + health checks 5s) + draining 30s); this deploy took 56s, 15s above it.'
     )
     const serving = phaseReport({ ...input, waitsForDrain: false, ended: 40 * S })
-    expect(serving.floorMs).toBe(26 * S)
-    expect(serving.floorLine).toMatch(/this deploy took 40s, 14s above it\.$/)
+    expect(serving.floorMs).toBe(11 * S)
+    expect(serving.floorLine).toMatch(/this deploy took 40s, 29s above it\.$/)
   })
 
   it('counts the batches minimumHealthyPercent and maximumPercent allow', () => {

@@ -167,7 +167,7 @@ export class ElbModel {
   /**
    * RegisterTargets. A new target is `initial` (reason Elb.InitialHealthChecking: "The load
    * balancer is still sending the target the minimum number of health checks required to
-   * determine its health status", SDK: TargetHealth Reason) until enough checks pass. The first
+   * determine its health status", SDK: TargetHealth Reason) until its first check passes. The first
    * check comes one interval after registration: the unkind side of "approximate amount of time
    * ... between health checks" (SDK: HealthCheckIntervalSeconds).
    */
@@ -227,16 +227,21 @@ export class ElbModel {
   }
 
   /**
-   * One health check. "The number of consecutive health check successes required before
-   * considering a target healthy" and "... failures required before considering a target
-   * unhealthy" (SDK: HealthyThresholdCount, UnhealthyThresholdCount). A failing target shows
+   * One health check. A new target needs one: "After your target is registered, it must pass
+   * one health check to be considered healthy" (ELB User Guide, "Health checks for Application
+   * Load Balancer target groups"). After that the thresholds apply: "If the health checks exceed
+   * UnhealthyThresholdCount consecutive failures, the load balancer takes the target out of
+   * service. When the health checks exceed HealthyThresholdCount consecutive successes, the load
+   * balancer puts the target back in service" (same page). A failing target shows
    * Target.ResponseCodeMismatch: "The health checks did not return an expected HTTP code."
+   * (SDK: TargetHealth Reason).
    */
   private check(group: TargetGroupRecord, target: TargetRecord): void {
     const passed = this.forced.get(target.id) ?? this.probes.every(probe => probe(group, target.id))
     target.streak = passed ? Math.max(1, target.streak + 1) : Math.min(-1, target.streak - 1)
     const from = target.state
-    if (passed && target.streak >= group.settings.healthyThresholdCount && from !== 'healthy') {
+    const needed = from === 'initial' ? 1 : group.settings.healthyThresholdCount
+    if (passed && target.streak >= needed && from !== 'healthy') {
       target.state = 'healthy'
       target.reason = undefined
     } else if (
