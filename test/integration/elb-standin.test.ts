@@ -155,10 +155,14 @@ describe('ELB stand-in', () => {
       const fresh = () => ecs.tasks('c', 'api').find(t => t.containers[0]?.image === 'v2')
       const started = Date.now()
       while (!fresh()?.startedAt) await new Promise(resolve => setTimeout(resolve, 5))
-      const task = fresh()! as ReturnType<typeof fresh> & Record<string, number>
+      const task = fresh()!
+      const times = task as unknown as Record<
+        'createdAt' | 'pullStartedAt' | 'pullStoppedAt',
+        number
+      >
       // The image pull inside the start: provisioning, then the pull, both before RUNNING.
-      expect(task.pullStoppedAt - task.pullStartedAt).toBeCloseTo(0.03, 2)
-      expect(task.pullStartedAt - task.createdAt).toBeCloseTo(0.02, 2)
+      expect(times.pullStoppedAt - times.pullStartedAt).toBeCloseTo(0.03, 2)
+      expect(times.pullStartedAt - times.createdAt).toBeCloseTo(0.02, 2)
       const ip = (
         task as unknown as {
           attachments: Array<{ details: Array<{ name: string; value: string }> }>
