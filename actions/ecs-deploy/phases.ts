@@ -149,7 +149,7 @@ function healthPhase(input: PhaseInput, group: TargetGroupTiming): Phase | undef
   const registered = input.events
     .filter(
       e =>
-        e.at >= input.started - 1000 &&
+        e.at >= input.started &&
         /registered \d+ targets? in/.test(e.message) &&
         !/deregistered/.test(e.message) &&
         e.message.includes(group.arn)
@@ -190,7 +190,7 @@ function healthPhase(input: PhaseInput, group: TargetGroupTiming): Phase | undef
 function drainPhase(input: PhaseInput): Phase | undefined {
   if (input.oldTasks.length === 0) return undefined
   const drains = input.events
-    .filter(e => e.at >= input.started - 1000 && /begun draining connections/.test(e.message))
+    .filter(e => e.at >= input.started && /begun draining connections/.test(e.message))
     .map(e => e.at)
   const stopping = input.oldTasks.map(t => t.stoppingAt).filter((t): t is number => t !== undefined)
   const from = drains.length ? Math.min(...drains) : Math.min(...stopping)

@@ -159,3 +159,59 @@ describe('wait-until: serving', () => {
     expect(run.stdout).toMatch(/failed ELB health checks/)
   })
 })
+
+describe('the phase report of a rollout', () => {
+  const longestLine = (stdout: string) =>
+    stdout
+      .split('\n')
+      .find(l =>
+        /^(Old tasks drained|New tasks went|The image pull|Provisioning took|Container start took)/.test(
+          l
+        )
+      ) ?? ''
+
+  it("names the deregistration delay with AWS's defaults, in the log and the summary", async () => {
+    addService([{}])
+    const run = await deploy({ image: 'local/api:v2' })
+    expect(run.outputs.status).toBe('succeeded')
+    expect(longestLine(run.stdout)).toMatch(
+      /^Old tasks drained for \S+ of this \S+ deploy: deregistration_delay.timeout_seconds is 300 on target group api-1\. If the service's requests finish within 30 s, 30 would shrink this deploy by about /
+    )
+    expect(run.summary).toContain(longestLine(run.stdout))
+    expect(run.summary).toMatch(/Floor for these settings: /)
+    expect(run.summary).toMatch(/section Phases/)
+    expect(run.stdout).toMatch(/the phase report took 5 read calls/)
+  })
+
+  it('names the health check interval when new targets take longest to pass', async () => {
+    // A short drain and a long interval between health checks.
+    addService([{ healthCheckIntervalSeconds: 100, deregistrationDelaySeconds: 5 }])
+    const run = await deploy({ image: 'local/api:v2' })
+    expect(run.outputs.status).toBe('succeeded')
+    expect(longestLine(run.stdout)).toMatch(
+      /^New tasks went from registration to healthy in \S+ of this \S+ deploy \(healthy inferred from ECS starting to drain the old tasks.*HealthCheckIntervalSeconds is 100 on target group api-1.*An interval of 10 s would shrink this deploy by about /
+    )
+  })
+
+  it('names the image pull when that takes longest', async () => {
+    addService([{ healthCheckIntervalSeconds: 5, deregistrationDelaySeconds: 5 }])
+    ecs.setImageStartTimes('local/api:v2', { provisioningMs: 100, pullMs: 2000 })
+    ecs.setImageBehaviour('local/api:v2', { outcome: 'healthy', startDelayMs: 2200 })
+    const run = await deploy({ image: 'local/api:v2' })
+    expect(longestLine(run.stdout)).toMatch(/^The image pull took 2s of this \S+ deploy/)
+  })
+
+  it('names provisioning, then the container start, when those take longest', async () => {
+    addService([{ healthCheckIntervalSeconds: 5, deregistrationDelaySeconds: 5 }])
+    ecs.setImageStartTimes('local/api:v2', { provisioningMs: 2000, pullMs: 100 })
+    ecs.setImageBehaviour('local/api:v2', { outcome: 'healthy', startDelayMs: 2200 })
+    expect(longestLine((await deploy({ image: 'local/api:v2' })).stdout)).toMatch(
+      /^Provisioning took 2s/
+    )
+    ecs.setImageStartTimes('local/api:v3', { provisioningMs: 100, pullMs: 100 })
+    ecs.setImageBehaviour('local/api:v3', { outcome: 'healthy', startDelayMs: 2200 })
+    expect(longestLine((await deploy({ image: 'local/api:v3' })).stdout)).toMatch(
+      /^Container start took 2s/
+    )
+  })
+})
