@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { AwsServiceError, type CallRecord } from '../shared/json11.js'
+import { AwsServiceError, readBody, type CallRecord } from '../shared/json11.js'
 import { ElbError, ElbModel, type AddTargetGroupSpec, type TargetGroupRecord } from './model.js'
 
 export { DEFAULT_TARGET_GROUP_SETTINGS, ElbModel } from './model.js'
@@ -181,15 +181,6 @@ function send(response: ServerResponse, status: number, xml: string): void {
     'x-amzn-requestid': randomUUID()
   })
   response.end(xml)
-}
-
-function readBody(request: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    request.on('data', (chunk: Buffer) => chunks.push(chunk))
-    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
-    request.on('error', reject)
-  })
 }
 
 export async function startElbStandin(options: ElbStandinOptions = {}): Promise<ElbStandin> {
