@@ -8,6 +8,9 @@
  *   - end to end on the Docker-backed emulator: push to healthy, crashing task to our error
  *     line, our overhead over the emulator's own rollout time, and a failed smoke gate to the
  *     previous version serving again, blue/green against rolling;
+ *   - a rollout behind a load balancer with AWS's default target group settings (scaled), timed
+ *     to done three ways: a plain services-stable wait, ecs-deploy, ecs-deploy wait-until
+ *     serving; the phase report's longest phase and its read calls;
  *   - every action: bundle size and cold start (process start to exit on an input error).
  * Usage: npm run bench [-- --json]
  */
@@ -20,6 +23,7 @@ import { benchEndToEnd } from './bench/e2e.js'
 import { benchLogFetch } from './bench/logs.js'
 import { benchRollouts } from './bench/rollout.js'
 import { benchScaling } from './bench/scaling.js'
+import { benchServing } from './bench/serving.js'
 
 interface Row {
   metric: string
@@ -65,6 +69,7 @@ function bundles(): Row[] {
 const rows = [
   ...(await benchRollouts()),
   ...(await benchScaling()),
+  ...(await benchServing()),
   ...(await benchLogFetch()),
   ...(await benchBuildPush()),
   ...(await benchEndToEnd()),

@@ -44,6 +44,10 @@ import {
   type EcsStandin
 } from './ecs-standin/server.js'
 import { startLogsStandin, type LogsStandin } from './logs-standin/server.js'
+import { startElbStandin, type ElbStandin } from './elb-standin/server.js'
+import { HttpHealthProbe } from './elb-standin/http-probe.js'
+import type { TargetGroupSettings } from './elb-standin/model.js'
+import { taskIp } from './ecs-standin/load-balancing.js'
 
 export const DOCKER = '/usr/bin/docker'
 export const REGISTRY_DIR = process.env.NOBLEPAY_REGISTRY_DIR ?? '/tmp/noblepay-registry'
@@ -88,6 +92,8 @@ export interface EmulatorOptions {
   log?: (line: string) => void
   /** Remove the containers on SIGINT/SIGTERM, then exit; default true. */
   handleSignals?: boolean
+  /** The ELB stand-in's time scale: stand-in ms per AWS second; default 1000 (real time). */
+  elbSecondMs?: number
 }
 
 export interface ServiceSpec {
@@ -105,6 +111,11 @@ export interface ServiceSpec {
   command?: string[]
   /** The awslogs group its lines go to (stream prefix `ecs`); default `/ecs/<name>`. */
   logGroup?: string
+  /**
+   * Behind a target group of the ELB stand-in (its health checks ask `healthCheckPath` of the
+   * containers over HTTP): the load balancer then routes only to healthy tasks.
+   */
+  targetGroup?: Partial<TargetGroupSettings> & { healthCheckPath?: string }
   /**
    * ECS's deployment strategy, and for BLUE_GREEN, LINEAR and CANARY the lifecycle's settings
    * (bake time, steps, hooks, and the stand-in's time scale: stageMs, minuteMs).
@@ -170,6 +181,8 @@ export interface Emulator {
   autoscaling: AutoScalingStandin
   /** CloudWatch Logs: the task containers' `docker logs` as awslogs streams. */
   logs: LogsStandin
+  /** Elastic Load Balancing: the target groups of services created with `targetGroup`. */
+  elb: ElbStandin
   runtime: DockerTaskRuntime
   registry: RegistryLogin
   /** What the action bundles need: endpoints, region, throwaway keys. */
@@ -236,6 +249,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   let ecr: EcrStandin | undefined
   let autoscaling: AutoScalingStandin | undefined
   let logs: LogsStandin | undefined
+  let elb: ElbStandin | undefined
+  let probe: HttpHealthProbe | undefined
+  /** The clusters services were created in (for the health checks' task lookup). */
+  const clusters = new Set<string>()
   const balancers: LoadBalancer[] = []
   let closed = false
   const onSignal = (signal: NodeJS.Signals) => {
@@ -272,13 +289,22 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     await ecr?.close()
     await autoscaling?.close()
     await logs?.close()
+    probe?.stop()
+    await elb?.close()
     if (ecs) await ecs.close()
     else await runtime.close()
     rmSync(dockerConfig, { recursive: true, force: true })
   }
 
   try {
-    ecs = await startEcsStandin({ runtime, tickMs: options.tickMs ?? 250, region })
+    elb = await startElbStandin({ region, secondMs: options.elbSecondMs ?? 1000 })
+    ecs = await startEcsStandin({
+      runtime,
+      tickMs: options.tickMs ?? 250,
+      region,
+      loadBalancing: elb.model
+    })
+    probe = targetProbe(elb, ecs, runtime, () => clusters)
     endpoint = ecs.endpoint
     ecr = await startEcrStandin({
       registry: registry.url,
@@ -297,12 +323,14 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const ecrStandin = ecr
   const autoscalingStandin = autoscaling
   const logsStandin = logs!
+  const elbStandin = elb!
 
   const env = {
     AWS_ENDPOINT_URL_ECS: ecsStandin.endpoint,
     AWS_ENDPOINT_URL_ECR: ecrStandin.endpoint,
     [AUTOSCALING_ENDPOINT_VARIABLE]: autoscalingStandin.endpoint,
     AWS_ENDPOINT_URL_CLOUDWATCH_LOGS: logsStandin.endpoint,
+    AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2: elbStandin.endpoint,
     AWS_REGION: region,
     AWS_ACCESS_KEY_ID: 'emulator',
     AWS_SECRET_ACCESS_KEY: 'emulator'
@@ -316,6 +344,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   async function createService(spec: ServiceSpec) {
     const cluster = spec.cluster ?? 'local'
     ecsStandin.addCluster(cluster)
+    clusters.add(cluster)
     const taskDefinitionArn = ecsStandin.registerTaskDefinition({
       family: spec.name,
       networkMode: 'awsvpc',
@@ -355,7 +384,23 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         enable: spec.circuitBreaker ?? true,
         rollback: spec.circuitBreaker ?? true
       },
-      ...spec.deployment
+      ...spec.deployment,
+      ...(spec.targetGroup
+        ? {
+            loadBalancers: [
+              {
+                targetGroupArn: elbStandin.addTargetGroup({
+                  name: spec.name,
+                  port: spec.containerPort,
+                  healthCheckPath: spec.targetGroup.healthCheckPath,
+                  settings: spec.targetGroup
+                }),
+                containerName: spec.name,
+                containerPort: spec.containerPort
+              }
+            ]
+          }
+        : {})
     })
     // The service starts steady; wait until its containers really run.
     const deadline = Date.now() + 60_000
@@ -373,12 +418,29 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   function targetsFor(cluster: string, service: string, listener: ForwardedRequest['listener']) {
     const running = runningTasks(cluster, service)
     const routing = ecsStandin.routing(cluster, service)
-    if (!routing) return running
+    if (!routing) return behindTargetGroups(cluster, service, running)
     const groups = routing[listener].filter(g => g.weight > 0)
     // One target group by weight, then any of its running tasks (ALB weighted forwarding).
     let draw = Math.random() * groups.reduce((sum, g) => sum + g.weight, 0)
     const group = groups.find(g => (draw -= g.weight) < 0) ?? groups.at(-1)
     return group ? running.filter(t => t.startedBy === group.deploymentId) : []
+  }
+
+  /**
+   * A ROLLING service behind target groups: only tasks healthy in them get requests (none while
+   * `initial`, none once `draining`: ELB routes "only to the healthy targets", User Guide).
+   */
+  function behindTargetGroups<T extends { taskArn: string }>(
+    cluster: string,
+    service: string,
+    running: T[]
+  ): T[] {
+    const groups = ecsStandin.service(cluster, service).loadBalancers.map(lb => lb.targetGroupArn)
+    if (groups.length === 0) return running
+    const healthy = new Set(
+      groups.flatMap(arn => elbStandin.model.routable(arn).map(target => target.id))
+    )
+    return running.filter(task => healthy.has(taskIp({ id: task.taskArn.split('/').pop() ?? '' })))
   }
 
   async function loadBalancer(
@@ -477,6 +539,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     ecr: ecrStandin,
     autoscaling: autoscalingStandin,
     logs: logsStandin,
+    elb: elbStandin,
     runtime,
     registry,
     env,
@@ -517,4 +580,26 @@ if (invokedDirectly) {
     console.log(`Load balancer: ${balancer.url}`)
   }
   console.log('Ctrl-C stops the emulator and removes its containers.')
+}
+
+/** Real HTTP health checks of the containers behind the ELB stand-in's target groups. */
+function targetProbe(
+  elb: ElbStandin,
+  ecs: EcsStandin,
+  runtime: DockerTaskRuntime,
+  clusters: () => Iterable<string>
+): HttpHealthProbe {
+  const probe = new HttpHealthProbe(elb.model, (group, ip) => {
+    for (const cluster of clusters()) {
+      const task = ecs
+        .tasks(cluster)
+        .find(t => taskIp({ id: t.taskArn.split('/').pop() ?? '' }) === ip)
+      if (!task) continue
+      const port = runtime.ports(task.taskArn).find(p => p.containerPort === group.port)
+      return port ? { host: port.host, port: port.hostPort } : undefined
+    }
+    return undefined
+  })
+  probe.start()
+  return probe
 }

@@ -15,6 +15,7 @@ import {
   type Service,
   type ServiceDeploymentBrief,
   type Tag,
+  type Task,
   type TaskDefinition
 } from '@aws-sdk/client-ecs'
 import { DescribeServiceRevisionsCommand } from '@aws-sdk/client-ecs'
@@ -571,6 +572,32 @@ export class EcsGateway {
       if (hook?.status !== 'AWAITING_ACTION') return { readBack: true, serviceDeployment }
       this.ensureTimeLeft(what, outcome.error)
     }
+  }
+
+  /** One page (100) of a deployment's task ARNs with this desired status: its tasks, by startedBy. */
+  async deploymentTaskArns(
+    cluster: string,
+    deploymentId: string,
+    desiredStatus: 'RUNNING' | 'STOPPED'
+  ): Promise<string[]> {
+    const listed = await this.caller.read(`Listing the tasks of ${deploymentId}`, abortSignal =>
+      this.client.send(
+        new ListTasksCommand({ cluster, startedBy: deploymentId, desiredStatus, maxResults: 100 }),
+        { abortSignal }
+      )
+    )
+    return listed.taskArns ?? []
+  }
+
+  /** Tasks by ARN (at most 100), with ECS's timestamps and attachments. */
+  async describeTasks(cluster: string, taskArns: string[]): Promise<Task[]> {
+    if (taskArns.length === 0) return []
+    const described = await this.caller.read(`Describing ${taskArns.length} tasks`, abortSignal =>
+      this.client.send(new DescribeTasksCommand({ cluster, tasks: taskArns.slice(0, 100) }), {
+        abortSignal
+      })
+    )
+    return described.tasks ?? []
   }
 }
 

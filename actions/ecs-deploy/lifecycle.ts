@@ -39,12 +39,18 @@ import { StoppedTaskLog, type EventFeed } from './watch.js'
 // ---- inputs ------------------------------------------------------------------------------------
 
 /**
- * When the step returns: `steady` (bake time and clean-up done), `traffic-shifted`, or
- * `test-traffic` (waiting at the PAUSE hook that gates test traffic: pause.ts).
+ * When the step returns: `steady` (bake time and clean-up done), `traffic-shifted`,
+ * `test-traffic` (waiting at the PAUSE hook that gates test traffic: pause.ts), or `serving`
+ * (ROLLING: the new tasks healthy in their target groups, the old ones out: serving.ts).
  */
-export type WaitUntil = 'steady' | 'traffic-shifted' | 'test-traffic'
+export type WaitUntil = 'steady' | 'traffic-shifted' | 'test-traffic' | 'serving'
 
-export const WAIT_UNTIL_VALUES: readonly WaitUntil[] = ['steady', 'traffic-shifted', 'test-traffic']
+export const WAIT_UNTIL_VALUES: readonly WaitUntil[] = [
+  'steady',
+  'traffic-shifted',
+  'test-traffic',
+  'serving'
+]
 
 /** The `wait-until` input; for ROLLING services `traffic-shifted` means the same as `steady`. */
 export function readWaitUntil(inputs: Inputs): WaitUntil {
@@ -53,7 +59,7 @@ export function readWaitUntil(inputs: Inputs): WaitUntil {
   throw new InputError(
     'wait-until',
     value,
-    'use steady (wait for bake time and clean-up), traffic-shifted (return once all production traffic is on the new revision) or test-traffic (return once the deployment waits at its PAUSE hook, test traffic on the new revision and production traffic not)'
+    'use steady (wait for bake time and clean-up), traffic-shifted (return once all production traffic is on the new revision), test-traffic (return once the deployment waits at its PAUSE hook, test traffic on the new revision and production traffic not) or serving (ROLLING services: return once the new tasks are healthy in their target groups, without waiting for the old ones to drain)'
   )
 }
 

@@ -40,6 +40,9 @@ import {
   TRACE_TAGS
 } from './task-definition.js'
 import { Timeline } from './timeline.js'
+import { elbGateway } from './elb.js'
+import { reportPhases } from './phase-reads.js'
+import { refuseServingFor, servingCheckFor } from './serving.js'
 import { settleService, watchDeployment, type EventFeed } from './watch.js'
 
 export interface Dependencies {
@@ -132,6 +135,7 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
   refuseForeignController(first, config)
   const strategy = lifecycleStrategy(first)
   if (strategy) runner.info(describeStrategy(first))
+  refuseServingFor(strategy, config.waitUntil)
   if (config.waitUntil === 'test-traffic' && !config.continueDeployment)
     refuseTestTrafficWithoutGate(first, config.service)
 
@@ -363,6 +367,14 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
   }
   const watchedFrom = clock.now()
   const watched = { id: step.deploymentId ?? '', taskDefinition: step.target ?? '' }
+  const elb = () => elbGateway(region(), caller.until(rolloutStarted + config.waitMs))
+  const serving = servingCheckFor(config.waitUntil, {
+    ecs: rollout,
+    elb,
+    clock,
+    cluster: config.cluster,
+    deploymentId: watched.id
+  })
   const result: RolloutResult = await runner.group(
     `Rollout of ${shortRevision(step.target)} (${step.deploymentId})`,
     () =>
@@ -387,14 +399,25 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
             deployment: { ...watched, baseline: step.previousArn || undefined },
             deadline: rolloutStarted + config.waitMs,
             pollMs: config.pollMs,
-            events
+            events,
+            serving: serving && (look => serving.look(look))
           })
   )
   step.rollout = result
   step.facts.rollout = result.kind
   recordRollout(step, result, watchedFrom, clock.now())
   reportTestTrafficGate(runner, step, result)
-  if (result.kind !== 'failed') return
+  const phases = {
+    ecs,
+    elb,
+    runner,
+    clock,
+    before: service,
+    updatedAt: updated.startedAt,
+    ended: clock.now(),
+    serving
+  }
+  if (result.kind !== 'failed') return void (await reportPhases(step, phases))
 
   // 13. The first error, as soon as the failure is seen and before any rollback. When no
   // stopped task is known yet, a lookup under way gets a moment (half a poll, at most 1 s:
@@ -426,6 +449,7 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
   }
   step.recovery = await recover(ecs, runner, clock, config, step, result, events)
   step.facts.recovery = step.recovery.result?.kind
+  await reportPhases(step, phases)
 }
 
 /** Waits, within the deadline, for an ECR image given by digest to exist in its registry. */

@@ -48,6 +48,8 @@ export interface StepRecord {
   gateSummary?: string
   migrationSummary?: string
   scalingSummary?: string
+  /** Why the rollout took the time it took (phases.ts). */
+  phasesSummary?: string
   planSummary?: string
   crashLogs?: CrashLogs
   /** A PAUSE hook waited at or answered (hooks.ts); its message, when it tells the outcome best. */
@@ -221,6 +223,7 @@ function summary(step: StepRecord, status: DeployStatus, now: number): string {
   }
   // Nothing for logs that were off.
   if (step.crashLogs) parts.push(crashLogsMarkdown(step.crashLogs))
+  if (step.phasesSummary) parts.push(step.phasesSummary)
   if (step.trafficReturnedMs !== undefined)
     parts.push(
       `**Production traffic back on the previous revision after:** ${step.trafficReturnedMs} ms`

@@ -37,6 +37,7 @@ export type SpanKind =
   | 'bake'
   | 'rollback'
   | 'gate'
+  | 'phase'
 
 export interface TimelineEvent {
   kind: MarkKind | SpanKind
@@ -71,7 +72,8 @@ const SPAN_LABELS: Record<SpanKind, string> = {
   'traffic-shift': 'Production traffic shift',
   bake: 'Bake time',
   rollback: 'Rollback',
-  gate: 'Smoke gate'
+  gate: 'Smoke gate',
+  phase: 'Phase'
 }
 
 const CRITICAL = new Set<MarkKind | SpanKind>([
@@ -101,6 +103,8 @@ function sectionOf(kind: MarkKind | SpanKind): string {
     case 'rollback-requested':
     case 'traffic-returned':
       return 'Recovery'
+    case 'phase':
+      return 'Phases (ECS and load balancer timestamps)'
     default:
       return 'Step'
   }
@@ -135,7 +139,12 @@ export class Timeline {
     const perDeployment = TASK_SPANS.has(kind)
     this.recorded.push({
       kind,
-      label: perDeployment || !detail ? SPAN_LABELS[kind] : `${SPAN_LABELS[kind]} ${detail}`,
+      label:
+        perDeployment || !detail
+          ? SPAN_LABELS[kind]
+          : kind === 'phase'
+            ? detail
+            : `${SPAN_LABELS[kind]} ${detail}`,
       section: perDeployment ? `Deployment ${detail ?? ''}` : sectionOf(kind),
       start: from,
       end: to,

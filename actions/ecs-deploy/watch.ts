@@ -33,7 +33,7 @@ interface PollRequest<T> {
   /** The deployment marked with `*` in progress lines, if any. */
   mark: () => string | undefined
   /** A verdict ends the loop; undefined keeps polling. */
-  look: (service: Service) => T | undefined
+  look: (service: Service) => T | undefined | Promise<T | undefined>
 }
 
 type PollOutcome<T> =
@@ -67,7 +67,7 @@ async function pollService<T>(
     for (const event of newEvents(service, request.events.seen, request.events.since)) {
       runner.info(`  event ${event.createdAt?.toISOString().slice(11, 19) ?? ''} ${event.message}`)
     }
-    const value = request.look(service)
+    const value = await request.look(service)
     if (value !== undefined) return { kind: 'decided', value, service }
     const now = clock.now()
     if (now >= request.deadline) return { kind: 'deadline', service }
@@ -155,6 +155,8 @@ export interface WatchRequest {
   deadline: number
   pollMs: number
   events: EventFeed
+  /** wait-until: serving (serving.ts): asked while the rollout is in progress; true ends it. */
+  serving?: (service: Service) => Promise<boolean>
 }
 
 export type WatchResult =
@@ -214,7 +216,7 @@ export async function watchDeployment(
     events: request.events,
     mark: () => watched?.id,
     interval: () => (failedTasks > 0 ? request.pollMs / 2 : request.pollMs),
-    look: service => {
+    look: async service => {
       if (!watched) {
         const replacement = replacementOf(service, replacing.replacing)
         if (!replacement?.id) return undefined
@@ -251,6 +253,8 @@ export async function watchDeployment(
         stopped.refresh()
         return { ...verdict, stopped, service, ...common }
       }
+      if (request.serving && (await request.serving(service)))
+        return { kind: 'succeeded', service, ...common, elapsedMs: elapsed() }
       return undefined
     }
   })

@@ -167,7 +167,7 @@ export async function benchRollouts(): Promise<Row[]> {
   rows.push({
     metric: 'ecs-deploy: ECS calls per poll while waiting',
     value: rate.perPoll.toFixed(2),
-    note: 'DescribeServices, plus ListTasks/DescribeTasks only when tasks fail'
+    note: 'DescribeServices, plus ListTasks/DescribeTasks when tasks fail and once for the phase report'
   })
   rows.push({
     metric: 'ecs-deploy: ECS calls per minute while waiting',

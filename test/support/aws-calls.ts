@@ -15,7 +15,8 @@ export const IAM_PREFIXES: Readonly<Record<string, string>> = {
   '@aws-sdk/client-ecs': 'ecs',
   '@aws-sdk/client-ecr': 'ecr',
   '@aws-sdk/client-application-auto-scaling': 'application-autoscaling',
-  '@aws-sdk/client-cloudwatch-logs': 'logs'
+  '@aws-sdk/client-cloudwatch-logs': 'logs',
+  '@aws-sdk/client-elastic-load-balancing-v2': 'elasticloadbalancing'
 }
 
 export interface SdkImport {

@@ -62,7 +62,7 @@ describe('wait-until', () => {
   })
   it('refuses anything else, naming the input, the value and the choices', () => {
     expect(() => read('baked')).toThrow(
-      /^Input 'wait-until' is 'baked': use steady .*, traffic-shifted .* or test-traffic/
+      /^Input 'wait-until' is 'baked': use steady .*, traffic-shifted .*, test-traffic .* or serving/
     )
   })
 })

@@ -1558,6 +1558,20 @@ describe('the service repository setup guide', () => {
     expect(moduleClosure('actions/build-push/index.ts')).toContain('actions/shared/aws.ts')
     expect(iamActionsOfAction('build-push')).toContain('ecr:GetAuthorizationToken')
     expect(iamActionsOfAction('ecs-deploy')).toContain('ecs:UpdateService')
+    // The load balancer's reads count under ELB's own IAM prefix, not the client's package name.
+    expect(
+      sdkImportsIn(
+        "import { DescribeTargetHealthCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2'"
+      )
+    ).toEqual([
+      { client: '@aws-sdk/client-elastic-load-balancing-v2', operation: 'DescribeTargetHealth' }
+    ])
+    for (const operation of [
+      'DescribeTargetGroups',
+      'DescribeTargetGroupAttributes',
+      'DescribeTargetHealth'
+    ])
+      expect(iamActionsOfAction('ecs-deploy')).toContain(`elasticloadbalancing:${operation}`)
     // The tests run with no cloud credentials, so the test action calls nothing.
     expect(iamActionsOfAction('test')).toEqual(new Set())
   })

@@ -14,6 +14,8 @@ import {
 } from './pause-hooks.js'
 import { randomBytes, randomInt, randomUUID } from 'node:crypto'
 import type { TaskReport, TaskRuntime } from './runtime.js'
+import type { ElbModel } from '../elb-standin/model.js'
+import { ServiceTargets, taskIp, type ServiceLoadBalancer } from './load-balancing.js'
 
 /** An error ECS answers with: `__type` and message, HTTP 400 unless a server fault. */
 export class EcsError extends AwsServiceError {}
@@ -313,6 +315,8 @@ export interface ServiceRecord {
   stageMs: number
   /** How long one minute of bake time lasts (scaled time). */
   minuteMs: number
+  /** Target groups its tasks register in (load-balancing.ts). */
+  loadBalancers: ServiceLoadBalancer[]
 }
 
 export interface ClusterRecord {
@@ -360,6 +364,8 @@ export interface AddServiceSpec {
   stageMs?: number
   /** One minute of bake time in the stand-in's time; default 60 000 (real time). */
   minuteMs?: number
+  /** Target groups of the ELB stand-in attached with attachLoadBalancing (load-balancing.ts). */
+  loadBalancers?: ServiceLoadBalancer[]
 }
 
 export interface UpdateServiceInput {
@@ -602,7 +608,8 @@ export class EcsModel {
       canaryConfiguration: { ...DEFAULT_CANARY, ...spec.canaryConfiguration },
       lifecycleHooks: spec.lifecycleHooks ?? [],
       stageMs: spec.stageMs ?? 0,
-      minuteMs: spec.minuteMs ?? 60_000
+      minuteMs: spec.minuteMs ?? 60_000,
+      loadBalancers: spec.loadBalancers ?? []
     }
     if (!STRATEGIES.includes(service.strategy))
       throw new Error(`strategy must be one of ${STRATEGIES.join(', ')}.`)
@@ -627,6 +634,7 @@ export class EcsModel {
       task.lastStatus = 'RUNNING'
       task.startedAt = now
       for (const c of task.containers) c.lastStatus = 'RUNNING'
+      this.balancing?.registerInService(task)
       started.push(task)
     }
     if (started.length > 0)
@@ -1063,7 +1071,8 @@ export class EcsModel {
     task.stopCode = 'ServiceSchedulerInitiated'
     task.stoppedReason = reason
     task.version++
-    this.runtime.stop(task.arn)
+    // Behind a load balancer the task drains first; it stops when the drain ends.
+    if (!this.balancing?.drain(task)) this.runtime.stop(task.arn)
   }
 
   private taskByArn(arn: string): { cluster: ClusterRecord; task: TaskRecord } | undefined {
@@ -1085,10 +1094,12 @@ export class EcsModel {
       task.startedAt = now
       for (const c of task.containers) c.lastStatus = 'RUNNING'
       this.resetOnHealthyTask(cluster, task)
+      this.balancing?.register(task)
       return
     }
     task.lastStatus = 'STOPPED'
     task.stoppedAt = now
+    this.balancing?.release(task)
     for (const c of task.containers) {
       const exit = report.containers.find(e => e.name === c.name)
       c.lastStatus = 'STOPPED'
@@ -1208,7 +1219,7 @@ export class EcsModel {
 
     // Older deployments: pending tasks go at once; running ones while enough stay healthy.
     const old = live.filter(t => t.deploymentId !== primary.id)
-    let healthy = live.filter(t => t.lastStatus === 'RUNNING').length
+    let healthy = live.filter(t => t.lastStatus === 'RUNNING' && this.inService(t)).length
     for (const task of old.filter(t => t.lastStatus !== 'RUNNING')) stopping.push(task)
     for (const task of old.filter(t => t.lastStatus === 'RUNNING')) {
       if (healthy - 1 < minHealthy) break
@@ -1245,6 +1256,12 @@ export class EcsModel {
     if (primary.rolloutState !== 'IN_PROGRESS') return
     const { running, pending } = this.counts(cluster, primary)
     if (running !== service.desiredCount || pending > 0) return
+    if (
+      !this.serviceTasks(cluster, service).every(
+        t => t.deploymentId !== primary.id || t.desiredStatus !== 'RUNNING' || this.inService(t)
+      )
+    )
+      return
     const othersDrained = this.serviceTasks(cluster, service).every(
       t => t.deploymentId === primary.id || t.lastStatus === 'STOPPED'
     )
@@ -1764,6 +1781,50 @@ export class EcsModel {
       if (existing) existing.value = tag.value
       else td.tags.push({ key: tag.key, value: tag.value })
     }
+  }
+
+  // ---- load balancing (load-balancing.ts) --------------------------------------------------
+
+  /** Services' load balancers, once attached to an ELB stand-in's model. */
+  balancing?: ServiceTargets
+
+  /** Registers services' tasks in `elb`'s target groups from now on (services' loadBalancers). */
+  attachLoadBalancing(elb: ElbModel): ServiceTargets {
+    this.balancing = new ServiceTargets(elb, {
+      loadBalancersOf: task =>
+        this.clusters.get(task.clusterArn.split('/').pop() ?? '')?.services.get(task.serviceName)
+          ?.loadBalancers ?? [],
+      taskByTarget: ip => {
+        for (const cluster of this.clusters.values())
+          for (const task of cluster.tasks.values())
+            if (task.lastStatus !== 'STOPPED' && taskIp(task) === ip) return task
+        return undefined
+      },
+      event: (task, text) => {
+        const service = this.clusters
+          .get(task.clusterArn.split('/').pop() ?? '')
+          ?.services.get(task.serviceName)
+        if (service) this.event(service, text)
+      },
+      failTask: (task, reason) => {
+        const found = this.taskByArn(task.arn)
+        const deployment = found?.cluster.services
+          .get(task.serviceName)
+          ?.deployments.find(d => d.id === task.deploymentId)
+        this.requestStop(task, reason)
+        if (deployment) {
+          deployment.failedTasks++
+          deployment.updatedAt = this.now()
+        }
+      },
+      stopNow: task => this.runtime.stop(task.arn)
+    })
+    return this.balancing
+  }
+
+  /** A task counts healthy for the rollout once its load balancers' health checks pass. */
+  private inService(task: TaskRecord): boolean {
+    return this.balancing?.inService(task) ?? true
   }
 
   /** Wall-clock time (ms) the circuit breaker marked a deployment FAILED, by deployment id. */

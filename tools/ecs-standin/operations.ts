@@ -160,7 +160,7 @@ export function wireService(model: EcsModel, cluster: ClusterRecord, service: Se
     serviceArn: service.arn,
     serviceName: service.name,
     clusterArn: service.clusterArn,
-    loadBalancers: [],
+    loadBalancers: service.loadBalancers.map(lb => ({ ...lb })),
     serviceRegistries: [],
     status: 'ACTIVE',
     desiredCount: service.desiredCount,
@@ -253,6 +253,7 @@ export function wireTask(model: EcsModel, task: TaskRecord) {
     tags: [],
     taskArn: task.arn,
     taskDefinitionArn: task.taskDefinitionArn,
+    ...model.balancing?.wireFields(task),
     version: task.version
   }
 }

@@ -15,6 +15,8 @@ import {
 } from './runtime.js'
 import { awslogsSource } from './awslogs.js'
 import type { LogSource } from '../logs-standin/server.js'
+import type { ElbModel } from '../elb-standin/model.js'
+import type { ImageStartTimes } from './load-balancing.js'
 
 export type {
   AddServiceSpec,
@@ -63,6 +65,12 @@ export interface EcsStandinOptions {
    * deployment, ListTaskDefinitions); AWS's few seconds, scaled: default 5 ticks. Never 0.
    */
   readLagMs?: number
+  /**
+   * The ELB stand-in's model (startElbStandin().model): services with `loadBalancers` register
+   * their tasks in its target groups, count them healthy once its health checks pass, and drain
+   * them before they stop (load-balancing.ts).
+   */
+  loadBalancing?: ElbModel
 }
 
 export type { CallRecord } from '../shared/json11.js'
@@ -137,6 +145,10 @@ export interface EcsStandin {
   routing(cluster: string, service: string): Routing | undefined
   /** A service deployment as DescribeServiceDeployments answers it; undefined when unknown. */
   serviceDeployment(arn: string): ReturnType<typeof wireServiceDeployment> | undefined
+  /** Tasks of images matching `image` fail their target groups' health checks (needs loadBalancing). */
+  failHealthChecks(image: string | RegExp): void
+  /** How long tasks of an image are provisioned and pull it, within their start (needs loadBalancing). */
+  setImageStartTimes(image: string | RegExp, times: ImageStartTimes): void
 }
 
 export async function startEcsStandin(options: EcsStandinOptions = {}): Promise<EcsStandin> {
@@ -157,6 +169,13 @@ export async function startEcsStandin(options: EcsStandinOptions = {}): Promise<
     })
   const model = new EcsModel(region, options.accountId ?? '123456789012', runtime)
   model.readLagMs = Math.max(1, options.readLagMs ?? 5 * tickMs)
+  const balancing = options.loadBalancing
+    ? model.attachLoadBalancing(options.loadBalancing)
+    : undefined
+  const needsBalancing = () => {
+    if (!balancing) throw new Error('Start the ECS stand-in with the loadBalancing option first.')
+    return balancing
+  }
   // The ECS operations, each bound to this stand-in's model, served over JSON 1.1.
   const server = await startJson11Server({
     targetPrefix: TARGET_PREFIX,
@@ -235,6 +254,8 @@ export async function startEcsStandin(options: EcsStandinOptions = {}): Promise<
       return (
         found && wireServiceDeployment(model, found.cluster, found.service, found.serviceDeployment)
       )
-    }
+    },
+    failHealthChecks: image => needsBalancing().failHealthChecks(image),
+    setImageStartTimes: (image, times) => needsBalancing().setImageStartTimes(image, times)
   }
 }

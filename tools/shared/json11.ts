@@ -82,7 +82,8 @@ interface FaultRule {
 
 const CONTENT_TYPE = 'application/x-amz-json-1.1'
 
-function readBody(request: IncomingMessage): Promise<string> {
+/** A request's whole body as text (any protocol of the stand-ins). */
+export function readBody(request: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     request.on('data', (chunk: Buffer) => chunks.push(chunk))
