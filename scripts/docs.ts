@@ -1,7 +1,7 @@
 /**
- * Keeps the README's input and output tables equal to the action.yml files, between
- * `<!-- action:NAME -->` and `<!-- /action:NAME -->` markers. `npm run docs` rewrites them;
- * a unit test fails when they differ.
+ * Keeps each action's README (actions/NAME/README.md) input and output tables equal to its
+ * action.yml, between `<!-- action:NAME -->` and `<!-- /action:NAME -->` markers. `npm run docs`
+ * rewrites them; a unit test fails when they differ.
  */
 import { readFileSync, writeFileSync } from 'node:fs'
 import { parse } from 'yaml'
@@ -46,7 +46,14 @@ export function withoutPadding(markdown: string): string {
   return markdown.replace(/ {2,}/g, ' ').replace(/-{3,}/g, '---')
 }
 
+/** The actions, one folder each under actions/ (shared code has no action.yml). */
+export const ACTION_NAMES = ['test', 'build-push', 'ecs-deploy', 'smoke-health'] as const
+
+export const actionReadme = (name: string) => `actions/${name}/README.md`
+
 if (process.argv[1]?.endsWith('docs.ts')) {
-  const readme = readFileSync('README.md', 'utf8')
-  writeFileSync('README.md', updateReadme(readme))
+  for (const name of ACTION_NAMES) {
+    const path = actionReadme(name)
+    writeFileSync(path, updateReadme(readFileSync(path, 'utf8')))
+  }
 }

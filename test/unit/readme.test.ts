@@ -1,16 +1,29 @@
 import { readFileSync } from 'node:fs'
-import { updateReadme, withoutPadding } from '../../scripts/docs.js'
+import { existsSync, readdirSync } from 'node:fs'
+import { ACTION_NAMES, actionReadme, updateReadme, withoutPadding } from '../../scripts/docs.js'
 
 describe('README', () => {
   const readme = readFileSync('README.md', 'utf8')
 
-  it('documents every input and output exactly as the action.yml files declare them (npm run docs)', () => {
-    expect(withoutPadding(updateReadme(readme))).toBe(withoutPadding(readme))
+  it('has a reference for every action, beside its action.yml, linked from the README', () => {
+    const actions = readdirSync('actions').filter(name => existsSync(`actions/${name}/action.yml`))
+    expect([...ACTION_NAMES].sort()).toEqual(actions.sort())
+    for (const name of ACTION_NAMES) expect(readme).toContain(`](${actionReadme(name)})`)
   })
 
-  it('notices an input missing from the README', () => {
-    const stale = readme.replace(/^\| `poll-interval-seconds`.*\n/m, '')
-    expect(stale).not.toBe(readme)
+  it.each(ACTION_NAMES)(
+    'documents every input and output of %s exactly as its action.yml declares them (npm run docs)',
+    name => {
+      const reference = readFileSync(actionReadme(name), 'utf8')
+      expect(reference).toContain(`<!-- action:${name} -->`)
+      expect(withoutPadding(updateReadme(reference))).toBe(withoutPadding(reference))
+    }
+  )
+
+  it('notices an input missing from an action reference', () => {
+    const reference = readFileSync(actionReadme('ecs-deploy'), 'utf8')
+    const stale = reference.replace(/^\| `poll-interval-seconds`.*\n/m, '')
+    expect(stale).not.toBe(reference)
     expect(withoutPadding(updateReadme(stale))).not.toBe(withoutPadding(stale))
   })
 
