@@ -20,7 +20,11 @@ import {
   type DeploymentStrategy,
   type EcsStandin
 } from '../../tools/ecs-standin/server.js'
-import { newestServiceDeployment } from '../support/ecs-fixtures.js'
+import {
+  deployRevision,
+  describeServiceDeployment,
+  newestServiceDeployment
+} from '../support/ecs-fixtures.js'
 
 const TICK_MS = 20
 const STAGE_MS = 60
@@ -75,21 +79,8 @@ async function fixture(spec: Partial<AddServiceSpec>): Promise<Fixture> {
   return { standin, ecs, v1, v2: registered.taskDefinition!.taskDefinitionArn! }
 }
 
-/** UpdateService to v2; the service deployment it started. */
-async function deployV2({ ecs, v2 }: Fixture): Promise<string> {
-  const updated = await ecs.send(
-    new UpdateServiceCommand({ cluster: 'prod', service: 'api', taskDefinition: v2 })
-  )
-  expect(updated.service!.deployments![0]!.taskDefinition).toBe(v2)
-  return await newestServiceDeployment(ecs)
-}
-
-async function describeSd(ecs: ECSClient, arn: string): Promise<ServiceDeployment> {
-  const out = await ecs.send(
-    new DescribeServiceDeploymentsCommand({ serviceDeploymentArns: [arn] })
-  )
-  return out.serviceDeployments![0]!
-}
+const deployV2 = ({ ecs, v2 }: Fixture) => deployRevision(ecs, v2)
+const describeSd = describeServiceDeployment
 
 /** Every distinct look at the service deployment until `done`, polled every tick. */
 async function watch(

@@ -7,7 +7,6 @@
  */
 import {
   ContinueServiceDeploymentCommand,
-  DescribeServiceDeploymentsCommand,
   DescribeServicesCommand,
   ECSClient,
   RegisterTaskDefinitionCommand,
@@ -21,7 +20,7 @@ import {
   type EcsStandin,
   type LifecycleHookSpec
 } from '../../tools/ecs-standin/server.js'
-import { newestServiceDeployment } from '../support/ecs-fixtures.js'
+import { deployRevision, describeServiceDeployment } from '../support/ecs-fixtures.js'
 
 const STAGE_MS = 10
 const MINUTE_MS = 100
@@ -79,20 +78,8 @@ async function fixture(spec: Partial<AddServiceSpec> = {}): Promise<Fixture> {
   return { standin, ecs, v2: registered.taskDefinition!.taskDefinitionArn! }
 }
 
-async function deployV2({ ecs, v2 }: Fixture): Promise<string> {
-  const updated = await ecs.send(
-    new UpdateServiceCommand({ cluster: 'prod', service: 'api', taskDefinition: v2 })
-  )
-  expect(updated.service!.deployments![0]!.taskDefinition).toBe(v2)
-  return await newestServiceDeployment(ecs)
-}
-
-async function describeSd(ecs: ECSClient, arn: string): Promise<ServiceDeployment> {
-  const out = await ecs.send(
-    new DescribeServiceDeploymentsCommand({ serviceDeploymentArns: [arn] })
-  )
-  return out.serviceDeployments![0]!
-}
+const deployV2 = ({ ecs, v2 }: Fixture) => deployRevision(ecs, v2)
+const describeSd = describeServiceDeployment
 
 /** Steps the simulation until `done` holds; every look and the production weight on green. */
 async function stepUntil(

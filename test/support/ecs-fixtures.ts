@@ -1,5 +1,8 @@
 import {
+  DescribeServiceDeploymentsCommand,
   ListServiceDeploymentsCommand,
+  UpdateServiceCommand,
+  type ServiceDeployment,
   type Deployment,
   type ECSClient,
   type Service,
@@ -135,4 +138,25 @@ export async function newestServiceDeployment(
 ): Promise<string> {
   const listed = await ecs.send(new ListServiceDeploymentsCommand({ cluster, service }))
   return listed.serviceDeployments![0]!.serviceDeploymentArn!
+}
+
+/** UpdateService of prod/api to a revision; the service deployment it started, as listed. */
+export async function deployRevision(ecs: ECSClient, taskDefinition: string): Promise<string> {
+  const updated = await ecs.send(
+    new UpdateServiceCommand({ cluster: 'prod', service: 'api', taskDefinition })
+  )
+  if (updated.service?.deployments?.[0]?.taskDefinition !== taskDefinition)
+    throw new Error(`UpdateService did not start a deployment of ${taskDefinition}`)
+  return await newestServiceDeployment(ecs)
+}
+
+/** One service deployment, as DescribeServiceDeployments answers it. */
+export async function describeServiceDeployment(
+  ecs: ECSClient,
+  arn: string
+): Promise<ServiceDeployment> {
+  const out = await ecs.send(
+    new DescribeServiceDeploymentsCommand({ serviceDeploymentArns: [arn] })
+  )
+  return out.serviceDeployments![0]!
 }
