@@ -5,6 +5,7 @@ import { readWaitUntil, type WaitUntil } from './lifecycle.js'
 import { readLogLines } from './logs.js'
 import { readMigrationConfig, type MigrationConfig } from './migration.js'
 import { readDryRun } from './plan.js'
+import { readAllowRolledBack } from './rollback-mark.js'
 import { readScalingInputs, type ScalingDeclaration } from './scaling.js'
 
 /** The ecs-deploy inputs, parsed and checked once, before any AWS call. */
@@ -36,6 +37,8 @@ export interface DeployConfig {
   waitUntil: WaitUntil
   /** dry-run: plan and change nothing (plan.ts). */
   dryRun: boolean
+  /** allow-rolled-back: deploy a commit a rollback marked as rolled back from (rollback-mark.ts). */
+  allowRolledBack: boolean
 }
 
 export function readDeployConfig(inputs: Inputs): DeployConfig {
@@ -105,7 +108,8 @@ export function readDeployConfig(inputs: Inputs): DeployConfig {
     migration: rollbackTo ? undefined : readMigrationConfig(inputs),
     logLines: readLogLines(inputs),
     waitUntil: readWaitUntil(inputs),
-    dryRun: readDryRun(inputs)
+    dryRun: readDryRun(inputs),
+    allowRolledBack: readAllowRolledBack(inputs)
   }
 }
 
