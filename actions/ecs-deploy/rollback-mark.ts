@@ -124,8 +124,11 @@ export type MarkVerdict =
   | { verdict: 'refuse'; detail: string; reason: string }
 
 /**
- * Only a commit GitHub says is ahead of the one rolled back from (the fix) passes the mark, or a
- * person's allow-rolled-back. Identical, behind, diverged, or an order nobody can tell: refused.
+ * The commit rolled back from is refused, and so is one GitHub compares as identical, behind or
+ * diverged (not newer); a commit GitHub says is ahead (the fix) passes, and allow-rolled-back
+ * passes anything. When the order cannot be told (no github-token, GitHub cannot answer), another
+ * commit passes with a warning, as the commit-order gate does: a mark must not stop every later
+ * deploy of a service whose pipeline cannot ask GitHub.
  */
 export function judgeAgainstMark(
   facts: RolledBackFacts,
@@ -159,10 +162,11 @@ export function judgeAgainstMark(
     return refuse('the commit rolled back from', 'it is the commit a rollback took the service off')
   if (!comparison || comparison.kind === 'unavailable') {
     const why = comparison ? comparison.reason : 'no github-token was given to ask GitHub'
-    return refuse(
-      'order unknown',
-      `whether it is newer than ${mark.fromCommit} cannot be told (${why})`
-    )
+    return {
+      verdict: 'pass',
+      detail: `not compared with ${code(mark.fromCommit)}, the commit rolled back from: ${why}`,
+      warning: `Whether commit ${deploying} is newer than ${mark.fromCommit}, which ${describeMark(mark).replace(/^run /, 'the rollback by run ')}, cannot be told (${why}). Deploying anyway.`
+    }
   }
   if (comparison.status === 'ahead')
     return {
