@@ -1,17 +1,24 @@
+import type { Service } from '@aws-sdk/client-ecs'
 import { InputError } from '../../actions/shared/errors.js'
 import { Inputs } from '../../actions/shared/inputs.js'
+import type { EcsGateway } from '../../actions/ecs-deploy/ecs.js'
 import type { CommitComparison } from '../../actions/ecs-deploy/github.js'
 import {
   checkAgainstMark,
+  checkBeforeUpdate,
+  checkRollbackRequest,
   judgeAgainstMark,
   judgeRollbackRequest,
   MARK_TAGS,
   needsMarkComparison,
   readAllowRolledBack,
   readRollbackMark,
+  recordRollbackMark,
+  recordTakeover,
   rollbackMarkTags,
   rollbackSinceStart,
   sameMark,
+  TakenOverByRollback,
   type RollbackMark
 } from '../../actions/ecs-deploy/rollback-mark.js'
 import { RecordingRunner } from '../support/runner.js'
@@ -263,5 +270,134 @@ describe('a rollback and the mark', () => {
     expect(judgeRollbackRequest(same)).toMatchObject({ kind: 'taken-over' })
     expect(judgeRollbackRequest({ ...same, target: ARN(40) })).toEqual({ kind: 'proceed' })
     expect(judgeRollbackRequest({ ...same, current: ARN(43) })).toEqual({ kind: 'proceed' })
+  })
+})
+
+describe('the mark’s two calls, through a gateway', () => {
+  const OWN = 'https://github.com/noblepay/api/actions/runs/200/attempts/1'
+  const context = {
+    sha: FIX,
+    repository: 'noblepay/api',
+    runId: '200',
+    runAttempt: '1',
+    actor: 'on-call',
+    serverUrl: 'https://github.com',
+    runUrl: 'https://github.com/noblepay/api/actions/runs/200',
+    sourceUrl: 'https://github.com/noblepay/api'
+  }
+  const service = (taskDefinition: string, tags = rollbackMarkTags(mark)): Service => ({
+    serviceName: 'noblepay-api',
+    serviceArn: 'arn:aws:ecs:eu-west-1:123456789012:service/payments/noblepay-api',
+    taskDefinition,
+    tags
+  })
+  /** A gateway that knows each revision's tags, and records the tags put on the service. */
+  function gateway(revisionTags: Record<string, Array<{ key: string; value: string }>> = {}) {
+    const tagged: Array<{ cluster: string; tags: unknown }> = []
+    const ecs = {
+      findTaskDefinition: async (reference: string) =>
+        reference in revisionTags ? { taskDefinition: {}, tags: revisionTags[reference]! } : null,
+      tagService: async (cluster: string, _service: Service, tags: unknown) => {
+        tagged.push({ cluster, tags })
+      }
+    }
+    return { ecs: ecs as unknown as EcsGateway, tagged }
+  }
+
+  it('records the mark in one call: the commit read from the revision rolled back from', async () => {
+    const { ecs, tagged } = gateway({ [ARN(42)]: [{ key: 'noblepay:commit', value: BAD }] })
+    const runner = new RecordingRunner()
+    const started = Date.parse('2026-12-04T17:00:00.000Z')
+    const written = await recordRollbackMark(ecs, runner, {
+      cluster: 'payments',
+      service: service(ARN(42), []),
+      to: ARN(41),
+      started,
+      context
+    })
+    const expected = { from: ARN(42), fromCommit: BAD, to: ARN(41), run: OWN, at: mark.at }
+    expect(written).toEqual(expected)
+    expect(tagged).toEqual([{ cluster: 'payments', tags: rollbackMarkTags(expected) }])
+    expect(runner.lines.join('\n')).toMatch(/Marked service 'noblepay-api': run .*runs\/200/)
+  })
+
+  it('writes no mark for a rollback to what already runs, and warns when the mark cannot be written', async () => {
+    const same = gateway()
+    const runner = new RecordingRunner()
+    const request = { cluster: 'payments', to: ARN(42), started: 0, context }
+    expect(
+      await recordRollbackMark(same.ecs, runner, { ...request, service: service(ARN(42)) })
+    ).toBeUndefined()
+    expect(same.tagged).toEqual([])
+    const denied = {
+      findTaskDefinition: async () => null,
+      tagService: async () => {
+        throw new Error('AccessDeniedException: not authorized to perform ecs:TagResource')
+      }
+    } as unknown as EcsGateway
+    const written = await recordRollbackMark(denied, runner, {
+      ...request,
+      to: ARN(41),
+      service: service(ARN(42))
+    })
+    expect(written).toBeUndefined()
+    expect(runner.warnings).toEqual([
+      expect.stringMatching(
+        /Could not mark service 'noblepay-api' as rolled back \(.*AccessDeniedException.*\); a queued deploy of noblepay-api:42's commit will not be refused\. Grant ecs:TagResource on the service\./
+      )
+    ])
+  })
+
+  it('judges a rollback on the service’s mark, reading the run of the revision rolled back from', async () => {
+    const { ecs } = gateway({ [ARN(42)]: [{ key: 'noblepay:run', value: OWN }] })
+    // No mark, or this run's own: nothing to say.
+    expect(await checkRollbackRequest(ecs, 'previous', service(ARN(42), []), context)).toBe('')
+    const own = rollbackMarkTags({ ...mark, run: OWN })
+    expect(await checkRollbackRequest(ecs, 'previous', service(ARN(41), own), context)).toBe('')
+    // Another run rolled back this run's own deployment: taken over.
+    await expect(checkRollbackRequest(ecs, ARN(41), service(ARN(41)), context)).rejects.toThrow(
+      /^Rolling back 'noblepay-api' to arn:.*noblepay-api:41 was superseded: run .*runs\/300\/attempts\/1 rolled .*off the revision this run deployed/
+    )
+    // A named revision elsewhere goes on, with the mark in the summary.
+    const other = gateway()
+    const summary = await checkRollbackRequest(
+      other.ecs,
+      'noblepay-api:39',
+      service(ARN(41)),
+      context
+    )
+    expect(summary).toContain(
+      '**Rolling back to noblepay-api:39:** this request goes on from there.'
+    )
+  })
+
+  it('stops a deploy before its update only for a mark it did not start with', async () => {
+    const { ecs } = gateway()
+    await expect(
+      checkBeforeUpdate(ecs, '', mark, service(ARN(41)), context, ARN(43))
+    ).resolves.toBeUndefined()
+    await expect(
+      checkBeforeUpdate(ecs, '', undefined, service(ARN(41), []), context, ARN(43))
+    ).resolves.toBeUndefined()
+    const error = await checkBeforeUpdate(
+      ecs,
+      '',
+      undefined,
+      service(ARN(41)),
+      context,
+      ARN(43)
+    ).catch(e => e)
+    expect(error).toBeInstanceOf(TakenOverByRollback)
+    expect(error.message).toMatch(
+      /^Deploying to 'noblepay-api' was superseded just before its update: run .*runs\/300\/attempts\/1 rolled the service back from noblepay-api:42 .*, after this step started\. This step changed nothing/
+    )
+    const step: { facts: { takenOver?: boolean }; markSummary?: string } = { facts: {} }
+    recordTakeover(step, error)
+    expect(step.facts.takenOver).toBe(true)
+    expect(step.markSummary).toContain('**Superseded:** this step changed nothing.')
+    // A rollback is judged again instead: previous on the revision put back is taken over.
+    await expect(
+      checkBeforeUpdate(ecs, 'previous', undefined, service(ARN(41)), context, ARN(40))
+    ).rejects.toThrow(/already runs noblepay-api:41/)
   })
 })
