@@ -7,9 +7,11 @@ import {
   checkAgainstMark,
   checkBeforeUpdate,
   checkRollbackRequest,
+  describeMark,
   judgeAgainstMark,
   judgeRollbackRequest,
   MARK_TAGS,
+  markSummary,
   needsMarkComparison,
   readAllowRolledBack,
   readRollbackMark,
@@ -399,5 +401,107 @@ describe('the mark’s two calls, through a gateway', () => {
     await expect(
       checkBeforeUpdate(ecs, 'previous', undefined, service(ARN(41)), context, ARN(40))
     ).rejects.toThrow(/already runs noblepay-api:41/)
+  })
+})
+
+describe('what the mark says', () => {
+  it('in one sentence, with the commit and the time when known', () => {
+    expect(describeMark(mark)).toBe(
+      `run ${RUN} rolled the service back from noblepay-api:42 (commit ${BAD}) to noblepay-api:41 at 2026-12-04T17:00:00.000Z`
+    )
+    expect(describeMark({ ...mark, fromCommit: '', at: '' })).toBe(
+      `run ${RUN} rolled the service back from noblepay-api:42 to noblepay-api:41`
+    )
+  })
+
+  it('in the summary: a table of the mark, then the decision', () => {
+    expect(markSummary(mark, '**Passed:** x.')).toBe(
+      [
+        '**Rollback mark on the service**',
+        '| Rolled back from | Commit | Put back | By run | At |\n| --- | --- | --- | --- | --- |\n' +
+          `| noblepay-api:42 | \`${BAD}\` | noblepay-api:41 | ${RUN} | 2026-12-04T17:00:00.000Z |`,
+        '**Passed:** x.'
+      ].join('\n\n')
+    )
+    expect(markSummary({ ...mark, fromCommit: '', at: '' }, '')).toContain(
+      `| noblepay-api:42 | (none) | noblepay-api:41 | ${RUN} | (unknown) |`
+    )
+  })
+
+  it('in each verdict’s detail and reason', () => {
+    const facts = { mark, deployingCommit: FIX, allowRolledBack: false }
+    expect(judgeAgainstMark({ ...facts, mark: { ...mark, fromCommit: '' } }, undefined)).toEqual({
+      verdict: 'pass',
+      detail: 'the revision rolled back from has no noblepay:commit tag',
+      warning: `Not checked against the rollback by run ${RUN}: noblepay-api:42 has no noblepay:commit tag, so its commit is not known.`
+    })
+    expect(judgeAgainstMark({ ...facts, deployingCommit: '' }, undefined)).toEqual({
+      verdict: 'refuse',
+      detail: 'no commit',
+      reason: `Refused to deploy commit (none): this run has no commit (GITHUB_SHA is empty), and ${describeMark(mark)}. Nothing was changed. Deploy a commit newer than ${BAD} (the fix), or set allow-rolled-back: true to deploy this one on purpose.`
+    })
+    expect(judgeAgainstMark({ ...facts, deployingCommit: BAD }, undefined)).toMatchObject({
+      reason: expect.stringContaining(
+        `: it is the commit a rollback took the service off, and run ${RUN}`
+      )
+    })
+    expect(judgeAgainstMark(facts, undefined)).toEqual({
+      verdict: 'pass',
+      detail: `not compared with \`${BAD}\`, the commit rolled back from: no github-token was given to ask GitHub`,
+      warning: `Whether commit ${FIX} is newer than ${BAD}, which the rollback by run ${RUN} rolled the service back from noblepay-api:42 (commit ${BAD}) to noblepay-api:41 at 2026-12-04T17:00:00.000Z, cannot be told (no github-token was given to ask GitHub). Deploying anyway.`
+    })
+    expect(
+      judgeAgainstMark(facts, { kind: 'compared', status: 'ahead', aheadBy: 1, behindBy: 0 })
+    ).toMatchObject({ detail: expect.stringContaining(' is 1 commit ahead of ') })
+    expect(judgeAgainstMark(facts, compared('behind'))).toMatchObject({
+      detail: 'behind of the commit rolled back from'
+    })
+    expect(
+      (
+        judgeAgainstMark({ ...facts, deployingCommit: '', allowRolledBack: true }, undefined) as {
+          warning: string
+        }
+      ).warning
+    ).toMatch(/^Deploying this commit although run /)
+  })
+
+  it('in the log: a warning for a pass with one, a line for a clean pass over a mark, nothing without a mark', async () => {
+    const commits = () => ({ compare: async () => compared('ahead') })
+    const github = { repository: 'noblepay/api', token: 't', commits }
+    const facts = { mark, deployingCommit: FIX, allowRolledBack: false }
+    const clean = new RecordingRunner()
+    const passed = await checkAgainstMark(facts, github, clean)
+    expect(clean.warnings).toEqual([])
+    expect(clean.lines).toEqual([
+      `Rollback mark: passed, ${FIX} is 2 commits ahead of ${BAD}, the commit rolled back from.`
+    ])
+    expect(passed.summary).toMatch(
+      /\n\n\*\*Passed:\*\* `f+` is 2 commits ahead of `b+`, the commit rolled back from\.$/
+    )
+    const warned = new RecordingRunner()
+    await checkAgainstMark({ ...facts, allowRolledBack: true }, github, warned)
+    expect(warned.warnings).toHaveLength(1)
+    expect(warned.lines.filter(l => !l.startsWith('::warning::'))).toEqual([])
+    const refused = new RecordingRunner()
+    const result = await checkAgainstMark({ ...facts, deployingCommit: BAD }, github, refused)
+    expect([refused.lines, refused.warnings]).toEqual([[], []])
+    expect(result.summary).toMatch(/\n\n\*\*Refused:\*\* the commit rolled back from\.$/)
+    const none = new RecordingRunner()
+    await checkAgainstMark({ ...facts, mark: undefined }, github, none)
+    expect([none.lines, none.warnings]).toEqual([[], []])
+  })
+
+  it('when another run makes the same change', () => {
+    const verdict = judgeRollbackRequest({
+      rollbackTo: 'previous',
+      current: ARN(42),
+      mark,
+      ownRun: 'other',
+      target: ARN(41)
+    })
+    expect(verdict).toEqual({
+      kind: 'taken-over',
+      reason: `${describeMark(mark)}, the same change this request makes, and that rollback goes on. Nothing was changed by this step.`
+    })
   })
 })
