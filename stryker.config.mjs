@@ -26,6 +26,7 @@ export default {
     'actions/ecs-deploy/plan.ts',
     'actions/ecs-deploy/previous.ts',
     'actions/ecs-deploy/report.ts',
+    'actions/ecs-deploy/rollback-mark.ts',
     'actions/ecs-deploy/rollout.ts',
     'actions/ecs-deploy/scaling.ts',
     'actions/ecs-deploy/status.ts',

@@ -7,6 +7,7 @@ import { readContinueInputs, type ContinueInputs } from './pause.js'
 import { readMigrationConfig, type MigrationConfig } from './migration.js'
 import { readDryRun } from './plan.js'
 import { readProvenanceInputs, type ProvenanceInputs } from './provenance.js'
+import { readAllowRolledBack } from './rollback-mark.js'
 import { readScalingInputs, type ScalingDeclaration } from './scaling.js'
 
 /** The ecs-deploy inputs, parsed and checked once, before any AWS call. */
@@ -42,6 +43,8 @@ export interface DeployConfig {
   provenance: ProvenanceInputs
   /** continue-deployment and continue-action: answer a PAUSE hook instead (hooks.ts). */
   continueDeployment?: ContinueInputs
+  /** allow-rolled-back: deploy a commit a rollback marked as rolled back from (rollback-mark.ts). */
+  allowRolledBack: boolean
 }
 
 export function readDeployConfig(inputs: Inputs): DeployConfig {
@@ -114,7 +117,8 @@ export function readDeployConfig(inputs: Inputs): DeployConfig {
     waitUntil: readWaitUntil(inputs),
     dryRun: readDryRun(inputs),
     provenance: readProvenanceInputs(inputs),
-    continueDeployment
+    continueDeployment,
+    allowRolledBack: readAllowRolledBack(inputs)
   }
 }
 

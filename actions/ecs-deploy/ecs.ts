@@ -141,9 +141,11 @@ export class EcsGateway {
       response = await this.caller.read(
         `Describing service '${service}' in cluster '${cluster}'`,
         abortSignal =>
-          this.client.send(new DescribeServicesCommand({ cluster, services: [service] }), {
-            abortSignal
-          })
+          // With its tags: a rollback's mark (rollback-mark.ts) is read on every look.
+          this.client.send(
+            new DescribeServicesCommand({ cluster, services: [service], include: ['TAGS'] }),
+            { abortSignal }
+          )
       )
     } catch (error) {
       if (rejectedAs(error, 'ClusterNotFoundException')) {
@@ -349,6 +351,25 @@ export class EcsGateway {
       )
       if (outcome.kind === 'answered') return
       const { tags: present } = await this.describeTaskDefinition(arn)
+      if (tags.every(t => present.some(p => p.key === t.key && p.value === t.value))) return
+      this.ensureTimeLeft(what, outcome.error)
+    }
+  }
+
+  /**
+   * Adds tags to a service, in one call. When the reply is lost, the service is read back: the
+   * tags there with these values mean it happened; otherwise it is sent again.
+   */
+  async tagService(cluster: string, service: Service, tags: Tag[]): Promise<void> {
+    const what = `Tagging service '${service.serviceName}'`
+    for (;;) {
+      const outcome = await this.caller.change(what, abortSignal =>
+        this.client.send(new TagResourceCommand({ resourceArn: service.serviceArn, tags }), {
+          abortSignal
+        })
+      )
+      if (outcome.kind === 'answered') return
+      const present = (await this.describeService(cluster, service.serviceName ?? '')).tags ?? []
       if (tags.every(t => present.some(p => p.key === t.key && p.value === t.value))) return
       this.ensureTimeLeft(what, outcome.error)
     }

@@ -20,6 +20,7 @@ import { planDeploy } from './plan.js'
 import { resolveRollbackTarget } from './previous.js'
 import * as provenance from './provenance.js'
 import { markRolledBack, recover, rollBackInFlight } from './recovery.js'
+import * as mark from './rollback-mark.js'
 import {
   deployReport,
   firstFailureLine,
@@ -89,6 +90,7 @@ export async function run(runner: Runner, overrides: Partial<Dependencies> = {})
   } catch (error) {
     step.error = error
     if (error instanceof Refusal) step.facts.refused = true
+    else if (error instanceof mark.TakenOverByRollback) mark.recordTakeover(step, error)
     else if (!(error instanceof ActionError) || step.facts.changeSent)
       step.facts.unexpectedError = true
     if (step.facts.changeSent && (error instanceof AwsRejection || error instanceof NotApplied))
@@ -142,6 +144,10 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
   // 1b. Answering a PAUSE hook of a deployment under way instead of deploying.
   if (config.continueDeployment) return answerHook(ecs, runner, clock, config, step, first)
 
+  const markAtStart = mark.readRollbackMark(first.tags)
+  if (config.rollbackTo && !config.dryRun)
+    step.markSummary = await mark.checkRollbackRequest(ecs, config.rollbackTo, first, deps.context)
+
   // 2. An incident rollback while a blue/green deployment still bakes: a traffic switch.
   if (config.rollbackTo && strategy && !config.dryRun) {
     const switched = await rollBackInFlight(ecs, runner, clock, config, first, step)
@@ -187,6 +193,33 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
   const baseRevision = () =>
     (base ??= ecs.until(step.started + config.waitMs).describeTaskDefinition(baseArn))
 
+  // The mark of an incident rollback: a deploy of the commit it rolled back from is refused.
+  const gateDeps = () =>
+    deps.gates ??
+    gateDependencies(runner, {
+      region: config.region,
+      clock,
+      deadline: clock.now() + config.waitMs,
+      pollMs: config.pollMs
+    })
+  if (!config.rollbackTo) {
+    const marked = await mark.checkAgainstMark(
+      {
+        mark: mark.readRollbackMark(service.tags),
+        deployingCommit: deps.context.sha,
+        allowRolledBack: config.allowRolledBack
+      },
+      {
+        repository: deps.context.repository,
+        token: config.gates.githubToken,
+        commits: token => gateDeps().commits(token)
+      },
+      runner
+    )
+    step.markSummary = marked.summary
+    if (marked.verdict.verdict === 'refuse') throw new Refusal(marked.verdict.reason)
+  }
+
   // 4. The image must be there: a digest ECR does not hold (a push that failed, replication to
   // this region not set up or not done yet) fails now, not as tasks that cannot pull it.
   if (!config.rollbackTo)
@@ -216,13 +249,7 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
         pollMs: config.pollMs
       },
       config.gates,
-      deps.gates ??
-        gateDependencies(runner, {
-          region: config.region,
-          clock,
-          deadline: clock.now() + config.waitMs,
-          pollMs: config.pollMs
-        })
+      gateDeps()
     )
     step.gateSummary = [step.gateSummary, gate.summary].filter(Boolean).join('\n\n')
     if (gate.kind === 'refused') throw new Refusal(gate.reason)
@@ -302,8 +329,19 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
     step.scalingSummary = result.summary
   }
 
+  // A rollback marks the service before its change, so that a deploy about to update sees it.
+  if (config.rollbackTo)
+    await mark.recordRollbackMark(rollout, runner, {
+      cluster: config.cluster,
+      service,
+      to: step.target,
+      started: step.started,
+      context: deps.context
+    })
+
   // 10. One more look just before the change: another deploy may have started while this
   // step checked gates, registered and migrated. If so, wait for it again rather than cut in.
+  // A rollback that started after this step did takes the service over: no change at all.
   const latest = await rollout.describeService(config.cluster, config.service)
   if (!sameDeployments(latest, service)) {
     runner.info(
@@ -312,6 +350,14 @@ async function deploy(runner: Runner, deps: Dependencies, step: StepRecord): Pro
     settled = await settle(latest)
   } else settled = { ...settled, service: latest }
   service = settled.service
+  await mark.checkBeforeUpdate(
+    rollout,
+    config.rollbackTo,
+    markAtStart,
+    service,
+    deps.context,
+    step.target
+  )
   const current = primaryDeployment(service)
 
   // 11. The update: once, read back if its reply is lost.

@@ -18,6 +18,7 @@ import {
 } from './lifecycle.js'
 import { ROLLED_BACK_TAG } from './previous.js'
 import type { Recovery, RolloutResult, StepRecord } from './report.js'
+import { recordRollbackMark } from './rollback-mark.js'
 import { describeDeployment, formatDuration, primaryDeployment } from './rollout.js'
 import { runTag, shortRevision } from './task-definition.js'
 import { watchDeployment, type EventFeed } from './watch.js'
@@ -236,6 +237,14 @@ export async function rollBackInFlight(
   runner.setOutput('task-definition-arn', source.taskDefinition)
   runner.setOutput('deployment-id', step.deploymentId)
   runner.setOutput('service-deployment-arn', arn)
+  if (step.context)
+    await recordRollbackMark(gateway, runner, {
+      cluster: config.cluster,
+      service,
+      to: source.taskDefinition,
+      started: step.started,
+      context: step.context
+    })
   step.facts.changeSent = true
   const switched = await switchTraffic(ecs, runner, clock, config, step, {
     serviceDeploymentArn: arn,

@@ -46,6 +46,8 @@ export interface StepRecord {
   trafficReturnedMs?: number
   /** What the gates found (gates.ts), or empty when they were off. */
   gateSummary?: string
+  /** The rollback mark on the service and what was decided about it (rollback-mark.ts). */
+  markSummary?: string
   migrationSummary?: string
   scalingSummary?: string
   /** Why the rollout took the time it took (phases.ts). */
@@ -182,6 +184,7 @@ function summary(step: StepRecord, status: DeployStatus, now: number): string {
       ['Duration', formatDuration(now - step.started)]
     ])
   ]
+  if (step.markSummary) parts.push(step.markSummary)
   if (step.gateSummary) parts.push(step.gateSummary)
   if (step.hook) parts.push(step.hook.summary)
   if (step.planSummary) parts.push(step.planSummary)

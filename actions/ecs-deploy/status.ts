@@ -11,6 +11,8 @@ export type PhaseEnd = 'succeeded' | 'failed' | 'superseded' | 'unknown'
 export interface StepFacts {
   /** A gate said no before anything changed. */
   refused: boolean
+  /** A rollback took the service over before this step changed anything (rollback-mark.ts). */
+  takenOver?: boolean
   /** dry-run: the plan was made, and nothing was changed on purpose. */
   planned?: boolean
   /** The service may have been changed by this step: an UpdateService was sent. */
@@ -27,6 +29,7 @@ export interface StepFacts {
 
 export function decideStatus(facts: StepFacts): DeployStatus {
   if (facts.refused) return 'refused'
+  if (facts.takenOver) return 'superseded'
   const changed = facts.changeSent && !facts.changeRejected
   if (facts.unexpectedError) return changed ? 'unknown' : 'failed'
   if (facts.planned) return 'succeeded'

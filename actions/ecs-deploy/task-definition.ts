@@ -113,7 +113,7 @@ export function traceTags(trace: Trace): Tag[] {
 }
 
 /** ECS tag values: at most 256 characters of letters, digits, spaces and _ . : / = + - @. */
-function tagValue(value: string): string {
+export function tagValue(value: string): string {
   const safe = value.replace(/[^\p{L}\p{N}\s_.:/=+\-@]/gu, '_')
   return safe.length <= 256 ? safe : `…${safe.slice(-255)}`
 }

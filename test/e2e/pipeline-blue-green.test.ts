@@ -172,7 +172,8 @@ describe('ecs-deploy on a BLUE_GREEN service on the Docker emulator', () => {
       expect(run.rollback.stdout).toMatch(/Production traffic was back on the previous revision/)
       expect(stages(run.rollback)).toEqual(['BAKE_TIME'])
       expect(run.deployChanges).toEqual(['RegisterTaskDefinition', 'UpdateService'])
-      expect(run.rollbackChanges).toEqual(['StopServiceDeployment', 'TagResource'])
+      // The service's rollback mark, the traffic switch, the rolled-back-from revision's tag.
+      expect(run.rollbackChanges).toEqual(['TagResource', 'StopServiceDeployment', 'TagResource'])
 
       // No new task: the containers that served before the deploy serve after the rollback.
       expect(described().taskDefinition).toBe(current.revision)

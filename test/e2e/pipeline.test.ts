@@ -181,7 +181,9 @@ describe('the pipeline on the Docker emulator', () => {
     'two deployments to the same service in a row both complete, the second one winning',
     async () => {
       const v3 = await build()
-      const first = await pipeline.deploy({ image: v2.image })
+      // v2 was rolled back from just before (to payments-api:1): deploying it again is a
+      // person's explicit choice.
+      const first = await pipeline.deploy({ image: v2.image, 'allow-rolled-back': 'true' })
       const second = await pipeline.deploy({ image: v3.image })
       expect([first.exitCode, second.exitCode]).toEqual([0, 0])
       expect([first.outputs.status, second.outputs.status]).toEqual(['succeeded', 'succeeded'])
@@ -215,7 +217,8 @@ describe('the pipeline on the Docker emulator', () => {
           await new Promise(resolve => setTimeout(resolve, 50))
       }
       // Two pipelines, the second starting while the first rolls out: it waits, then wins.
-      const first = pipeline.deploy({ image: v2.image })
+      // v2 was rolled back from earlier in this file: redeploying it is an explicit choice.
+      const first = pipeline.deploy({ image: v2.image, 'allow-rolled-back': 'true' })
       await landed(2)
       const second = await pipeline.deploy({ image: v1.image })
       const a = await first
@@ -232,7 +235,7 @@ describe('the pipeline on the Docker emulator', () => {
         region: pipeline.emulator.env.AWS_REGION,
         credentials: { accessKeyId: 'emulator', secretAccessKey: 'emulator' }
       })
-      const ours = pipeline.deploy({ image: v2.image })
+      const ours = pipeline.deploy({ image: v2.image, 'allow-rolled-back': 'true' })
       await landed(4 + 2)
       await ecs.send(
         new UpdateServiceCommand({
@@ -299,7 +302,11 @@ describe('the pipeline on the Docker emulator', () => {
         })
       )
       try {
-        const deploy = await pipeline.deploy({ image: v2.image, 'task-definition': template })
+        const deploy = await pipeline.deploy({
+          image: v2.image,
+          'task-definition': template,
+          'allow-rolled-back': 'true'
+        })
         expect(deploy.exitCode).toBe(1)
         expect(deploy.outputs.status).toBe('rolled-back')
         expect(errorLines(deploy)[0]).toContain('Task failed container health checks')

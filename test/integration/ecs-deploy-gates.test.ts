@@ -6,16 +6,12 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import {
-  basicFinding,
-  startEcrStandin,
-  type EcrStandin,
-  type ScanSpec
-} from '../../tools/ecr-standin/server.js'
-import { startEcsStandin, type EcsStandin } from '../../tools/ecs-standin/server.js'
+import { basicFinding, type EcrStandin, type ScanSpec } from '../../tools/ecr-standin/server.js'
+import type { EcsStandin } from '../../tools/ecs-standin/server.js'
 import { runBundle } from '../support/bundle.js'
 import { addSteadyService } from '../support/ecs-fixtures.js'
-import { startCompareApi, type CompareAnswer, type CompareApi } from '../support/github-api.js'
+import { startGateStandins, type GateStandins } from '../support/gate-standins.js'
+import type { CompareAnswer, CompareApi } from '../support/github-api.js'
 
 const RUNNING = 'c0ffee0000000000000000000000000000000001'
 const DEPLOYING = 'c0ffee0000000000000000000000000000000002'
@@ -23,24 +19,17 @@ const TOKEN = 'ghs_gateTokenThatMustNeverBeShown42'
 const DIGEST = `sha256:${'5e'.repeat(32)}`
 const IMAGE = `123456789012.dkr.ecr.eu-west-1.amazonaws.com/api@${DIGEST}`
 
+let standins: GateStandins
 let ecs: EcsStandin
 let ecr: EcrStandin
 let github: CompareApi
 
 beforeEach(async () => {
-  ecs = await startEcsStandin({ tickMs: 50 })
   // Every image here has its scan set, so the registry behind the stand-in is never asked.
-  ecr = await startEcrStandin({
-    registry: 'http://127.0.0.1:9',
-    username: 'AWS',
-    password: 'unused',
-    repositories: ['api']
-  })
-  github = await startCompareApi()
+  standins = await startGateStandins()
+  ;({ ecs, ecr, github } = standins)
 })
-afterEach(async () => {
-  await Promise.all([ecs.close(), ecr.close(), github.close()])
-})
+afterEach(() => standins.close())
 
 /** A steady service `api` on revision 1, tagged with the commit it was built from (unless null). */
 function addService(commit: string | null = RUNNING) {

@@ -619,6 +619,46 @@ describe('ECS stand-in: what ecs-deploy relies on under contention', () => {
     expect(reserved.json.__type).toBe('InvalidParameterException')
   })
 
+  it('TagResource tags a service by its long ARN; DescribeServices shows the tags only with include TAGS', async () => {
+    const { standin, ecs } = await fixture()
+    const { serviceArn } = await describe1(ecs)
+    expect(serviceArn).toMatch(/:service\/prod\/api$/)
+    await ecs.send(
+      new TagResourceCommand({
+        resourceArn: serviceArn,
+        tags: [
+          { key: 'noblepay:rolled-back-by', value: 'run 1' },
+          { key: 'noblepay:rolled-back-at', value: 't1' }
+        ]
+      })
+    )
+    await ecs.send(
+      new TagResourceCommand({
+        resourceArn: serviceArn,
+        tags: [{ key: 'noblepay:rolled-back-by', value: 'run 2' }]
+      })
+    )
+    const plain = await describe1(ecs)
+    expect(plain.tags).toBeUndefined()
+    const { services } = await ecs.send(
+      new DescribeServicesCommand({ cluster: 'prod', services: ['api'], include: ['TAGS'] })
+    )
+    expect(services?.[0]?.tags).toEqual([
+      { key: 'noblepay:rolled-back-by', value: 'run 2' },
+      { key: 'noblepay:rolled-back-at', value: 't1' }
+    ])
+    const short = await rawCall(standin.endpoint, 'TagResource', {
+      resourceArn: serviceArn!.replace('service/prod/api', 'service/api'),
+      tags: [{ key: 'a', value: 'b' }]
+    })
+    expect([short.status, short.json.__type]).toEqual([400, 'InvalidParameterException'])
+    const many = await rawCall(standin.endpoint, 'TagResource', {
+      resourceArn: serviceArn,
+      tags: Array.from({ length: 49 }, (_, i) => ({ key: `k${i}`, value: 'v' }))
+    })
+    expect(many.json.__type).toBe('InvalidParameterException')
+  })
+
   it('a CODE_DEPLOY service refuses a new task definition through UpdateService, as ECS does', async () => {
     const { standin, ecs } = await fixture({ deploymentController: 'CODE_DEPLOY' })
     const v2 = await registerImage(ecs, 'registry/api:v2')

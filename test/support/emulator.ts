@@ -377,7 +377,8 @@ export async function rollBackAfterFailedGate(
     await prober.stop()
   }
   const rollbackChanges = changesSince(from)
-  const requestedAt = changeCalls(from)[0]?.at
+  // The rollback's own change: the marks it tags (the service first) are not the request.
+  const requestedAt = changeCalls(from).find(c => c.operation !== 'TagResource')?.at
 
   options.onStep?.('gate-after')
   const gateAfter = await target.gate(previousVersion, options.onLine)

