@@ -222,6 +222,18 @@ export function progressingNormally(
   failures: { seenDuringWatch: number; stopped: readonly StoppedTask[] | undefined }
 ): boolean {
   if (sd.status !== 'IN_PROGRESS' && sd.status !== 'PENDING') return false
+  return deploymentHealthy(ours, failures)
+}
+
+/**
+ * Whether our deployment (ECS's view of it, any strategy) has every task running and none
+ * failed, seen during the watch or among the stopped tasks now: what is left is ECS's own work
+ * (draining and stopping the old tasks, traffic steps, bake time), not a failure.
+ */
+export function deploymentHealthy(
+  ours: Deployment | undefined,
+  failures: { seenDuringWatch: number; stopped: readonly StoppedTask[] | undefined }
+): boolean {
   if (!ours || failures.seenDuringWatch > 0 || (ours.failedTasks ?? 0) > 0) return false
   if (failures.stopped === undefined || !failures.stopped.every(stoppedByScaling)) return false
   const desired = ours.desiredCount ?? 0

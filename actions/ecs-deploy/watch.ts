@@ -14,6 +14,7 @@ import {
   type FailureCause,
   type WatchedDeployment
 } from './rollout.js'
+import { deploymentHealthy } from './service-deployment.js'
 import { shortRevision } from './task-definition.js'
 
 /** Where a watch prints: service events after `since` (ECS's clock), each once. */
@@ -269,6 +270,17 @@ export async function watchDeployment(
       elapsedMs: elapsed()
     }
   }
+  const healthy =
+    watched && (await stillRollingHealthily(ecs, request, outcome.service, watched, failedTasks))
+  if (healthy) {
+    return {
+      kind: 'unknown',
+      deploymentId,
+      reason: `the step stopped watching after ${formatDuration(elapsed())}: ${healthy}`,
+      service: outcome.service,
+      elapsedMs: elapsed()
+    }
+  }
   stopped ??= new StoppedTaskLog(ecs.until(request.deadline), runner, request.cluster, deploymentId)
   stopped.refresh()
   return {
@@ -281,6 +293,32 @@ export async function watchDeployment(
     service: outcome.service,
     elapsedMs: elapsed()
   }
+}
+
+/**
+ * At the deadline: why a rolling deployment ECS is still moving along healthily (every new task
+ * running, none failed, the old ones still draining or stopping) is left to ECS instead of
+ * rolled back, or undefined when it is failing or cannot be told (which rolls back as before).
+ * The stopped tasks are read, one attempt, only when everything else looks healthy.
+ */
+async function stillRollingHealthily(
+  ecs: EcsGateway,
+  request: WatchRequest,
+  service: Service | undefined,
+  watched: WatchedDeployment,
+  seenDuringWatch: number
+): Promise<string | undefined> {
+  const ours = service?.deployments?.find(d => d.id === watched.id)
+  if (ours?.rolloutState !== 'IN_PROGRESS') return undefined
+  if (!deploymentHealthy(ours, { seenDuringWatch, stopped: [] })) return undefined
+  const stopped = await ecs
+    .until(request.deadline)
+    .stoppedTasks(request.cluster, watched.id)
+    .catch(() => undefined)
+  if (!deploymentHealthy(ours, { seenDuringWatch, stopped })) return undefined
+  const others = (service?.deployments ?? []).filter(d => d.id !== watched.id)
+  const draining = others.reduce((sum, d) => sum + (d.runningCount ?? 0), 0)
+  return `deployment ${watched.id} is still in progress with all ${ours.runningCount} new tasks running and none failed${draining > 0 ? `, while ${draining} old task${draining === 1 ? '' : 's'} still run${draining === 1 ? 's' : ''} (draining or stopping)` : ''}, so it was left to ECS, not rolled back. Follow it in the ECS console, or give wait-for-minutes more time`
 }
 
 export type SettleResult =

@@ -210,6 +210,20 @@ describe('ecs-deploy bundle against the ECS stand-in', () => {
     expect(primaryOf().taskDefinition).toBe(run.outputs['previous-task-definition-arn'])
   })
 
+  it('leaves a healthy rolling deployment still draining its old tasks at the deadline to ECS: unknown, no rollback', async () => {
+    // The old tasks take a minute to stop (a long deregistration delay); the new ones are up at once.
+    await standin.close()
+    standin = await startEcsStandin({ tickMs: 50, stopDelayMs: 60_000 })
+    addService({ circuitBreaker: { enable: true, rollback: true } })
+    const run = await deploy({ image: 'local/api:v2', 'wait-for-minutes': '0.03' })
+    expect(run.outputs.status).toBe('unknown')
+    expect(errorLines(run.stdout)[0]).toMatch(
+      /the step stopped watching after .*: deployment ecs-svc\/\S+ is still in progress with all 2 new tasks running and none failed.*not rolled back/
+    )
+    expect(callsOf('UpdateService')).toHaveLength(1)
+    expect(primaryOf().taskDefinition).toBe(run.outputs['task-definition-arn'])
+  })
+
   it('rollback-to previous finds the last successful revision in the deployment history', async () => {
     addService()
     expect((await deploy({ image: 'local/api:v2' })).exitCode).toBe(0)

@@ -398,6 +398,43 @@ describe('watchDeployment', () => {
     expect(runner.lines[0]).toBe('[0s] no deployments')
   })
 
+  it('a rolling deployment still healthy at the deadline (every new task running, the old ones draining) is left to ECS: unknown, not failed', async () => {
+    ecsMock.on(ListTasksCommand).resolves({ taskArns: [] })
+    const draining = () =>
+      service([rolling({ runningCount: 2, pendingCount: 0, desiredCount: 2 }), old()])
+    const { result } = await watch(draining, { deadline: START + MINUTE })
+    expect(result).toMatchObject({ kind: 'unknown', deploymentId: 'ecs-svc/42' })
+    expect(result.kind === 'unknown' && result.reason).toMatch(
+      /^the step stopped watching after 1m00s: deployment ecs-svc\/42 is still in progress with all 2 new tasks running and none failed, while 2 old tasks still run .*not rolled back/
+    )
+  })
+
+  it('at the deadline, a new task that failed, or a new task not running, still ends the watch timed out', async () => {
+    const failedOnce = () =>
+      service([
+        rolling({ runningCount: 2, pendingCount: 0, desiredCount: 2, failedTasks: 1 }),
+        old()
+      ])
+    expect((await watch(failedOnce, { deadline: START + MINUTE })).result).toMatchObject({
+      kind: 'failed',
+      cause: 'timed-out'
+    })
+    const short = () =>
+      service([rolling({ runningCount: 1, pendingCount: 1, desiredCount: 2 }), old()])
+    expect((await watch(short, { deadline: START + MINUTE })).result).toMatchObject({
+      kind: 'failed',
+      cause: 'timed-out'
+    })
+    ecsMock.on(ListTasksCommand).resolves({ taskArns: [stoppedTask.taskArn!] })
+    ecsMock.on(DescribeTasksCommand).resolves({ tasks: [stoppedTask] })
+    const crashedEarlier = () =>
+      service([rolling({ runningCount: 2, pendingCount: 0, desiredCount: 2 }), old()])
+    expect((await watch(crashedEarlier, { deadline: START + MINUTE })).result).toMatchObject({
+      kind: 'failed',
+      cause: 'timed-out'
+    })
+  })
+
   it('a timed-out watch still looks up why the tasks stopped', async () => {
     const { result } = await watch(() => stuck(), { deadline: START + 30_000 })
     expect(result).toMatchObject({ kind: 'failed', cause: 'timed-out' })
