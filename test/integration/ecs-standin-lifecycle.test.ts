@@ -23,6 +23,7 @@ import {
 import {
   deployRevision,
   describeServiceDeployment,
+  looksUntil,
   newestServiceDeployment
 } from '../support/ecs-fixtures.js'
 
@@ -82,23 +83,13 @@ async function fixture(spec: Partial<AddServiceSpec>): Promise<Fixture> {
 const deployV2 = ({ ecs, v2 }: Fixture) => deployRevision(ecs, v2)
 const describeSd = describeServiceDeployment
 
-/** Every distinct look at the service deployment until `done`, polled every tick. */
-async function watch(
+/** Every look at the service deployment until `done`, polled every half tick. */
+const watch = (
   ecs: ECSClient,
   arn: string,
   done: (sd: ServiceDeployment) => boolean,
   timeoutMs = 10_000
-): Promise<ServiceDeployment[]> {
-  const seen: ServiceDeployment[] = []
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const sd = await describeSd(ecs, arn)
-    seen.push(sd)
-    if (done(sd)) return seen
-    if (Date.now() > deadline) throw new Error(`not done: ${JSON.stringify(sd)}`)
-    await new Promise(resolve => setTimeout(resolve, TICK_MS / 2))
-  }
-}
+) => looksUntil(ecs, arn, done, { intervalMs: TICK_MS / 2, timeoutMs })
 
 const stagesOf = (seen: ServiceDeployment[]) => [
   ...new Set(seen.map(sd => sd.lifecycleStage).filter(Boolean))

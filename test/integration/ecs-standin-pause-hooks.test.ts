@@ -20,7 +20,7 @@ import {
   type EcsStandin,
   type LifecycleHookSpec
 } from '../../tools/ecs-standin/server.js'
-import { deployRevision, describeServiceDeployment } from '../support/ecs-fixtures.js'
+import { deployRevision, describeServiceDeployment, looksUntil } from '../support/ecs-fixtures.js'
 
 const STAGE_MS = 10
 const MINUTE_MS = 100
@@ -81,24 +81,13 @@ async function fixture(spec: Partial<AddServiceSpec> = {}): Promise<Fixture> {
 const deployV2 = ({ ecs, v2 }: Fixture) => deployRevision(ecs, v2)
 const describeSd = describeServiceDeployment
 
-/** Steps the simulation until `done` holds; every look and the production weight on green. */
-async function stepUntil(
+/** Steps the simulation until `done` holds; every look. */
+const stepUntil = (
   f: Fixture,
   arn: string,
   done: (sd: ServiceDeployment) => boolean,
   timeoutMs = 10_000
-): Promise<ServiceDeployment[]> {
-  const seen: ServiceDeployment[] = []
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    f.standin.tick()
-    const sd = await describeSd(f.ecs, arn)
-    seen.push(sd)
-    if (done(sd)) return seen
-    if (Date.now() > deadline) throw new Error(`not done: ${JSON.stringify(sd)}`)
-    await new Promise(resolve => setTimeout(resolve, 2))
-  }
-}
+) => looksUntil(f.ecs, arn, done, { intervalMs: 2, timeoutMs, beforeLook: () => f.standin.tick() })
 
 const awaiting = (sd: ServiceDeployment) =>
   sd.lifecycleHookDetails?.some(h => h.status === 'AWAITING_ACTION') === true

@@ -160,3 +160,25 @@ export async function describeServiceDeployment(
   )
   return out.serviceDeployments![0]!
 }
+
+/**
+ * Every look at a service deployment until `done` holds, one every `intervalMs`; `beforeLook`
+ * runs before each (a test that steps the stand-in's simulation itself ticks there).
+ */
+export async function looksUntil(
+  ecs: ECSClient,
+  arn: string,
+  done: (sd: ServiceDeployment) => boolean,
+  options: { intervalMs: number; timeoutMs?: number; beforeLook?: () => void }
+): Promise<ServiceDeployment[]> {
+  const seen: ServiceDeployment[] = []
+  const deadline = Date.now() + (options.timeoutMs ?? 10_000)
+  for (;;) {
+    options.beforeLook?.()
+    const sd = await describeServiceDeployment(ecs, arn)
+    seen.push(sd)
+    if (done(sd)) return seen
+    if (Date.now() > deadline) throw new Error(`not done: ${JSON.stringify(sd)}`)
+    await new Promise(resolve => setTimeout(resolve, options.intervalMs))
+  }
+}
