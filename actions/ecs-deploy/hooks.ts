@@ -53,6 +53,16 @@ function expiryText(hook: DeploymentLifecycleHookDetail): string {
     : ''
 }
 
+/** What every part of answering a hook works with: one step's gateway, I/O, clock and record. */
+interface HookRun {
+  ecs: EcsGateway
+  runner: Runner
+  clock: Clock
+  config: DeployConfig
+  step: StepRecord
+  events: EventFeed
+}
+
 /**
  * `continue-deployment`: answers the PAUSE hook the deployment waits at, then watches it to the
  * `wait-until` point (continue) or until ECS has rolled it back (rollback).
@@ -86,11 +96,18 @@ export async function answerHook(
   if (step.deploymentId) runner.setOutput('deployment-id', step.deploymentId)
   if (step.previousArn) runner.setOutput('previous-task-definition-arn', step.previousArn)
 
-  const events: EventFeed = { since: clock.now(), seen: new Set() }
+  const run: HookRun = {
+    ecs,
+    runner,
+    clock,
+    config,
+    step,
+    events: { since: clock.now(), seen: new Set() }
+  }
   const hook = awaitingHook(sd)
   // Whatever happens next is ECS's doing or this step's answer: the status is the deployment's.
   step.facts.changeSent = true
-  if (!hook) return noLongerWaits(ecs, runner, clock, config, step, sd, request, events)
+  if (!hook) return noLongerWaits(run, sd, request)
 
   const production = sd.targetServiceRevision?.requestedProductionTrafficWeight ?? 0
   const action = request.action === 'continue' ? 'CONTINUE' : 'ROLLBACK'
@@ -109,7 +126,7 @@ export async function answerHook(
     runner.info(`ECS refused the answer: ${error.message}`)
     const now = await gateway.describeServiceDeployment(arn)
     if (awaitingHook(now)) throw error
-    return noLongerWaits(ecs, runner, clock, config, step, now, request, events, hook.hookId)
+    return noLongerWaits(run, now, request, hook.hookId)
   }
   step.updating = false
   if (sent.readBack)
@@ -119,28 +136,19 @@ export async function answerHook(
   step.timeline.mark(request.action === 'continue' ? 'updated' : 'rollback-requested', clock.now())
 
   if (request.action === 'rollback') {
-    const result = await watch(
-      ecs,
-      runner,
-      clock,
-      config,
-      step,
-      events,
-      'rolled-back',
-      sd.lifecycleStage
-    )
+    const result = await watch(run, 'rolled-back', sd.lifecycleStage)
     step.hook = {
       summary: facts([
         ['Answered', `PAUSE hook ${hook.hookId} (${sd.lifecycleStage}) with ROLLBACK`],
         ['Production traffic on the new revision when answered', `${production} %`]
       ])
     }
-    return rolledBackAsAsked(ecs, runner, config, step, result, production)
+    return rolledBackAsAsked(run, result, production)
   }
 
   const answered = new Set([hook.hookId ?? ''])
   const until: WaitUntil = config.waitUntil === 'test-traffic' ? 'steady' : config.waitUntil
-  const result = await watch(ecs, runner, clock, config, step, events, until, sd.lifecycleStage, {
+  const result = await watch(run, until, sd.lifecycleStage, {
     answered,
     answer: async hookId => {
       answered.add(hookId)
@@ -158,21 +166,17 @@ export async function answerHook(
       ['Later pauses continued', answered.size > 1 ? String(answered.size - 1) : undefined]
     ])
   }
-  await settle(ecs, runner, clock, config, step, result, events, true)
+  await settle(run, result, true)
 }
 
 /** The deployment no longer waits: nothing is sent; the status is what ECS did. */
 async function noLongerWaits(
-  ecs: EcsGateway,
-  runner: Runner,
-  clock: Clock,
-  config: DeployConfig,
-  step: StepRecord,
+  run: HookRun,
   sd: ServiceDeployment,
   request: ContinueInputs,
-  events: EventFeed,
   hookId?: string
 ): Promise<void> {
+  const { runner, config, step } = run
   const did = whatEcsDid(
     sd,
     hookId ?? sd.lifecycleHookDetails?.find(h => h.targetType === 'PAUSE')?.hookId
@@ -217,12 +221,7 @@ async function noLongerWaits(
   // Still under way (continued elsewhere, or its hook expired with CONTINUE), or rolling back.
   const rollingBack = status.startsWith('ROLLBACK_')
   const result = await watch(
-    ecs,
-    runner,
-    clock,
-    config,
-    step,
-    events,
+    run,
     rollingBack ? 'rolled-back' : config.waitUntil === 'test-traffic' ? 'steady' : config.waitUntil,
     sd.lifecycleStage
   )
@@ -234,7 +233,7 @@ async function noLongerWaits(
         : `The rollback by ECS did not settle: ${result.reason}.`
     )
   }
-  await settle(ecs, runner, clock, config, step, result, events, false)
+  await settle(run, result, false)
   message(
     step.facts.rollout === 'succeeded'
       ? `It went on, and reached ${config.waitUntil === 'test-traffic' ? 'steady' : config.waitUntil}.`
@@ -243,12 +242,7 @@ async function noLongerWaits(
 }
 
 function watch(
-  ecs: EcsGateway,
-  runner: Runner,
-  clock: Clock,
-  config: DeployConfig,
-  step: StepRecord,
-  events: EventFeed,
+  { ecs, runner, clock, config, step, events }: HookRun,
   until: WaitUntil | 'rolled-back',
   fromStage: string | undefined,
   pauses?: { answered: Set<string>; answer(hookId: string): Promise<void> }
@@ -278,13 +272,8 @@ function watch(
  * waited for.
  */
 async function settle(
-  ecs: EcsGateway,
-  runner: Runner,
-  clock: Clock,
-  config: DeployConfig,
-  step: StepRecord,
+  { ecs, runner, clock, config, step, events }: HookRun,
   result: LifecycleWatchResult,
-  events: EventFeed,
   answered: boolean
 ): Promise<void> {
   step.rollout = result
@@ -298,10 +287,7 @@ async function settle(
 
 /** continue-action: rollback, watched until ECS has rolled back. */
 async function rolledBackAsAsked(
-  ecs: EcsGateway,
-  runner: Runner,
-  config: DeployConfig,
-  step: StepRecord,
+  { ecs, runner, config, step }: HookRun,
   result: LifecycleWatchResult,
   production: number
 ): Promise<void> {
